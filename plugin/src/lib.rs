@@ -1,0 +1,24 @@
+//! Strata hears the layers music is built from (patterns that repeat at their own periods) and
+//! shows them live inside a DAW.
+//!
+//! Data flows one way through these modules:
+//!
+//! * [`capture`]: the audio thread's only job, a lock-free push into a ring;
+//! * [`worker`]: the thread that drains the ring and publishes results;
+//! * [`dsp`]: measuring and preparing the captured signal;
+//! * [`inference`]: ONNX Runtime, found and started at run time;
+//! * [`editor`]: the egui editor that shows what the worker published;
+//! * [`plugin`] and [`params`]: the plugin as hosts see it.
+
+pub mod capture;
+pub mod dsp;
+pub mod editor;
+pub mod inference;
+pub mod params;
+pub mod plugin;
+pub mod worker;
+
+pub use plugin::Strata;
+
+nice_plug::nice_export_clap!(plugin::Strata);
+nice_plug::nice_export_vst3!(plugin::Strata);

@@ -1,0 +1,58 @@
+//! The plugin's saved state: what the host stores with the project.
+
+use std::sync::Mutex;
+
+use nice_plug::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// Smallest editor size, in logical pixels.
+pub const MIN_EDITOR_SIZE: (u32, u32) = (560, 320);
+/// Editor size on first open, in logical pixels.
+pub const DEFAULT_EDITOR_SIZE: (u32, u32) = (900, 520);
+
+/// View settings that persist with the plugin's state (the host saves them in the project).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ViewSettings {
+    /// Editor window size in logical pixels, as the user last left it.
+    pub editor_size: (u32, u32),
+}
+
+impl Default for ViewSettings {
+    fn default() -> Self {
+        Self {
+            editor_size: DEFAULT_EDITOR_SIZE,
+        }
+    }
+}
+
+impl ViewSettings {
+    /// The size clamped to the smallest usable editor (a hand-edited or corrupt state must not
+    /// open a zero-sized window).
+    pub fn clamped_editor_size(&self) -> (u32, u32) {
+        (
+            self.editor_size.0.clamp(MIN_EDITOR_SIZE.0, 8192),
+            self.editor_size.1.clamp(MIN_EDITOR_SIZE.1, 8192),
+        )
+    }
+}
+
+/// Strata has no automatable parameters: it changes nothing in the sound. What it saves is the
+/// view.
+#[derive(Params, Default)]
+pub struct StrataParams {
+    #[persist = "view"]
+    pub view: Mutex<ViewSettings>,
+}
+
+impl StrataParams {
+    /// A copy of the view settings. The lock is only ever taken off the audio thread.
+    pub fn view(&self) -> ViewSettings {
+        self.view.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Changes the view settings in place.
+    pub fn update_view(&self, change: impl FnOnce(&mut ViewSettings)) {
+        change(&mut self.view.lock().unwrap_or_else(|e| e.into_inner()));
+    }
+}

@@ -1,0 +1,348 @@
+//! The worker thread: drains the capture ring, analyses what arrives, and publishes the results
+//! to the editor over a lock-free queue.
+//!
+//! The plugin starts one [`Worker`] in `activate()` and stops it in `deactivate()` (and on drop):
+//! [`Worker::stop`] drains what is left in the ring, then joins the thread, so no thread outlives
+//! an activation.
+//!
+//! Data flows one way: audio thread → capture ring → worker → [`status_channel`] → editor.
+
+use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crate::capture::CaptureOutput;
+use crate::dsp::InputMeter;
+
+/// How often the worker publishes a status, in wall-clock time.
+pub const PUBLISH_INTERVAL: Duration = Duration::from_millis(30);
+/// How long the worker sleeps when the ring is empty. Short enough that the ring (seconds long)
+/// never fills while it sleeps; long enough to cost nothing.
+pub const IDLE_WAIT: Duration = Duration::from_millis(5);
+/// Samples the worker moves out of the ring per pass.
+const SCRATCH_SAMPLES: usize = 16_384;
+/// Status messages the editor's queue holds; older news is not worth more.
+pub const STATUS_QUEUE_CAPACITY: usize = 256;
+
+/// Environment variable: a file the worker appends one JSON line to when it stops, saying what it
+/// received. For support and for the host tests.
+pub const ENV_WORKER_REPORT: &str = "STRATA_WORKER_REPORT";
+
+/// What the worker publishes to the editor, several times a second.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct WorkerStatus {
+    /// Which activation this worker belongs to (counts up from 1 per plugin instance).
+    pub activation: u64,
+    /// The host's sample rate for this activation.
+    pub sample_rate_hz: f32,
+    /// RMS level of the last interval, in dBFS.
+    pub rms_dbfs: f32,
+    /// Peak level of the last interval, in dBFS.
+    pub peak_dbfs: f32,
+    /// Mean of the last interval's samples.
+    pub dc_offset: f32,
+    /// Samples received this activation.
+    pub received_samples: u64,
+    /// Samples the audio thread had to drop because the ring was full.
+    pub dropped_samples: u64,
+    /// Blocks the audio thread had to drop because the ring was full.
+    pub dropped_blocks: u64,
+    /// NaN or infinite samples received this activation.
+    pub non_finite_samples: u64,
+    /// Length of the current run of silence, in seconds.
+    pub silent_seconds: f32,
+    /// Samples reaching the worker per wall-clock second over the last interval. Equals the
+    /// sample rate in real-time playback; higher in offline rendering.
+    pub capture_rate_hz: f32,
+    /// How full the ring was when the worker last looked, 0..1.
+    pub ring_fill: f32,
+    /// Whether this is the worker's last message (it has stopped).
+    pub stopped: bool,
+}
+
+/// The worker's sending half of the status queue.
+pub struct StatusPublisher {
+    producer: rtrb::Producer<WorkerStatus>,
+}
+
+/// The editor's receiving half of the status queue.
+pub struct StatusFeed {
+    consumer: rtrb::Consumer<WorkerStatus>,
+}
+
+/// Makes the lock-free queue from a worker to the editor.
+pub fn status_channel() -> (StatusPublisher, StatusFeed) {
+    let (producer, consumer) = rtrb::RingBuffer::new(STATUS_QUEUE_CAPACITY);
+    (StatusPublisher { producer }, StatusFeed { consumer })
+}
+
+impl StatusPublisher {
+    /// Sends a status; if the editor has not kept up (or is closed) the status is dropped, since
+    /// a newer one follows.
+    pub fn publish(&mut self, status: WorkerStatus) -> bool {
+        self.producer.push(status).is_ok()
+    }
+}
+
+impl StatusFeed {
+    /// Takes every status waiting and returns the newest, if any.
+    pub fn latest(&mut self) -> Option<WorkerStatus> {
+        let mut newest = None;
+        while let Ok(s) = self.consumer.pop() {
+            newest = Some(s);
+        }
+        newest
+    }
+}
+
+/// Called by the worker after each publish, to wake whoever reads the queue (the editor asks
+/// for a repaint). Must be cheap and must not block.
+pub type Wake = Box<dyn Fn() + Send>;
+
+/// What a worker needs to know about its activation.
+#[derive(Debug, Clone, Copy)]
+pub struct WorkerConfig {
+    pub activation: u64,
+    pub sample_rate_hz: f32,
+}
+
+/// A running worker thread. Stop it with [`Worker::stop`]; dropping it stops it too.
+pub struct Worker {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<WorkerReport>>,
+}
+
+/// What a worker did, returned when it stops (and written to [`ENV_WORKER_REPORT`] if set).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct WorkerReport {
+    pub activation: u64,
+    pub sample_rate_hz: f32,
+    pub received_samples: u64,
+    pub dropped_samples: u64,
+    pub dropped_blocks: u64,
+    pub non_finite_samples: u64,
+    /// FNV-1a (64-bit) over the bit patterns of every received sample, in order: lets a test
+    /// check that exactly the samples it sent arrived.
+    pub received_fnv1a64: String,
+    /// The ONNX Runtime status line the worker saw.
+    pub runtime: String,
+}
+
+impl Worker {
+    /// Starts a worker thread draining `capture` and publishing to `publisher`.
+    pub fn spawn(
+        config: WorkerConfig,
+        capture: CaptureOutput,
+        publisher: StatusPublisher,
+        wake: Wake,
+    ) -> std::io::Result<Worker> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread_stop = Arc::clone(&stop);
+        let thread = std::thread::Builder::new()
+            .name(format!("strata-worker-{}", config.activation))
+            .spawn(move || run(config, capture, publisher, wake, &thread_stop))?;
+        Ok(Worker {
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    /// Asks the worker to finish what is in the ring, waits for it, and returns its report.
+    /// `None` if the thread panicked.
+    pub fn stop(mut self) -> Option<WorkerReport> {
+        self.stop_and_join()
+    }
+
+    fn stop_and_join(&mut self) -> Option<WorkerReport> {
+        let thread = self.thread.take()?;
+        self.stop.store(true, Ordering::Release);
+        thread.thread().unpark();
+        thread.join().ok()
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        self.stop_and_join();
+    }
+}
+
+fn run(
+    config: WorkerConfig,
+    mut capture: CaptureOutput,
+    mut publisher: StatusPublisher,
+    wake: Wake,
+    stop: &AtomicBool,
+) -> WorkerReport {
+    // Loading ONNX Runtime may take a while; it happens here, never on the audio or GUI thread.
+    let runtime = match crate::inference::runtime() {
+        Ok(rt) => rt.summary(),
+        Err(e) => e.to_string(),
+    };
+
+    let mut scratch = vec![0.0_f32; SCRATCH_SAMPLES];
+    let mut meter = InputMeter::new(config.sample_rate_hz);
+    let mut hash = Fnv1a64::new();
+    let mut received: u64 = 0;
+    let mut received_at_last_publish: u64 = 0;
+    let mut last_publish = Instant::now();
+
+    loop {
+        let stopping = stop.load(Ordering::Acquire);
+        let n = capture.pop_into(&mut scratch);
+        if n > 0 {
+            let block = &scratch[..n];
+            meter.add(block);
+            hash.update_samples(block);
+            received += n as u64;
+        }
+        let drained = n == 0;
+        let now = Instant::now();
+        let elapsed = now.duration_since(last_publish);
+        if elapsed >= PUBLISH_INTERVAL || (stopping && drained) {
+            let reading = meter.take_reading();
+            let counters = capture.counters();
+            let rate = (received - received_at_last_publish) as f64 / elapsed.as_secs_f64().max(1e-9);
+            publisher.publish(WorkerStatus {
+                activation: config.activation,
+                sample_rate_hz: config.sample_rate_hz,
+                rms_dbfs: reading.rms_dbfs,
+                peak_dbfs: reading.peak_dbfs,
+                dc_offset: reading.dc_offset,
+                received_samples: received,
+                dropped_samples: counters.dropped_samples(),
+                dropped_blocks: counters.dropped_blocks(),
+                non_finite_samples: reading.non_finite_samples,
+                silent_seconds: reading.silent_seconds,
+                capture_rate_hz: rate as f32,
+                ring_fill: capture.available() as f32 / capture.capacity() as f32,
+                stopped: stopping && drained,
+            });
+            wake();
+            last_publish = now;
+            received_at_last_publish = received;
+        }
+        if drained {
+            if stopping {
+                break;
+            }
+            std::thread::park_timeout(IDLE_WAIT);
+        }
+    }
+
+    let counters = capture.counters();
+    let report = WorkerReport {
+        activation: config.activation,
+        sample_rate_hz: config.sample_rate_hz,
+        received_samples: received,
+        dropped_samples: counters.dropped_samples(),
+        dropped_blocks: counters.dropped_blocks(),
+        non_finite_samples: meter.take_reading().non_finite_samples,
+        received_fnv1a64: format!("{:016x}", hash.finish()),
+        runtime,
+    };
+    if let Some(path) = std::env::var_os(ENV_WORKER_REPORT) {
+        // Best effort: a report that cannot be written must not take the worker down.
+        if let Ok(line) = serde_json::to_string(&report) {
+            let _ = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .and_then(|mut f| writeln!(f, "{line}"));
+        }
+    }
+    report
+}
+
+/// FNV-1a, 64-bit: a tiny, well-known, order-sensitive hash.
+#[derive(Debug, Clone, Copy)]
+pub struct Fnv1a64(u64);
+
+impl Fnv1a64 {
+    pub const fn new() -> Self {
+        Self(0xcbf2_9ce4_8422_2325)
+    }
+
+    /// Hashes each sample's little-endian bit pattern.
+    pub fn update_samples(&mut self, samples: &[f32]) {
+        for s in samples {
+            for byte in s.to_bits().to_le_bytes() {
+                self.0 ^= u64::from(byte);
+                self.0 = self.0.wrapping_mul(0x0000_0100_0000_01b3);
+            }
+        }
+    }
+
+    pub const fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+impl Default for Fnv1a64 {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::capture::capture_ring;
+
+    #[test]
+    fn worker_drains_everything_before_it_stops() {
+        let (mut input, output) = capture_ring(48_000);
+        let (publisher, mut feed) = status_channel();
+        let worker = Worker::spawn(
+            WorkerConfig {
+                activation: 7,
+                sample_rate_hz: 48_000.0,
+            },
+            output,
+            publisher,
+            Box::new(|| ()),
+        )
+        .unwrap();
+        let mut expected = Fnv1a64::new();
+        for block in 0..100 {
+            let samples: Vec<f32> = (0..256).map(|i| ((block * 256 + i) as f32).sin()).collect();
+            assert!(input.push_mixdown(&[&samples[..]]));
+            expected.update_samples(&samples);
+        }
+        let report = worker.stop().expect("worker thread ended normally");
+        assert_eq!(report.received_samples, 25_600);
+        assert_eq!(report.received_fnv1a64, format!("{:016x}", expected.finish()));
+        let last = feed.latest().expect("the worker published");
+        assert!(last.stopped);
+        assert_eq!(last.activation, 7);
+        assert_eq!(last.received_samples, 25_600);
+    }
+
+    #[test]
+    fn dropping_a_worker_joins_it() {
+        let (_input, output) = capture_ring(16);
+        let (publisher, _feed) = status_channel();
+        let config = WorkerConfig {
+            activation: 1,
+            sample_rate_hz: 44_100.0,
+        };
+        for _ in 0..20 {
+            let (_i, o) = capture_ring(16);
+            let (p, _f) = status_channel();
+            drop(Worker::spawn(config, o, p, Box::new(|| ())).unwrap());
+        }
+        drop(Worker::spawn(config, output, publisher, Box::new(|| ())).unwrap());
+    }
+
+    #[test]
+    fn fnv_matches_the_reference_vector() {
+        // FNV-1a 64 of the empty input is the offset basis; of the bytes "a" is af63dc4c8601ec8c.
+        assert_eq!(Fnv1a64::new().finish(), 0xcbf29ce484222325);
+        let mut h = Fnv1a64(0xcbf2_9ce4_8422_2325);
+        h.0 ^= u64::from(b'a');
+        h.0 = h.0.wrapping_mul(0x0000_0100_0000_01b3);
+        assert_eq!(h.finish(), 0xaf63dc4c8601ec8c);
+    }
+}

@@ -1,0 +1,217 @@
+//! `cargo xtask`: Strata's build tasks.
+//!
+//! * `cargo xtask fetch-ort [--gpu]`: ONNX Runtime 1.31.1 from its Python wheel (through pip)
+//!   into `target/ort/cpu` (or `target/ort/gpu`).
+//! * `cargo xtask bundle <packages> [--release]`: nice-plug's bundler (`.clap`, `.vst3` under
+//!   `target/bundled`), then ONNX Runtime put beside the `.clap` and inside the `.vst3`.
+//! * `cargo xtask test`: everything the test suite needs (ONNX Runtime, the debug bundles with
+//!   nice-plug's allocation checks) and then every test.
+//! * `cargo xtask bench`: release bundles, then the benchmarks.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{bail, Context, Result};
+
+/// The ONNX Runtime release Strata is built against (keep in step with the plugin's runtime.rs).
+const ORT_VERSION: &str = "1.31.1";
+/// The library files taken out of the wheel. The provider libraries only exist in the GPU wheel.
+const ORT_FILES_CPU: &[&str] = &["libonnxruntime.so.1.31.1", "libonnxruntime_providers_shared.so"];
+const ORT_FILES_GPU: &[&str] = &[
+    "libonnxruntime.so.1.31.1",
+    "libonnxruntime_providers_shared.so",
+    "libonnxruntime_providers_cuda.so",
+];
+/// Packages whose bundles get ONNX Runtime.
+const PACKAGES_WITH_ORT: &[&str] = &["strata"];
+
+fn main() -> Result<()> {
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    nice_plug_xtask::chdir_workspace_root()?;
+    let command = args.first().cloned().unwrap_or_default();
+    match command.as_str() {
+        "fetch-ort" => {
+            let gpu = args.iter().any(|a| a == "--gpu");
+            let dir = fetch_ort(gpu)?;
+            println!("ONNX Runtime {ORT_VERSION} is in {}", dir.display());
+            Ok(())
+        }
+        "bundle" => {
+            let gpu = take_flag(&mut args, "--gpu");
+            let ort_dir = fetch_ort(gpu)?;
+            nice_plug_xtask::main_with_args("cargo xtask", args.clone())?;
+            add_ort_to_bundles(&args[1..], &ort_dir)
+        }
+        "test" => test(&args[1..]),
+        "bench" => bench(&args[1..]),
+        _ => {
+            // Everything else (known-packages, bundle-universal) is nice-plug's.
+            nice_plug_xtask::main_with_args("cargo xtask", args)
+        }
+    }
+}
+
+fn take_flag(args: &mut Vec<String>, flag: &str) -> bool {
+    let before = args.len();
+    args.retain(|a| a != flag);
+    args.len() != before
+}
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("target"))
+}
+
+/// Downloads the onnxruntime (or onnxruntime-gpu) wheel with pip, unless already there, and
+/// unpacks its libraries into `target/ort/{cpu,gpu}`. Returns that folder.
+fn fetch_ort(gpu: bool) -> Result<PathBuf> {
+    let (package, files, kind) = if gpu {
+        ("onnxruntime-gpu", ORT_FILES_GPU, "gpu")
+    } else {
+        ("onnxruntime", ORT_FILES_CPU, "cpu")
+    };
+    let dest = target_dir().join("ort").join(kind);
+    if files.iter().all(|f| dest.join(f).is_file()) {
+        return Ok(dest);
+    }
+    let wheels = target_dir().join("ort").join("wheels");
+    std::fs::create_dir_all(&wheels).with_context(|| format!("creating {}", wheels.display()))?;
+    let mut pip = Command::new(python());
+    pip.args(["-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:"])
+        .arg(format!("{package}=={ORT_VERSION}"))
+        .arg("-d")
+        .arg(&wheels);
+    if gpu {
+        // The GPU machine runs Python 3.12 on manylinux 2.28; the libraries inside are the same
+        // for every Python version, so ask for that wheel whatever Python runs here.
+        pip.args([
+            "--python-version",
+            "3.12",
+            "--implementation",
+            "cp",
+            "--platform",
+            "manylinux_2_28_x86_64",
+        ]);
+    }
+    run(&mut pip).with_context(|| {
+        format!("pip could not download {package}=={ORT_VERSION}; is python3 with pip installed?")
+    })?;
+    let prefix = package.replace('-', "_");
+    let wheel = std::fs::read_dir(&wheels)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with(&format!("{prefix}-{ORT_VERSION}-")) && n.ends_with(".whl"))
+        })
+        .with_context(|| format!("pip reported success but no {prefix} wheel is in {}", wheels.display()))?;
+    std::fs::create_dir_all(&dest)?;
+    // A wheel is a zip file; Python's zipfile (always there with pip) unpacks the members.
+    let script = "import sys, zipfile, os\n\
+        wheel, dest, names = sys.argv[1], sys.argv[2], sys.argv[3:]\n\
+        z = zipfile.ZipFile(wheel)\n\
+        for n in names:\n\
+        \x20   data = z.read('onnxruntime/capi/' + n)\n\
+        \x20   tmp = os.path.join(dest, n + '.part')\n\
+        \x20   open(tmp, 'wb').write(data)\n\
+        \x20   os.replace(tmp, os.path.join(dest, n))\n";
+    let mut unzip = Command::new(python());
+    unzip.arg("-c").arg(script).arg(&wheel).arg(&dest).args(files);
+    run(&mut unzip).with_context(|| format!("unpacking {}", wheel.display()))?;
+    Ok(dest)
+}
+
+fn python() -> String {
+    std::env::var("PYTHON").unwrap_or_else(|_| "python3".to_owned())
+}
+
+/// Copies ONNX Runtime beside each bundled `.clap` and into each `.vst3`, for the packages that
+/// were just bundled.
+fn add_ort_to_bundles(bundle_args: &[String], ort_dir: &Path) -> Result<()> {
+    let bundled = target_dir().join("bundled");
+    let names = bundle_display_names()?;
+    for package in bundle_args.iter().filter(|a| !a.starts_with('-')) {
+        if !PACKAGES_WITH_ORT.contains(&package.as_str()) {
+            continue;
+        }
+        let name = names
+            .iter()
+            .find(|(p, _)| p == package)
+            .map(|(_, n)| n.clone())
+            .unwrap_or_else(|| package.clone());
+        let vst3_lib_dir = bundled.join(format!("{name}.vst3")).join("Contents").join("x86_64-linux");
+        let mut folders = vec![bundled.clone()];
+        if vst3_lib_dir.is_dir() {
+            folders.push(vst3_lib_dir);
+        }
+        for folder in folders {
+            for entry in std::fs::read_dir(ort_dir)? {
+                let src = entry?.path();
+                let Some(file_name) = src.file_name() else { continue };
+                let dst = folder.join(file_name);
+                std::fs::copy(&src, &dst)
+                    .with_context(|| format!("copying {} to {}", src.display(), dst.display()))?;
+            }
+            println!("Added ONNX Runtime {ORT_VERSION} to {}", folder.display());
+        }
+    }
+    Ok(())
+}
+
+/// `package = display name` pairs from bundler.toml (nice-plug-xtask names bundles after them).
+fn bundle_display_names() -> Result<Vec<(String, String)>> {
+    let text = std::fs::read_to_string("bundler.toml").unwrap_or_default();
+    let mut pairs = Vec::new();
+    let mut section: Option<String> = None;
+    for line in text.lines().map(str::trim) {
+        if let Some(s) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            section = Some(s.trim().to_owned());
+        } else if let (Some(pkg), Some(value)) = (&section, line.strip_prefix("name")) {
+            let value = value.trim_start().trim_start_matches('=').trim().trim_matches('"');
+            pairs.push((pkg.clone(), value.to_owned()));
+        }
+    }
+    Ok(pairs)
+}
+
+/// Builds what the tests load (ONNX Runtime, debug bundles with allocation checks) and runs every
+/// test in the workspace. Extra arguments go to `cargo test`.
+fn test(extra: &[String]) -> Result<()> {
+    let ort_dir = fetch_ort(false)?;
+    let bundle_args: Vec<String> = ["bundle", "-p", "strata", "-p", "strata-null"].map(String::from).to_vec();
+    nice_plug_xtask::main_with_args("cargo xtask", bundle_args.clone())?;
+    add_ort_to_bundles(&bundle_args[1..], &ort_dir)?;
+    let mut cargo = Command::new(cargo());
+    cargo.args(["test", "--workspace"]).args(extra);
+    run(&mut cargo)
+}
+
+/// Builds release bundles of Strata and its null baseline and runs the benchmarks.
+fn bench(extra: &[String]) -> Result<()> {
+    let ort_dir = fetch_ort(false)?;
+    let bundle_args: Vec<String> =
+        ["bundle", "-p", "strata", "-p", "strata-null", "--release"].map(String::from).to_vec();
+    nice_plug_xtask::main_with_args("cargo xtask", bundle_args.clone())?;
+    add_ort_to_bundles(&bundle_args[1..], &ort_dir)?;
+    let mut cargo = Command::new(cargo());
+    cargo
+        .args(["bench", "-p", "strata-host-tests"])
+        .env("STRATA_BUNDLE_PROFILE", "release")
+        .args(extra);
+    run(&mut cargo)
+}
+
+fn cargo() -> String {
+    std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned())
+}
+
+fn run(command: &mut Command) -> Result<()> {
+    let status = command
+        .status()
+        .with_context(|| format!("could not start {:?}", command.get_program()))?;
+    if !status.success() {
+        bail!("{:?} failed with {status}", command.get_program());
+    }
+    Ok(())
+}
