@@ -1,1 +1,407 @@
-fn main(){}
+//! Real host code for testing the built Strata bundles: a small CLAP host on `clack-host`, audio
+//! decoding for the files in `assets/`, and helpers to find the bundles `cargo xtask` built.
+//!
+//! Nothing here mocks Strata: the tests load `target/bundled/Strata.clap` exactly as a DAW would.
+
+use std::ffi::CString;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard, OnceLock};
+
+use anyhow::{anyhow, bail, Context, Result};
+use clack_extensions::audio_ports_config::{AudioPortsConfigBuffer, PluginAudioPortsConfig};
+use clack_extensions::log::{HostLog, HostLogImpl, LogSeverity};
+use clack_extensions::state::{HostState, HostStateImpl, PluginState};
+use clack_host::prelude::*;
+
+pub mod audio;
+
+/// Strata's CLAP id (fixed: hosts store it in projects).
+pub const STRATA_CLAP_ID: &str = "org.strata-audio.strata";
+/// The null plugin's CLAP id.
+pub const NULL_CLAP_ID: &str = "org.strata-audio.strata-null";
+
+/// The workspace root (this crate lives in `tests/`).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from(".."))
+}
+
+/// Cargo's target folder, honouring `CARGO_TARGET_DIR`.
+pub fn target_dir() -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) => {
+            let dir = PathBuf::from(dir);
+            if dir.is_absolute() {
+                dir
+            } else {
+                workspace_root().join(dir)
+            }
+        }
+        None => workspace_root().join("target"),
+    }
+}
+
+/// A bundle `cargo xtask bundle` made, e.g. `bundled("Strata.clap")`. Fails with the command to
+/// run if it is not there.
+pub fn bundled(name: &str) -> Result<PathBuf> {
+    let path = target_dir().join("bundled").join(name);
+    if !path.exists() {
+        bail!(
+            "{} does not exist: run the tests with `cargo xtask test`, which builds the bundles first",
+            path.display()
+        );
+    }
+    Ok(path)
+}
+
+/// A file in `assets/`.
+pub fn asset(name: &str) -> PathBuf {
+    workspace_root().join("assets").join(name)
+}
+
+/// Tests that load plugins take this lock: the plugin's worker reports go to one file per
+/// process, and one plugin at a time keeps them in order.
+pub fn plugin_lock() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The file the plugin's workers append their reports to (set once per test process, before any
+/// plugin is loaded).
+pub fn worker_report_file() -> &'static Path {
+    static FILE: OnceLock<PathBuf> = OnceLock::new();
+    FILE.get_or_init(|| {
+        let path = std::env::temp_dir().join(format!("strata-worker-report-{}.jsonl", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        // SAFETY of set_var: called once, under `OnceLock`, before any plugin thread exists.
+        unsafe { std::env::set_var("STRATA_WORKER_REPORT", &path) };
+        path
+    })
+}
+
+/// The report of the worker that stopped last.
+pub fn last_worker_report() -> Result<serde_json::Value> {
+    let path = worker_report_file();
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let line = text.lines().last().ok_or_else(|| anyhow!("{} is empty", path.display()))?;
+    Ok(serde_json::from_str(line)?)
+}
+
+/// FNV-1a 64 over the bit patterns of `samples`, as the worker computes it.
+pub fn fnv1a64(samples: impl IntoIterator<Item = f32>) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for s in samples {
+        for b in s.to_bits().to_le_bytes() {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    format!("{h:016x}")
+}
+
+/// The plugin's mono mixdown (the channel average), as the capture ring receives it.
+pub fn mixdown(channels: &[Vec<f32>], start: usize, len: usize) -> impl Iterator<Item = f32> + '_ {
+    let gain = 1.0 / channels.len() as f32;
+    (start..start + len).map(move |i| {
+        let sum: f32 = channels.iter().map(|c| c[i]).sum();
+        sum * gain
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// The CLAP host.
+
+struct TestHost;
+
+/// Host state shared across threads: the plugin's extensions, found while it initialises.
+pub struct TestHostShared {
+    state: OnceLock<Option<PluginState>>,
+    ports_config: OnceLock<Option<PluginAudioPortsConfig>>,
+}
+
+/// Host state on the main thread.
+pub struct TestHostMainThread;
+
+impl HostHandlers for TestHost {
+    type Shared<'a> = TestHostShared;
+    type MainThread<'a> = TestHostMainThread;
+    type AudioProcessor<'a> = ();
+
+    fn declare_extensions(builder: &mut HostExtensions<Self>, _shared: &Self::Shared<'_>) {
+        builder.register::<HostLog>().register::<HostState>();
+    }
+}
+
+impl<'a> SharedHandler<'a> for TestHostShared {
+    fn initializing(&self, instance: InitializingPluginHandle<'a>) {
+        let _ = self.state.set(instance.get_extension());
+        let _ = self.ports_config.set(instance.get_extension());
+    }
+    fn request_restart(&self) {}
+    fn request_process(&self) {}
+    fn request_callback(&self) {}
+}
+
+impl HostLogImpl for TestHostShared {
+    fn log(&self, severity: LogSeverity, message: &str) {
+        eprintln!("[plugin {severity:?}] {message}");
+    }
+}
+
+impl<'a> MainThreadHandler<'a> for TestHostMainThread {}
+
+impl HostStateImpl for TestHostMainThread {
+    fn mark_dirty(&self) {}
+}
+
+/// A loaded CLAP bundle.
+pub struct ClapBundle {
+    entry: PluginEntry,
+}
+
+impl ClapBundle {
+    /// Loads a `.clap` file.
+    pub fn load(path: &Path) -> Result<Self> {
+        worker_report_file();
+        // SAFETY: loading a plugin runs its code; these are the bundles this workspace built.
+        let entry = unsafe { PluginEntry::load(path) }
+            .map_err(|e| anyhow!("loading {}: {e:?}", path.display()))?;
+        Ok(Self { entry })
+    }
+
+    /// The ids of the plugins the bundle's factory lists.
+    pub fn plugin_ids(&self) -> Vec<String> {
+        self.entry
+            .get_plugin_factory()
+            .map(|f| {
+                f.plugin_descriptors()
+                    .filter_map(|d| d.id().map(|id| id.to_string_lossy().into_owned()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Creates an instance of the plugin with this id.
+    pub fn instantiate(&self, id: &str) -> Result<ClapInstance> {
+        let host_info = HostInfo::new("Strata test host", "Strata", "", "0.1.0")?;
+        let id = CString::new(id)?;
+        let instance = PluginInstance::<TestHost>::new(
+            |_| TestHostShared {
+                state: OnceLock::new(),
+                ports_config: OnceLock::new(),
+            },
+            |_| TestHostMainThread,
+            &self.entry,
+            &id,
+            &host_info,
+        )
+        .map_err(|e| anyhow!("instantiating {id:?}: {e:?}"))?;
+        Ok(ClapInstance {
+            instance,
+            channels: 2,
+        })
+    }
+}
+
+/// One plugin instance.
+pub struct ClapInstance {
+    instance: PluginInstance<TestHost>,
+    channels: usize,
+}
+
+/// Output of processing a stream.
+pub struct Processed {
+    /// The plugin's output, channel by channel.
+    pub output: Vec<Vec<f32>>,
+    /// How many process calls were made.
+    pub calls: usize,
+}
+
+impl ClapInstance {
+    /// Selects the audio-ports configuration with `channels` channels (1 or 2). Only while
+    /// deactivated.
+    pub fn select_channels(&mut self, channels: usize) -> Result<()> {
+        let ext = self
+            .instance
+            .access_shared_handler(|h| h.ports_config.get().copied().flatten())
+            .ok_or_else(|| anyhow!("the plugin has no audio-ports-config extension"))?;
+        let mut handle = self.instance.plugin_handle();
+        let mut buffer = AudioPortsConfigBuffer::new();
+        let mut chosen = None;
+        for i in 0..ext.count(&handle) {
+            if let Some(config) = ext.get(&handle, i, &mut buffer) {
+                let ch = config.main_input.as_ref().map(|p| p.channel_count as usize);
+                if ch == Some(channels) {
+                    chosen = Some(config.id);
+                }
+            }
+        }
+        let id = chosen.ok_or_else(|| anyhow!("no {channels}-channel audio-ports config"))?;
+        ext.select(&mut handle, id)
+            .map_err(|e| anyhow!("selecting config {id:?}: {e:?}"))?;
+        self.channels = channels;
+        Ok(())
+    }
+
+    /// Activates at `sample_rate` with up to `max_block` frames, feeds `input` (one Vec per
+    /// channel) in blocks whose sizes come from `block_sizes` (cycled), then stops and
+    /// deactivates. Returns the output.
+    pub fn process_stream(
+        &mut self,
+        sample_rate: f64,
+        max_block: usize,
+        input: &[Vec<f32>],
+        block_sizes: &[usize],
+    ) -> Result<Processed> {
+        if input.len() != self.channels {
+            bail!("{} input channels for a {}-channel layout", input.len(), self.channels);
+        }
+        let total = input.first().map_or(0, Vec::len);
+        let config = PluginAudioConfiguration {
+            sample_rate,
+            min_frames_count: 1,
+            max_frames_count: max_block as u32,
+        };
+        let processor = self
+            .instance
+            .activate(|_, _| (), config)
+            .map_err(|e| anyhow!("activate at {sample_rate} Hz: {e:?}"))?;
+        let mut processor = processor
+            .start_processing()
+            .map_err(|e| anyhow!("start_processing: {e:?}"))?;
+
+        let channels = self.channels;
+        let largest = block_sizes.iter().copied().max().unwrap_or(1).max(1);
+        let mut in_bufs = vec![vec![0.0_f32; largest]; channels];
+        let mut out_bufs = vec![vec![0.0_f32; largest]; channels];
+        let mut output = vec![Vec::with_capacity(total); channels];
+        let mut in_ports = AudioPorts::with_capacity(channels, 1);
+        let mut out_ports = AudioPorts::with_capacity(channels, 1);
+        let events_in = EventBuffer::new();
+        let mut events_out = EventBuffer::new();
+        let mut pos = 0;
+        let mut calls = 0;
+        let mut sizes = block_sizes.iter().copied().cycle();
+        let mut steady_time = 0_u64;
+        while pos < total || (total == 0 && calls == 0) {
+            let n = sizes.next().unwrap_or(1).min(total - pos);
+            for c in 0..channels {
+                in_bufs[c][..n].copy_from_slice(&input[c][pos..pos + n]);
+                // Poison the output so a plugin that writes nothing is caught.
+                out_bufs[c][..n].fill(f32::from_bits(0x7fc0_dead));
+            }
+            {
+                let inputs = in_ports.with_input_buffers([AudioPortBuffer {
+                    latency: 0,
+                    channels: AudioPortBufferType::f32_input_only(
+                        in_bufs.iter_mut().map(|b| InputChannel::variable(&mut b[..n])),
+                    ),
+                }]);
+                let mut outputs = out_ports.with_output_buffers([AudioPortBuffer {
+                    latency: 0,
+                    channels: AudioPortBufferType::f32_output_only(
+                        out_bufs.iter_mut().map(|b| &mut b[..n]),
+                    ),
+                }]);
+                processor
+                    .process(
+                        &inputs,
+                        &mut outputs,
+                        &events_in.as_input(),
+                        &mut events_out.as_output(),
+                        Some(steady_time),
+                        None,
+                    )
+                    .map_err(|e| anyhow!("process call {calls} ({n} frames): {e:?}"))?;
+            }
+            for c in 0..channels {
+                output[c].extend_from_slice(&out_bufs[c][..n]);
+            }
+            pos += n;
+            steady_time += n as u64;
+            calls += 1;
+            if total == 0 {
+                break;
+            }
+        }
+        let stopped = processor.stop_processing();
+        self.instance.deactivate(stopped);
+        Ok(Processed { output, calls })
+    }
+
+    /// Activates, makes raw process calls of the given frame counts with silent input (zero and
+    /// larger than `max_block` included: hosts get these wrong), then deactivates.
+    pub fn process_raw_frame_counts(
+        &mut self,
+        sample_rate: f64,
+        max_block: usize,
+        frame_counts: &[usize],
+    ) -> Result<()> {
+        let config = PluginAudioConfiguration {
+            sample_rate,
+            min_frames_count: 1,
+            max_frames_count: max_block as u32,
+        };
+        let processor = self
+            .instance
+            .activate(|_, _| (), config)
+            .map_err(|e| anyhow!("activate: {e:?}"))?;
+        let mut processor = processor
+            .start_processing()
+            .map_err(|e| anyhow!("start_processing: {e:?}"))?;
+        let channels = self.channels;
+        let events_in = EventBuffer::new();
+        let mut events_out = EventBuffer::new();
+        let mut in_ports = AudioPorts::with_capacity(channels, 1);
+        let mut out_ports = AudioPorts::with_capacity(channels, 1);
+        for &n in frame_counts {
+            let mut in_bufs = vec![vec![0.25_f32; n]; channels];
+            let mut out_bufs = vec![vec![0.0_f32; n]; channels];
+            let inputs = in_ports.with_input_buffers([AudioPortBuffer {
+                latency: 0,
+                channels: AudioPortBufferType::f32_input_only(
+                    in_bufs.iter_mut().map(|b| InputChannel::variable(&mut b[..])),
+                ),
+            }]);
+            let mut outputs = out_ports.with_output_buffers([AudioPortBuffer {
+                latency: 0,
+                channels: AudioPortBufferType::f32_output_only(out_bufs.iter_mut().map(|b| &mut b[..])),
+            }]);
+            processor
+                .process(&inputs, &mut outputs, &events_in.as_input(), &mut events_out.as_output(), None, None)
+                .map_err(|e| anyhow!("process with {n} frames: {e:?}"))?;
+            drop(outputs);
+            if out_bufs.iter().any(|b| b.iter().any(|&x| x != 0.25)) {
+                bail!("a {n}-frame block was not passed through");
+            }
+        }
+        let stopped = processor.stop_processing();
+        self.instance.deactivate(stopped);
+        Ok(())
+    }
+
+    /// The plugin's saved state.
+    pub fn save_state(&mut self) -> Result<Vec<u8>> {
+        let ext = self.state_extension()?;
+        let mut bytes = Vec::new();
+        ext.save(&mut self.instance.plugin_handle(), &mut bytes)
+            .map_err(|e| anyhow!("saving state: {e}"))?;
+        Ok(bytes)
+    }
+
+    /// Restores a saved state.
+    pub fn load_state(&mut self, bytes: &[u8]) -> Result<()> {
+        let ext = self.state_extension()?;
+        let mut reader = std::io::Cursor::new(bytes);
+        ext.load(&mut self.instance.plugin_handle(), &mut reader)
+            .map_err(|e| anyhow!("loading state: {e}"))
+    }
+
+    fn state_extension(&mut self) -> Result<PluginState> {
+        self.instance
+            .access_shared_handler(|h| h.state.get().copied().flatten())
+            .ok_or_else(|| anyhow!("the plugin has no state extension"))
+    }
+}

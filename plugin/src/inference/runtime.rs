@@ -233,7 +233,26 @@ static RUNTIME: OnceLock<Result<Runtime, RuntimeError>> = OnceLock::new();
 /// The first call can take a second (loading a large library, probing CUDA): make it from a
 /// worker thread, never from the audio thread or the GUI thread.
 pub fn runtime() -> Result<&'static Runtime, &'static RuntimeError> {
-    RUNTIME.get_or_init(start_runtime).as_ref()
+    RUNTIME.get_or_init(start_runtime_on_own_thread).as_ref()
+}
+
+/// Starts the runtime on a thread of its own. ONNX Runtime keeps threads of its own for the
+/// life of the process, and on Linux a new thread takes its creator's name: this way they are
+/// called `strata-runtime`, not after whichever worker happened to start ONNX Runtime first.
+fn start_runtime_on_own_thread() -> Result<Runtime, RuntimeError> {
+    let spawned = std::thread::Builder::new()
+        .name("strata-runtime".to_owned())
+        .spawn(start_runtime);
+    match spawned {
+        Ok(handle) => handle.join().unwrap_or_else(|_| {
+            Err(RuntimeError::Start {
+                path: PathBuf::new(),
+                reason: "ONNX Runtime panicked while starting".to_owned(),
+            })
+        }),
+        // No thread to spare: start it here.
+        Err(_) => start_runtime(),
+    }
 }
 
 /// The runtime if [`runtime()`] has already finished, without waiting or starting it.
