@@ -123,6 +123,8 @@ pub struct WorkerReport {
     pub dropped_samples: u64,
     pub dropped_blocks: u64,
     pub non_finite_samples: u64,
+    /// Peak absolute value of all finite samples received, in dBFS.
+    pub peak_dbfs: f32,
     /// FNV-1a (64-bit) over the bit patterns of every received sample, in order: lets a test
     /// check that exactly the samples it sent arrived.
     pub received_fnv1a64: String,
@@ -233,13 +235,15 @@ fn run(
     }
 
     let counters = capture.counters();
+    let final_reading = meter.take_reading();
     let report = WorkerReport {
         activation: config.activation,
         sample_rate_hz: config.sample_rate_hz,
         received_samples: received,
         dropped_samples: counters.dropped_samples(),
         dropped_blocks: counters.dropped_blocks(),
-        non_finite_samples: meter.take_reading().non_finite_samples,
+        non_finite_samples: final_reading.non_finite_samples,
+        peak_dbfs: final_reading.session_peak_dbfs,
         received_fnv1a64: format!("{:016x}", hash.finish()),
         runtime,
     };

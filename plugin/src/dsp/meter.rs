@@ -18,6 +18,8 @@ pub struct InputMeter {
     // Over the whole session:
     total_samples: u64,
     total_non_finite: u64,
+    /// Largest finite absolute value seen this session.
+    session_peak: f32,
     /// Samples since the last one above [`SILENCE_THRESHOLD`].
     silent_run: u64,
 }
@@ -39,6 +41,8 @@ pub struct MeterReading {
     pub non_finite_samples: u64,
     /// Length of the current run of silence, in seconds.
     pub silent_seconds: f32,
+    /// Peak absolute value of all finite samples this session, in dBFS.
+    pub session_peak_dbfs: f32,
 }
 
 impl InputMeter {
@@ -51,6 +55,7 @@ impl InputMeter {
             finite_count: 0,
             total_samples: 0,
             total_non_finite: 0,
+            session_peak: 0.0,
             silent_run: 0,
         }
     }
@@ -70,6 +75,9 @@ impl InputMeter {
             self.sum_squares += f64::from(x) * f64::from(x);
             if a > self.peak {
                 self.peak = a;
+                if a > self.session_peak {
+                    self.session_peak = a;
+                }
             }
             if a < SILENCE_THRESHOLD {
                 self.silent_run += 1;
@@ -90,6 +98,7 @@ impl InputMeter {
             total_samples: self.total_samples,
             non_finite_samples: self.total_non_finite,
             silent_seconds: self.silent_run as f32 / self.sample_rate_hz,
+            session_peak_dbfs: to_dbfs(self.session_peak),
         };
         self.sum_squares = 0.0;
         self.sum = 0.0;
@@ -157,6 +166,7 @@ mod tests {
         m.add(&[0.25; 100]);
         let r = m.take_reading();
         assert!((r.dc_offset - 0.25).abs() < 1e-6);
+        assert!((r.session_peak_dbfs - to_dbfs(0.25)).abs() < 1e-4);
         m.add(&[f32::MIN_POSITIVE / 4.0; 100]);
         let r = m.take_reading();
         assert_eq!(r.non_finite_samples, 0);
