@@ -9,7 +9,7 @@
 //! * **It never allocates.** All memory (the ring and the shared counters) is allocated by
 //!   [`capture_ring()`], which the plugin calls in `activate()`, never in `process()`.
 //! * **It is wait-free.** It does one bounded pass over the block and a few relaxed atomic
-//!   stores; it never locks, blocks, logs, or does I/O.
+//!   loads and stores (no locked read-modify-write); it never locks, blocks, logs, or does I/O.
 //! * **When the ring is full it drops, and counts.** A block that does not fit whole is dropped
 //!   whole (so the worker never sees half a block spliced onto a later one) and added to the
 //!   overrun counters; the audio thread never waits for the worker.
@@ -37,8 +37,9 @@
 //! Strata's models listen to one channel, and the ring should hold as many seconds as possible.
 //! The mixdown is the plain average of all channels: it keeps a full-scale input within ±1, and
 //! what cancels out in it (fully out-of-phase content) is what a mono listener would not hear
-//! either.
+//! either. Mono input is passed on bit for bit; stereo is `(l + r) * 0.5`.
 
+use std::mem::MaybeUninit;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -86,7 +87,8 @@ pub struct CaptureOutput {
 ///
 /// This is the only place capture allocates. Call it outside the audio thread.
 pub fn capture_ring(capacity_samples: usize) -> (CaptureInput, CaptureOutput) {
-    let (producer, consumer) = rtrb::RingBuffer::new(capacity_samples.max(1));
+    let (mut producer, mut consumer) = rtrb::RingBuffer::new(capacity_samples.max(1));
+    prefault(&mut producer, &mut consumer);
     let counters = Arc::new(CaptureCounters::default());
     (
         CaptureInput {
@@ -95,6 +97,18 @@ pub fn capture_ring(capacity_samples: usize) -> (CaptureInput, CaptureOutput) {
         },
         CaptureOutput { consumer, counters },
     )
+}
+
+/// Writes and reads the whole ring once, so that the operating system maps every page of it now
+/// and not on the audio thread's first pass (a page fault there can take microseconds).
+fn prefault(producer: &mut rtrb::Producer<f32>, consumer: &mut rtrb::Consumer<f32>) {
+    let capacity = producer.buffer().capacity();
+    if let Ok(chunk) = producer.write_chunk_uninit(capacity) {
+        chunk.fill_from_iter(std::iter::repeat(0.0));
+    }
+    if let Ok(chunk) = consumer.read_chunk(capacity) {
+        chunk.commit_all();
+    }
 }
 
 impl CaptureInput {
@@ -126,23 +140,19 @@ impl CaptureInput {
         }
 
         match self.producer.write_chunk_uninit(len) {
-            Ok(chunk) => {
-                let gain = 1.0 / channels.len() as f32;
-                let mixdown = (0..len).map(|i| {
-                    let sum: f32 = channels.iter().map(|c| c.as_ref()[i]).sum();
-                    sum * gain
-                });
-                let written = chunk.fill_from_iter(mixdown);
-                self.counters
-                    .pushed_samples
-                    .fetch_add(written as u64, Ordering::Relaxed);
+            Ok(mut chunk) => {
+                let (first, second) = chunk.as_mut_slices();
+                let split = first.len();
+                mix_into(channels, 0, first);
+                mix_into(channels, split, second);
+                // SAFETY: `mix_into` wrote every slot of both slices.
+                unsafe { chunk.commit_all() };
+                add(&self.counters.pushed_samples, len as u64);
                 true
             }
             Err(_) => {
-                self.counters
-                    .dropped_samples
-                    .fetch_add(len as u64, Ordering::Relaxed);
-                self.counters.dropped_blocks.fetch_add(1, Ordering::Relaxed);
+                add(&self.counters.dropped_samples, len as u64);
+                add(&self.counters.dropped_blocks, 1);
                 false
             }
         }
@@ -188,6 +198,43 @@ impl CaptureOutput {
     /// The counters the audio thread writes.
     pub fn counters(&self) -> &Arc<CaptureCounters> {
         &self.counters
+    }
+}
+
+/// Adds to a counter only this thread writes: a plain load and store, no locked instruction.
+#[inline]
+fn add(counter: &AtomicU64, n: u64) {
+    counter.store(counter.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
+}
+
+/// Writes the mixdown of `channels[..][offset..offset + dst.len()]` into `dst`. Mono is copied
+/// as is (bit for bit), stereo is `(l + r) * 0.5`, more channels are summed in order and scaled by
+/// `1 / n`. The one- and two-channel cases are written out so the compiler vectorises them.
+#[inline]
+fn mix_into<C: AsRef<[f32]>>(channels: &[C], offset: usize, dst: &mut [MaybeUninit<f32>]) {
+    let n = dst.len();
+    match channels {
+        [mono] => {
+            for (d, &x) in dst.iter_mut().zip(&mono.as_ref()[offset..offset + n]) {
+                d.write(x);
+            }
+        }
+        [left, right] => {
+            let (l, r) = (&left.as_ref()[offset..offset + n], &right.as_ref()[offset..offset + n]);
+            for ((d, &l), &r) in dst.iter_mut().zip(l).zip(r) {
+                d.write((l + r) * 0.5);
+            }
+        }
+        _ => {
+            let gain = 1.0 / channels.len() as f32;
+            for (i, d) in dst.iter_mut().enumerate() {
+                let mut sum = channels[0].as_ref()[offset + i];
+                for c in &channels[1..] {
+                    sum += c.as_ref()[offset + i];
+                }
+                d.write(sum * gain);
+            }
+        }
     }
 }
 

@@ -117,10 +117,7 @@ impl Plugin for Strata {
         let (input, output) = capture_ring(capacity);
         let (publisher, feed) = status_channel();
         self.editor_shared.replace_feed(feed);
-        let config = WorkerConfig {
-            activation: self.activations,
-            sample_rate_hz: sample_rate,
-        };
+        let config = WorkerConfig::from_env(self.activations, sample_rate);
         // If no thread can be started the plugin still passes audio; it just captures nothing.
         let repaint = self.editor_shared.repaint.clone();
         let wake = Box::new(move || repaint.request_repaint());

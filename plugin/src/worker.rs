@@ -102,10 +102,27 @@ impl StatusFeed {
 pub type Wake = Box<dyn Fn() + Send>;
 
 /// What a worker needs to know about its activation.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct WorkerConfig {
     pub activation: u64,
     pub sample_rate_hz: f32,
+    /// Hash every received sample for the report (costs a few ns per sample).
+    pub hash_samples: bool,
+    /// Append the report to this file when the worker stops.
+    pub report_file: Option<std::path::PathBuf>,
+}
+
+impl WorkerConfig {
+    /// A config for one activation, with the report settings taken from [`ENV_WORKER_REPORT`].
+    pub fn from_env(activation: u64, sample_rate_hz: f32) -> Self {
+        let report_file = std::env::var_os(ENV_WORKER_REPORT).map(std::path::PathBuf::from);
+        Self {
+            activation,
+            sample_rate_hz,
+            hash_samples: report_file.is_some(),
+            report_file,
+        }
+    }
 }
 
 /// A running worker thread. Stop it with [`Worker::stop`]; dropping it stops it too.
@@ -126,7 +143,8 @@ pub struct WorkerReport {
     /// Peak absolute value of all finite samples received, in dBFS.
     pub peak_dbfs: f32,
     /// FNV-1a (64-bit) over the bit patterns of every received sample, in order: lets a test
-    /// check that exactly the samples it sent arrived.
+    /// check that exactly the samples it sent arrived. Computed only when the report is written
+    /// to a file ([`ENV_WORKER_REPORT`]); empty otherwise.
     pub received_fnv1a64: String,
     /// The ONNX Runtime status line the worker saw.
     pub runtime: String,
@@ -186,7 +204,7 @@ fn run(
 
     let mut scratch = vec![0.0_f32; SCRATCH_SAMPLES];
     let mut meter = InputMeter::new(config.sample_rate_hz);
-    let mut hash = Fnv1a64::new();
+    let mut hash = config.hash_samples.then(Fnv1a64::new);
     let mut received: u64 = 0;
     let mut received_at_last_publish: u64 = 0;
     let mut last_publish = Instant::now();
@@ -197,7 +215,9 @@ fn run(
         if n > 0 {
             let block = &scratch[..n];
             meter.add(block);
-            hash.update_samples(block);
+            if let Some(hash) = hash.as_mut() {
+                hash.update_samples(block);
+            }
             received += n as u64;
         }
         let drained = n == 0;
@@ -244,10 +264,10 @@ fn run(
         dropped_blocks: counters.dropped_blocks(),
         non_finite_samples: final_reading.non_finite_samples,
         peak_dbfs: final_reading.session_peak_dbfs,
-        received_fnv1a64: format!("{:016x}", hash.finish()),
+        received_fnv1a64: hash.map(|h| format!("{:016x}", h.finish())).unwrap_or_default(),
         runtime,
     };
-    if let Some(path) = std::env::var_os(ENV_WORKER_REPORT) {
+    if let Some(path) = &config.report_file {
         // Best effort: a report that cannot be written must not take the worker down.
         if let Ok(line) = serde_json::to_string(&report) {
             let _ = std::fs::OpenOptions::new()
@@ -303,6 +323,8 @@ mod tests {
             WorkerConfig {
                 activation: 7,
                 sample_rate_hz: 48_000.0,
+                hash_samples: true,
+                report_file: None,
             },
             output,
             publisher,
@@ -331,11 +353,13 @@ mod tests {
         let config = WorkerConfig {
             activation: 1,
             sample_rate_hz: 44_100.0,
+            hash_samples: false,
+            report_file: None,
         };
         for _ in 0..20 {
             let (_i, o) = capture_ring(16);
             let (p, _f) = status_channel();
-            drop(Worker::spawn(config, o, p, Box::new(|| ())).unwrap());
+            drop(Worker::spawn(config.clone(), o, p, Box::new(|| ())).unwrap());
         }
         drop(Worker::spawn(config, output, publisher, Box::new(|| ())).unwrap());
     }

@@ -101,11 +101,18 @@ pub fn fnv1a64(samples: impl IntoIterator<Item = f32>) -> String {
     format!("{h:016x}")
 }
 
-/// The plugin's mono mixdown (the channel average), as the capture ring receives it.
+/// The plugin's mono mixdown, computed exactly as the capture ring computes it (see the plugin's
+/// `capture` module): mono as is, otherwise the channels summed in order, times `1 / n`.
 pub fn mixdown(channels: &[Vec<f32>], start: usize, len: usize) -> impl Iterator<Item = f32> + '_ {
     let gain = 1.0 / channels.len() as f32;
     (start..start + len).map(move |i| {
-        let sum: f32 = channels.iter().map(|c| c[i]).sum();
+        if channels.len() == 1 {
+            return channels[0][i];
+        }
+        let mut sum = channels[0][i];
+        for c in &channels[1..] {
+            sum += c[i];
+        }
         sum * gain
     })
 }
@@ -211,6 +218,49 @@ pub struct ClapInstance {
     channels: usize,
 }
 
+/// A plugin instance that is activated and processing. Its buffers are allocated once, here,
+/// so that a benchmark measures the plugin, not the host.
+pub struct RunningPlugin {
+    processor: StartedPluginAudioProcessor<TestHost>,
+    /// Input frames for the next call, per channel.
+    pub input: Vec<Vec<f32>>,
+    /// Output frames of the last call, per channel.
+    pub output: Vec<Vec<f32>>,
+    in_ports: AudioPorts,
+    out_ports: AudioPorts,
+    events_in: EventBuffer,
+    events_out: EventBuffer,
+    steady_time: u64,
+}
+
+impl RunningPlugin {
+    /// One process call over the first `frames` frames of `input`, into `output`.
+    pub fn process(&mut self, frames: usize) -> Result<()> {
+        let inputs = self.in_ports.with_input_buffers([AudioPortBuffer {
+            latency: 0,
+            channels: AudioPortBufferType::f32_input_only(
+                self.input.iter_mut().map(|b| InputChannel::variable(&mut b[..frames])),
+            ),
+        }]);
+        let mut outputs = self.out_ports.with_output_buffers([AudioPortBuffer {
+            latency: 0,
+            channels: AudioPortBufferType::f32_output_only(self.output.iter_mut().map(|b| &mut b[..frames])),
+        }]);
+        self.processor
+            .process(
+                &inputs,
+                &mut outputs,
+                &self.events_in.as_input(),
+                &mut self.events_out.as_output(),
+                Some(self.steady_time),
+                None,
+            )
+            .map_err(|e| anyhow!("{e:?}"))?;
+        self.steady_time += frames as u64;
+        Ok(())
+    }
+}
+
 /// Output of processing a stream.
 pub struct Processed {
     /// The plugin's output, channel by channel.
@@ -245,6 +295,39 @@ impl ClapInstance {
         Ok(())
     }
 
+    /// Activates at `sample_rate` for blocks of up to `max_block` frames and starts processing.
+    pub fn start(&mut self, sample_rate: f64, max_block: usize) -> Result<RunningPlugin> {
+        let config = PluginAudioConfiguration {
+            sample_rate,
+            min_frames_count: 1,
+            max_frames_count: max_block as u32,
+        };
+        let processor = self
+            .instance
+            .activate(|_, _| (), config)
+            .map_err(|e| anyhow!("activate at {sample_rate} Hz: {e:?}"))?;
+        let processor = processor
+            .start_processing()
+            .map_err(|e| anyhow!("start_processing: {e:?}"))?;
+        let channels = self.channels;
+        Ok(RunningPlugin {
+            processor,
+            input: vec![vec![0.0; max_block.max(1)]; channels],
+            output: vec![vec![0.0; max_block.max(1)]; channels],
+            in_ports: AudioPorts::with_capacity(channels, 1),
+            out_ports: AudioPorts::with_capacity(channels, 1),
+            events_in: EventBuffer::new(),
+            events_out: EventBuffer::new(),
+            steady_time: 0,
+        })
+    }
+
+    /// Stops processing and deactivates (the plugin's worker stops here).
+    pub fn stop(&mut self, running: RunningPlugin) {
+        let stopped = running.processor.stop_processing();
+        self.instance.deactivate(stopped);
+    }
+
     /// Activates at `sample_rate` with up to `max_block` frames, feeds `input` (one Vec per
     /// channel) in blocks whose sizes come from `block_sizes` (cycled), then stops and
     /// deactivates. Returns the output.
@@ -259,75 +342,29 @@ impl ClapInstance {
             bail!("{} input channels for a {}-channel layout", input.len(), self.channels);
         }
         let total = input.first().map_or(0, Vec::len);
-        let config = PluginAudioConfiguration {
-            sample_rate,
-            min_frames_count: 1,
-            max_frames_count: max_block as u32,
-        };
-        let processor = self
-            .instance
-            .activate(|_, _| (), config)
-            .map_err(|e| anyhow!("activate at {sample_rate} Hz: {e:?}"))?;
-        let mut processor = processor
-            .start_processing()
-            .map_err(|e| anyhow!("start_processing: {e:?}"))?;
-
-        let channels = self.channels;
         let largest = block_sizes.iter().copied().max().unwrap_or(1).max(1);
-        let mut in_bufs = vec![vec![0.0_f32; largest]; channels];
-        let mut out_bufs = vec![vec![0.0_f32; largest]; channels];
-        let mut output = vec![Vec::with_capacity(total); channels];
-        let mut in_ports = AudioPorts::with_capacity(channels, 1);
-        let mut out_ports = AudioPorts::with_capacity(channels, 1);
-        let events_in = EventBuffer::new();
-        let mut events_out = EventBuffer::new();
+        let mut running = self.start(sample_rate, largest.max(max_block))?;
+        let mut output = vec![Vec::with_capacity(total); self.channels];
         let mut pos = 0;
         let mut calls = 0;
         let mut sizes = block_sizes.iter().copied().cycle();
-        let mut steady_time = 0_u64;
-        while pos < total || (total == 0 && calls == 0) {
+        while pos < total {
             let n = sizes.next().unwrap_or(1).min(total - pos);
-            for c in 0..channels {
-                in_bufs[c][..n].copy_from_slice(&input[c][pos..pos + n]);
+            for (c, channel) in input.iter().enumerate() {
+                running.input[c][..n].copy_from_slice(&channel[pos..pos + n]);
                 // Poison the output so a plugin that writes nothing is caught.
-                out_bufs[c][..n].fill(f32::from_bits(0x7fc0_dead));
+                running.output[c][..n].fill(f32::from_bits(0x7fc0_dead));
             }
-            {
-                let inputs = in_ports.with_input_buffers([AudioPortBuffer {
-                    latency: 0,
-                    channels: AudioPortBufferType::f32_input_only(
-                        in_bufs.iter_mut().map(|b| InputChannel::variable(&mut b[..n])),
-                    ),
-                }]);
-                let mut outputs = out_ports.with_output_buffers([AudioPortBuffer {
-                    latency: 0,
-                    channels: AudioPortBufferType::f32_output_only(
-                        out_bufs.iter_mut().map(|b| &mut b[..n]),
-                    ),
-                }]);
-                processor
-                    .process(
-                        &inputs,
-                        &mut outputs,
-                        &events_in.as_input(),
-                        &mut events_out.as_output(),
-                        Some(steady_time),
-                        None,
-                    )
-                    .map_err(|e| anyhow!("process call {calls} ({n} frames): {e:?}"))?;
-            }
-            for c in 0..channels {
-                output[c].extend_from_slice(&out_bufs[c][..n]);
+            running
+                .process(n)
+                .with_context(|| format!("process call {calls} ({n} frames)"))?;
+            for (c, out) in output.iter_mut().enumerate() {
+                out.extend_from_slice(&running.output[c][..n]);
             }
             pos += n;
-            steady_time += n as u64;
             calls += 1;
-            if total == 0 {
-                break;
-            }
         }
-        let stopped = processor.stop_processing();
-        self.instance.deactivate(stopped);
+        self.stop(running);
         Ok(Processed { output, calls })
     }
 
