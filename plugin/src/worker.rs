@@ -196,11 +196,9 @@ fn run(
     wake: Wake,
     stop: &AtomicBool,
 ) -> WorkerReport {
-    // Loading ONNX Runtime may take a while; it happens here, never on the audio or GUI thread.
-    let runtime = match crate::inference::runtime() {
-        Ok(rt) => rt.summary(),
-        Err(e) => e.to_string(),
-    };
+    // Loading ONNX Runtime can take a second: it happens on a thread of its own while this one
+    // keeps draining the ring, never on the audio or GUI thread.
+    crate::inference::start_runtime_in_background();
 
     let mut scratch = vec![0.0_f32; SCRATCH_SAMPLES];
     let mut meter = InputMeter::new(config.sample_rate_hz);
@@ -254,6 +252,11 @@ fn run(
         }
     }
 
+    // By now the runtime has had the whole activation to start; wait for it if it has not.
+    let runtime = match crate::inference::runtime() {
+        Ok(rt) => rt.summary(),
+        Err(e) => e.to_string(),
+    };
     let counters = capture.counters();
     let final_reading = meter.take_reading();
     let report = WorkerReport {

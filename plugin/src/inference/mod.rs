@@ -3,5 +3,5 @@
 pub mod runtime;
 
 pub use runtime::{
-    runtime, runtime_if_started, Backend, CudaStatus, Runtime, RuntimeError, Workload,
+    runtime, runtime_if_started, start_runtime_in_background, Backend, CudaStatus, Runtime, RuntimeError, Workload,
 };

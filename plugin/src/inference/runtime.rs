@@ -255,6 +255,22 @@ fn start_runtime_on_own_thread() -> Result<Runtime, RuntimeError> {
     }
 }
 
+/// Starts loading the runtime on its own thread if nobody has yet, and returns at once. Poll
+/// [`runtime_if_started()`] for the result.
+pub fn start_runtime_in_background() {
+    static STARTED: std::sync::Once = std::sync::Once::new();
+    STARTED.call_once(|| {
+        let spawned = std::thread::Builder::new()
+            .name("strata-runtime".to_owned())
+            .spawn(|| {
+                RUNTIME.get_or_init(start_runtime);
+            });
+        if spawned.is_err() {
+            // No thread to spare: the next blocking `runtime()` call starts it.
+        }
+    });
+}
+
 /// The runtime if [`runtime()`] has already finished, without waiting or starting it.
 pub fn runtime_if_started() -> Option<Result<&'static Runtime, &'static RuntimeError>> {
     RUNTIME.get().map(|r| r.as_ref())
