@@ -6,15 +6,20 @@
 //! * [`capture`]: the audio thread's only job, a lock-free push into a ring;
 //! * [`worker`]: the thread that drains the ring and publishes results;
 //! * [`dsp`]: measuring and preparing the captured signal;
-//! * [`inference`]: ONNX Runtime, found and started at run time;
+//! * [`inference`]: ONNX Runtime and the trained models, found and started at run time;
+//! * [`engine`] and [`layers`]: audio in, pattern layers out (shared by the worker and the CLI);
 //! * [`editor`]: the egui editor that shows what the worker published;
 //! * [`plugin`] and [`params`]: the plugin as hosts see it.
 
+pub mod audio_file;
 pub mod capture;
 pub mod dsp;
 pub mod editor;
+pub mod engine;
 pub mod inference;
+pub mod layers;
 pub mod params;
+pub mod picture;
 pub mod plugin;
 pub mod worker;
 

@@ -15,6 +15,9 @@ use std::time::{Duration, Instant};
 
 use crate::capture::CaptureOutput;
 use crate::dsp::InputMeter;
+use crate::engine::Engine;
+use crate::inference::{locate_models, ModelSet, Workload};
+use crate::layers::LayerFrame;
 
 /// How often the worker publishes a status, in wall-clock time.
 pub const PUBLISH_INTERVAL: Duration = Duration::from_millis(30);
@@ -23,6 +26,8 @@ pub const PUBLISH_INTERVAL: Duration = Duration::from_millis(30);
 pub const IDLE_WAIT: Duration = Duration::from_millis(5);
 /// Samples the worker moves out of the ring per pass.
 const SCRATCH_SAMPLES: usize = 16_384;
+/// Seconds of audio kept for the analysis while the models load.
+pub const PENDING_SECONDS: f32 = 30.0;
 /// Status messages the editor's queue holds; older news is not worth more.
 pub const STATUS_QUEUE_CAPACITY: usize = 256;
 
@@ -62,20 +67,44 @@ pub struct WorkerStatus {
     pub stopped: bool,
 }
 
-/// The worker's sending half of the status queue.
+/// Layer frames the editor's queue holds: a minute of the busiest layer (10 steps a second).
+pub const LAYER_QUEUE_CAPACITY: usize = 4096;
+
+/// Where the analysis stands, for the editor.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AnalysisState {
+    /// Waiting for ONNX Runtime or the models to load.
+    Starting,
+    /// Layers are being computed; the models' id.
+    Running { models: String },
+    /// No analysis: the reason, in words.
+    Unavailable(String),
+}
+
+/// The worker's sending half of the queues to the editor.
 pub struct StatusPublisher {
     producer: rtrb::Producer<WorkerStatus>,
+    layers: rtrb::Producer<LayerFrame>,
+    analysis: std::sync::Arc<std::sync::Mutex<AnalysisState>>,
 }
 
-/// The editor's receiving half of the status queue.
+/// The editor's receiving half.
 pub struct StatusFeed {
     consumer: rtrb::Consumer<WorkerStatus>,
+    layers: rtrb::Consumer<LayerFrame>,
+    analysis: std::sync::Arc<std::sync::Mutex<AnalysisState>>,
 }
 
-/// Makes the lock-free queue from a worker to the editor.
+/// Makes the lock-free queues from a worker to the editor. (The analysis state changes a few
+/// times per activation; its mutex is shared by the worker and the GUI thread only.)
 pub fn status_channel() -> (StatusPublisher, StatusFeed) {
     let (producer, consumer) = rtrb::RingBuffer::new(STATUS_QUEUE_CAPACITY);
-    (StatusPublisher { producer }, StatusFeed { consumer })
+    let (layers_tx, layers_rx) = rtrb::RingBuffer::new(LAYER_QUEUE_CAPACITY);
+    let analysis = std::sync::Arc::new(std::sync::Mutex::new(AnalysisState::Starting));
+    (
+        StatusPublisher { producer, layers: layers_tx, analysis: analysis.clone() },
+        StatusFeed { consumer, layers: layers_rx, analysis },
+    )
 }
 
 impl StatusPublisher {
@@ -83,6 +112,15 @@ impl StatusPublisher {
     /// a newer one follows.
     pub fn publish(&mut self, status: WorkerStatus) -> bool {
         self.producer.push(status).is_ok()
+    }
+
+    /// Sends a layer frame; dropped (and false) if the editor's queue is full.
+    pub fn publish_layer(&mut self, frame: LayerFrame) -> bool {
+        self.layers.push(frame).is_ok()
+    }
+
+    fn set_analysis(&self, state: AnalysisState) {
+        *self.analysis.lock().unwrap_or_else(|e| e.into_inner()) = state;
     }
 }
 
@@ -94,6 +132,18 @@ impl StatusFeed {
             newest = Some(s);
         }
         newest
+    }
+
+    /// Takes every layer frame waiting, oldest first.
+    pub fn drain_layers(&mut self, into: &mut Vec<LayerFrame>) {
+        while let Ok(f) = self.layers.pop() {
+            into.push(f);
+        }
+    }
+
+    /// Where the analysis stands.
+    pub fn analysis(&self) -> AnalysisState {
+        self.analysis.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 }
 
@@ -148,6 +198,10 @@ pub struct WorkerReport {
     pub received_fnv1a64: String,
     /// The ONNX Runtime status line the worker saw.
     pub runtime: String,
+    /// Layer frames the analysis produced.
+    pub layer_frames: u64,
+    /// Why there was no analysis, if there was none.
+    pub analysis_error: Option<String>,
 }
 
 impl Worker {
@@ -205,13 +259,75 @@ fn run(
     let mut hash = config.hash_samples.then(Fnv1a64::new);
     let mut received: u64 = 0;
     let mut received_at_last_publish: u64 = 0;
+    // The analysis starts once ONNX Runtime and the models are loaded. Until then the samples
+    // wait here (up to PENDING_SECONDS; older ones are dropped and the layer times shifted).
+    let pending_cap = (PENDING_SECONDS * config.sample_rate_hz.max(1.0)) as usize;
+    let mut pending: Vec<f32> = Vec::new();
+    let mut pending_dropped: u64 = 0;
+    let mut engine: Option<Engine> = None;
+    let mut analysis_error: Option<String> = None;
+    let mut engine_offset_s = 0.0;
+    let mut updates: Vec<LayerFrame> = Vec::new();
+    let mut layer_frames: u64 = 0;
     let mut last_publish = Instant::now();
 
     loop {
         let stopping = stop.load(Ordering::Acquire);
+        if engine.is_none() && analysis_error.is_none() {
+            match start_engine(config.sample_rate_hz) {
+                Some(Ok(mut e)) => {
+                    publisher.set_analysis(AnalysisState::Running { models: e.models().manifest.id.clone() });
+                    engine_offset_s = pending_dropped as f64 / f64::from(config.sample_rate_hz);
+                    updates.clear();
+                    match e.push(&pending, &mut updates) {
+                        Ok(()) => {
+                            for mut frame in updates.drain(..) {
+                                frame.time_s += engine_offset_s;
+                                publisher.publish_layer(frame);
+                                layer_frames += 1;
+                            }
+                            engine = Some(e);
+                        }
+                        Err(err) => analysis_error = Some(format!("analysis stopped: {err}")),
+                    }
+                    pending = Vec::new();
+                }
+                Some(Err(reason)) => {
+                    publisher.set_analysis(AnalysisState::Unavailable(reason.clone()));
+                    analysis_error = Some(reason);
+                }
+                None => {}
+            }
+        }
         let n = capture.pop_into(&mut scratch);
         if n > 0 {
             let block = &scratch[..n];
+            if engine.is_none() && analysis_error.is_none() {
+                pending.extend_from_slice(block);
+                if pending.len() > pending_cap {
+                    let excess = pending.len() - pending_cap;
+                    pending.drain(..excess);
+                    pending_dropped += excess as u64;
+                }
+            }
+            if let Some(e) = engine.as_mut() {
+                updates.clear();
+                match e.push(block, &mut updates) {
+                    Ok(()) => {
+                        for mut frame in updates.drain(..) {
+                            frame.time_s += engine_offset_s;
+                            publisher.publish_layer(frame);
+                            layer_frames += 1;
+                        }
+                    }
+                    Err(err) => {
+                        let reason = format!("analysis stopped: {err}");
+                        publisher.set_analysis(AnalysisState::Unavailable(reason.clone()));
+                        analysis_error = Some(reason);
+                        engine = None;
+                    }
+                }
+            }
             meter.add(block);
             if let Some(hash) = hash.as_mut() {
                 hash.update_samples(block);
@@ -246,6 +362,12 @@ fn run(
         }
         if drained {
             if stopping {
+                if engine.is_none() && analysis_error.is_none() && !pending.is_empty() {
+                    // Stopping before the models were ready: wait for them once, so what was
+                    // captured is still analysed (deactivation is not on the audio thread).
+                    let _ = crate::inference::runtime();
+                    continue;
+                }
                 break;
             }
             std::thread::park_timeout(IDLE_WAIT);
@@ -269,6 +391,8 @@ fn run(
         peak_dbfs: final_reading.session_peak_dbfs,
         received_fnv1a64: hash.map(|h| format!("{:016x}", h.finish())).unwrap_or_default(),
         runtime,
+        layer_frames,
+        analysis_error,
     };
     if let Some(path) = &config.report_file {
         // Best effort: a report that cannot be written must not take the worker down.
@@ -281,6 +405,25 @@ fn run(
         }
     }
     report
+}
+
+/// Starts the analysis engine if ONNX Runtime is ready: `None` while it is still loading, the
+/// reason in words if there can be no analysis.
+fn start_engine(sample_rate_hz: f32) -> Option<Result<Engine, String>> {
+    let runtime = match crate::inference::runtime_if_started()? {
+        Ok(rt) => rt,
+        Err(e) => return Some(Err(e.to_string())),
+    };
+    let rate = sample_rate_hz.round();
+    if !(rate >= 1.0 && rate <= 1_000_000.0) {
+        return Some(Err(format!("cannot analyse at a sample rate of {sample_rate_hz} Hz")));
+    }
+    Some(
+        locate_models()
+            .and_then(|dir| ModelSet::load(&dir, runtime, Workload::Streaming))
+            .map_err(|e| e.to_string())
+            .and_then(|models| Engine::new(models, rate as u32).map_err(|e| e.to_string())),
+    )
 }
 
 /// FNV-1a, 64-bit: a tiny, well-known, order-sensitive hash.

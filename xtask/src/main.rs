@@ -24,6 +24,8 @@ const ORT_FILES_GPU: &[&str] = &[
 ];
 /// Packages whose bundles get ONNX Runtime.
 const PACKAGES_WITH_ORT: &[&str] = &["strata"];
+/// The model folder's name inside bundles (the plugin looks for it there).
+const MODELS_DIR_NAME: &str = "strata-models";
 
 fn main() -> Result<()> {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
@@ -155,6 +157,33 @@ fn add_ort_to_bundles(bundle_args: &[String], ort_dir: &Path) -> Result<()> {
             }
             println!("Added ONNX Runtime {ORT_VERSION} to {}", folder.display());
         }
+        // The models: beside the .clap, and in the .vst3's Resources.
+        let mut model_dests = vec![bundled.join(MODELS_DIR_NAME)];
+        let vst3_resources = bundled.join(format!("{name}.vst3")).join("Contents").join("Resources");
+        if vst3_resources.parent().is_some_and(Path::is_dir) {
+            model_dests.push(vst3_resources.join(MODELS_DIR_NAME));
+        }
+        for dest in model_dests {
+            copy_models(Path::new("models"), &dest)?;
+            println!("Added the models to {}", dest.display());
+        }
+    }
+    Ok(())
+}
+
+/// Copies `manifest.json` and the ONNX files it lists.
+fn copy_models(from: &Path, to: &Path) -> Result<()> {
+    let manifest = from.join("manifest.json");
+    let text = std::fs::read_to_string(&manifest)
+        .with_context(|| format!("reading {} (train or restore the models first)", manifest.display()))?;
+    let _ = std::fs::remove_dir_all(to);
+    std::fs::create_dir_all(to.join("onnx"))?;
+    std::fs::copy(&manifest, to.join("manifest.json"))?;
+    let manifest: serde_json::Value = serde_json::from_str(&text).with_context(|| format!("parsing {}", manifest.display()))?;
+    let files = manifest["files"].as_object().context("the manifest lists no files")?;
+    for relative in files.keys() {
+        let (src, dst) = (from.join(relative), to.join(relative));
+        std::fs::copy(&src, &dst).with_context(|| format!("copying {}", src.display()))?;
     }
     Ok(())
 }

@@ -13,7 +13,8 @@ use nice_plug_egui::{
 
 use crate::inference;
 use crate::params::{StrataParams, MIN_EDITOR_SIZE};
-use crate::worker::{StatusFeed, WorkerStatus};
+use crate::layers::LayerFrame;
+use crate::worker::{AnalysisState, StatusFeed, WorkerStatus};
 
 /// What the plugin shares with its editor. Its lock is taken by the main thread (when the plugin
 /// is activated) and the GUI thread, never by the audio thread.
@@ -30,13 +31,14 @@ impl EditorShared {
         *self.feed.lock().unwrap_or_else(|e| e.into_inner()) = Some(feed);
     }
 
-    /// The newest status waiting, if any.
-    fn latest_status(&self) -> Option<WorkerStatus> {
-        self.feed
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .as_mut()
-            .and_then(StatusFeed::latest)
+    /// The newest status waiting (if any), the analysis state, and every layer frame waiting.
+    fn poll(&self, layers: &mut Vec<LayerFrame>) -> (Option<WorkerStatus>, Option<AnalysisState>) {
+        let mut feed = self.feed.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(feed) = feed.as_mut() else {
+            return (None, None);
+        };
+        feed.drain_layers(layers);
+        (feed.latest(), Some(feed.analysis()))
     }
 }
 
@@ -57,6 +59,9 @@ pub fn create(params: Arc<StrataParams>, shared: Arc<EditorShared>) -> Option<Eg
             params,
             shared,
             status: None,
+            analysis: None,
+            latest: Vec::new(),
+            incoming: Vec::new(),
         },
     )
 }
@@ -67,12 +72,30 @@ pub struct StrataEditor {
     shared: Arc<EditorShared>,
     /// The newest worker status seen; kept when the worker stops so the user sees the last state.
     status: Option<WorkerStatus>,
+    /// Where the analysis stands.
+    analysis: Option<AnalysisState>,
+    /// The newest frame of each layer, and how many arrived.
+    latest: Vec<Option<(LayerFrame, u64)>>,
+    /// Scratch for frames taken from the queue.
+    incoming: Vec<LayerFrame>,
 }
 
 impl NiceEguiApp for StrataEditor {
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut Frame) {
-        if let Some(s) = self.shared.latest_status() {
+        self.incoming.clear();
+        let (status, analysis) = self.shared.poll(&mut self.incoming);
+        if let Some(s) = status {
             self.status = Some(s);
+        }
+        if analysis.is_some() {
+            self.analysis = analysis;
+        }
+        for f in &self.incoming {
+            if self.latest.len() <= f.level {
+                self.latest.resize(f.level + 1, None);
+            }
+            let count = self.latest[f.level].map_or(0, |(_, n)| n) + 1;
+            self.latest[f.level] = Some((*f, count));
         }
         egui::CentralPanel::default().show(ui, |ui| {
             ui.heading("Strata");
@@ -80,6 +103,8 @@ impl NiceEguiApp for StrataEditor {
             runtime_section(ui);
             ui.separator();
             input_section(ui, self.status.as_ref());
+            ui.separator();
+            layers_section(ui, self.analysis.as_ref(), &self.latest);
         });
     }
 
@@ -160,6 +185,31 @@ fn input_section(ui: &mut egui::Ui, status: Option<&WorkerStatus>) {
         ui.label(health_text(s));
         ui.end_row();
     });
+}
+
+/// What the analysis is doing, and the newest step of each layer.
+fn layers_section(ui: &mut egui::Ui, analysis: Option<&AnalysisState>, latest: &[Option<(LayerFrame, u64)>]) {
+    match analysis {
+        None | Some(AnalysisState::Starting) => {
+            ui.label("Layers: loading the models…");
+        }
+        Some(AnalysisState::Unavailable(reason)) => {
+            ui.colored_label(egui::Color32::from_rgb(0xE0, 0x6C, 0x4C), format!("Layers unavailable: {reason}"));
+        }
+        Some(AnalysisState::Running { models }) => {
+            ui.label(format!("Layers (models {models})"));
+            egui::Grid::new("layers").num_columns(4).spacing([16.0, 2.0]).show(ui, |ui| {
+                for (level, entry) in latest.iter().enumerate().rev() {
+                    let Some((f, n)) = entry else { continue };
+                    ui.label(format!("level {level}"));
+                    ui.label(format!("token {:>3}", f.token));
+                    ui.label(format!("surprise {:+.1}", f.surprise));
+                    ui.label(format!("{n} steps · {:.1} s", f.time_s));
+                    ui.end_row();
+                }
+            });
+        }
+    }
 }
 
 /// One line on what is odd about the input, or "ok".

@@ -7,8 +7,8 @@
 //! 1. the file named by `STRATA_ORT_DYLIB`, then by `ORT_DYLIB_PATH` (`ort`'s own variable);
 //! 2. beside Strata's own binary: the `.clap` file, the `.so` inside the `.vst3` bundle, or the
 //!    `strata` executable (this is where `cargo xtask bundle` puts it);
-//! 3. for development builds, `target/ort/gpu` and then `target/ort/cpu`, where
-//!    `cargo xtask fetch-ort` puts it.
+//! 3. for development builds, `ort/gpu` and then `ort/cpu` one or two folders above that binary
+//!    (`target/ort/...`, where `cargo xtask fetch-ort` puts it).
 //!
 //! The first existing file is loaded; if that fails the error names it (a wrong version, a
 //! corrupt file) rather than silently trying the next one.
@@ -391,14 +391,18 @@ pub fn search_folders() -> Vec<PathBuf> {
             folders.push(p);
         }
     };
-    let own = own_binary_folder();
-    let exe = std::env::current_exe()
-        .ok()
-        .and_then(|p| p.parent().map(Path::to_path_buf));
-    for base in [own, exe].into_iter().flatten() {
+    // Beside the binary this code is in: the plugin's own file inside a host (never the host's
+    // executable), or the executable for the CLI and tests.
+    let own = own_binary_folder().or_else(|| {
+        std::env::current_exe()
+            .ok()
+            .and_then(|p| p.parent().map(Path::to_path_buf))
+    });
+    for base in own.into_iter() {
         push(base.clone());
-        // target/<profile>/ -> target/ort/{gpu,cpu}, and target/bundled/ likewise.
-        if let Some(target) = base.parent() {
+        // Development builds: target/<profile>/ (binaries), target/<profile>/deps/ (tests) and
+        // target/bundled/ all find target/ort/{gpu,cpu}.
+        for target in base.ancestors().skip(1).take(2) {
             push(target.join("ort").join("gpu"));
             push(target.join("ort").join("cpu"));
         }

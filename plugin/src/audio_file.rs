@@ -1,0 +1,168 @@
+//! Reading audio files (WAV, FLAC, MP3, OGG through symphonia) as a stream of mono blocks, so a
+//! three-hour file takes no more memory than a short one.
+
+use std::path::{Path, PathBuf};
+
+use symphonia::core::audio::SampleBuffer;
+use symphonia::core::codecs::{Decoder, DecoderOptions, CODEC_TYPE_NULL};
+use symphonia::core::errors::Error as SymphoniaError;
+use symphonia::core::formats::{FormatOptions, FormatReader};
+use symphonia::core::io::MediaSourceStream;
+use symphonia::core::meta::MetadataOptions;
+use symphonia::core::probe::Hint;
+
+/// Everything that can go wrong reading a file, each naming it.
+#[derive(Debug, thiserror::Error)]
+pub enum AudioFileError {
+    #[error("cannot open {path}: {reason}")]
+    Open { path: PathBuf, reason: String },
+    #[error("{path} is empty")]
+    Empty { path: PathBuf },
+    #[error("{path} is not an audio format Strata reads (WAV, FLAC, MP3, OGG): {reason}")]
+    Unsupported { path: PathBuf, reason: String },
+    #[error("{path} has no audio track")]
+    NoTrack { path: PathBuf },
+    #[error("{path} does not say its sample rate")]
+    NoSampleRate { path: PathBuf },
+    #[error("{path} is corrupt or truncated after {seconds:.1} s: {reason}")]
+    Corrupt { path: PathBuf, seconds: f64, reason: String },
+}
+
+/// An open audio file, read block by block.
+pub struct AudioFile {
+    path: PathBuf,
+    format: Box<dyn FormatReader>,
+    decoder: Box<dyn Decoder>,
+    track_id: u32,
+    sample_rate: u32,
+    channels: usize,
+    frames_total: Option<u64>,
+    frames_read: u64,
+    buffer: Option<SampleBuffer<f32>>,
+}
+
+impl AudioFile {
+    pub fn open(path: &Path) -> Result<Self, AudioFileError> {
+        let file = std::fs::File::open(path).map_err(|e| AudioFileError::Open {
+            path: path.to_owned(),
+            reason: e.to_string(),
+        })?;
+        if file.metadata().map(|m| m.len() == 0).unwrap_or(false) {
+            return Err(AudioFileError::Empty { path: path.to_owned() });
+        }
+        let stream = MediaSourceStream::new(Box::new(file), Default::default());
+        let mut hint = Hint::new();
+        if let Some(ext) = path.extension().and_then(|e| e.to_str()) {
+            hint.with_extension(ext);
+        }
+        let probed = symphonia::default::get_probe()
+            .format(&hint, stream, &FormatOptions::default(), &MetadataOptions::default())
+            .map_err(|e| AudioFileError::Unsupported {
+                path: path.to_owned(),
+                reason: e.to_string(),
+            })?;
+        let format = probed.format;
+        let track = format
+            .tracks()
+            .iter()
+            .find(|t| t.codec_params.codec != CODEC_TYPE_NULL)
+            .ok_or_else(|| AudioFileError::NoTrack { path: path.to_owned() })?;
+        let sample_rate = track
+            .codec_params
+            .sample_rate
+            .ok_or_else(|| AudioFileError::NoSampleRate { path: path.to_owned() })?;
+        let channels = track.codec_params.channels.map_or(1, |c| c.count()).max(1);
+        let frames_total = track.codec_params.n_frames;
+        let track_id = track.id;
+        let decoder = symphonia::default::get_codecs()
+            .make(&track.codec_params, &DecoderOptions::default())
+            .map_err(|e| AudioFileError::Unsupported {
+                path: path.to_owned(),
+                reason: e.to_string(),
+            })?;
+        Ok(Self {
+            path: path.to_owned(),
+            format,
+            decoder,
+            track_id,
+            sample_rate,
+            channels,
+            frames_total,
+            frames_read: 0,
+            buffer: None,
+        })
+    }
+
+    pub fn sample_rate(&self) -> u32 {
+        self.sample_rate
+    }
+
+    pub fn channels(&self) -> usize {
+        self.channels
+    }
+
+    /// Length in seconds, if the container says.
+    pub fn duration_s(&self) -> Option<f64> {
+        self.frames_total.map(|n| n as f64 / f64::from(self.sample_rate))
+    }
+
+    /// Seconds decoded so far.
+    pub fn position_s(&self) -> f64 {
+        self.frames_read as f64 / f64::from(self.sample_rate)
+    }
+
+    /// Decodes the next packet into `mono` (cleared first; the channel average). `Ok(false)` at
+    /// the end of the file.
+    pub fn read_mono(&mut self, mono: &mut Vec<f32>) -> Result<bool, AudioFileError> {
+        mono.clear();
+        loop {
+            let packet = match self.format.next_packet() {
+                Ok(p) => p,
+                Err(SymphoniaError::IoError(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                    // A file that ends early is truncated only if the container promised more.
+                    if let Some(total) = self.frames_total {
+                        if self.frames_read + 1024 < total {
+                            return Err(self.corrupt(format!(
+                                "it ends {:.1} s early",
+                                (total - self.frames_read) as f64 / f64::from(self.sample_rate)
+                            )));
+                        }
+                    }
+                    return Ok(false);
+                }
+                Err(SymphoniaError::ResetRequired) => return Ok(false),
+                Err(e) => return Err(self.corrupt(e.to_string())),
+            };
+            if packet.track_id() != self.track_id {
+                continue;
+            }
+            let decoded = match self.decoder.decode(&packet) {
+                Ok(d) => d,
+                Err(SymphoniaError::DecodeError(e)) => return Err(self.corrupt(e.to_owned())),
+                Err(e) => return Err(self.corrupt(e.to_string())),
+            };
+            let spec = *decoded.spec();
+            let n_ch = spec.channels.count().max(1);
+            let needed = decoded.capacity() as u64;
+            if self.buffer.as_ref().is_none_or(|b| b.capacity() < needed as usize * n_ch) {
+                self.buffer = Some(SampleBuffer::<f32>::new(needed, spec));
+            }
+            let Some(buf) = self.buffer.as_mut() else { continue };
+            buf.copy_interleaved_ref(decoded);
+            let gain = 1.0 / n_ch as f32;
+            mono.extend(buf.samples().chunks_exact(n_ch).map(|f| f.iter().sum::<f32>() * gain));
+            self.frames_read += (buf.samples().len() / n_ch) as u64;
+            if !mono.is_empty() {
+                return Ok(true);
+            }
+        }
+    }
+
+    fn corrupt(&self, reason: String) -> AudioFileError {
+        AudioFileError::Corrupt {
+            path: self.path.clone(),
+            seconds: self.position_s(),
+            reason,
+        }
+    }
+}

@@ -1,0 +1,178 @@
+//! `strata`: Strata's analysis offline, through the same engine the plugin runs live.
+//!
+//!     strata analyze AUDIO... --out DIR      (a folder analyses every audio file in it)
+//!
+//! writes DIR/strata.json and DIR/strata.png (one subfolder per file when several are given).
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use strata::audio_file::AudioFile;
+use strata::engine::Engine;
+use strata::inference::{locate_models, runtime, ModelSet, Workload};
+
+#[derive(Parser)]
+#[command(name = "strata", version, about = "Hears the repeating layers music is built from")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Analyse audio files (WAV, FLAC, MP3, OGG) into strata.json and a picture of the layers.
+    Analyze {
+        /// Files or folders (every audio file in a folder is analysed).
+        #[arg(required = true)]
+        inputs: Vec<PathBuf>,
+        /// Output folder.
+        #[arg(long)]
+        out: PathBuf,
+        /// The tempo in BPM, to express periods in beats and bars.
+        #[arg(long)]
+        tempo: Option<f64>,
+        /// Beats per bar (with --tempo).
+        #[arg(long, default_value_t = 4.0)]
+        beats_per_bar: f64,
+        /// Model folder (default: STRATA_MODELS, beside this binary, or the workspace's models/).
+        #[arg(long)]
+        models: Option<PathBuf>,
+        /// No progress bar.
+        #[arg(long)]
+        quiet: bool,
+    },
+}
+
+const AUDIO_EXTENSIONS: &[&str] = &["wav", "wave", "flac", "mp3", "ogg", "oga"];
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // One line: the chain of causes, outermost first.
+            let chain: Vec<String> = e.chain().map(ToString::to_string).collect();
+            eprintln!("strata: {}", chain.join(": "));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Analyze { inputs, out, tempo, beats_per_bar, models, quiet } => {
+            if let Some(t) = tempo {
+                if !(t.is_finite() && t > 0.0) {
+                    bail!("--tempo {t} is not a positive number of beats per minute");
+                }
+            }
+            let files = collect_inputs(&inputs)?;
+            let models_dir = match models {
+                Some(dir) => dir,
+                None => locate_models()?,
+            };
+            let rt = runtime().map_err(|e| anyhow::anyhow!("{e}"))?;
+            eprintln!("{}", rt.summary());
+            let several = files.len() > 1;
+            for file in &files {
+                let dest = if several {
+                    out.join(file.file_stem().map(|s| s.to_owned()).unwrap_or_default())
+                } else {
+                    out.clone()
+                };
+                let models = ModelSet::load(&models_dir, rt, Workload::Batched)?;
+                analyze_file(file, &dest, models, tempo, beats_per_bar, quiet)
+                    .with_context(|| format!("analysing {}", file.display()))?;
+                eprintln!("{} -> {}", file.display(), dest.display());
+            }
+            Ok(())
+        }
+    }
+}
+
+fn collect_inputs(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for input in inputs {
+        if input.is_dir() {
+            let mut found: Vec<PathBuf> = std::fs::read_dir(input)
+                .with_context(|| format!("reading folder {}", input.display()))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| {
+                    p.extension()
+                        .and_then(|e| e.to_str())
+                        .is_some_and(|e| AUDIO_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+                })
+                .collect();
+            found.sort();
+            if found.is_empty() {
+                bail!("{} holds no audio files ({})", input.display(), AUDIO_EXTENSIONS.join(", "));
+            }
+            files.extend(found);
+        } else {
+            files.push(input.clone());
+        }
+    }
+    Ok(files)
+}
+
+fn analyze_file(path: &Path, dest: &Path, models: ModelSet, tempo: Option<f64>, beats_per_bar: f64, quiet: bool) -> Result<()> {
+    // Check the destination before the long part, so a bad folder fails at once.
+    std::fs::create_dir_all(dest).with_context(|| format!("cannot create output folder {}", dest.display()))?;
+    let staging = tempfile_dir(dest)?;
+
+    let mut file = AudioFile::open(path)?;
+    let mut engine = Engine::new(models, file.sample_rate())?;
+    let bar = (!quiet).then(|| {
+        let bar = match file.duration_s() {
+            Some(d) => ProgressBar::new(d.ceil() as u64),
+            None => ProgressBar::new_spinner(),
+        };
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} {elapsed_precise} [{bar:40}] {pos}/{len} s audio ({eta} left)")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        bar
+    });
+    let mut block = Vec::new();
+    let mut updates = Vec::new();
+    while file.read_mono(&mut block)? {
+        updates.clear();
+        engine.push(&block, &mut updates)?;
+        if let Some(bar) = &bar {
+            bar.set_position(file.position_s() as u64);
+        }
+    }
+    engine.finish(&mut updates)?;
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    if engine.duration_s() == 0.0 {
+        let _ = std::fs::remove_dir_all(&staging);
+        bail!("{} holds no audio samples", path.display());
+    }
+    let source = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let analysis = engine.analysis(&source, tempo, beats_per_bar);
+    let result = (|| -> Result<()> {
+        let json = serde_json::to_string_pretty(&analysis)?;
+        std::fs::write(staging.join("strata.json"), json)
+            .with_context(|| format!("writing into {}", staging.display()))?;
+        strata::picture::draw(&analysis, &staging.join("strata.png"))?;
+        // Move the finished files into place; nothing half-written is ever in `dest`.
+        for name in ["strata.json", "strata.png"] {
+            std::fs::rename(staging.join(name), dest.join(name))
+                .with_context(|| format!("moving {name} into {}", dest.display()))?;
+        }
+        Ok(())
+    })();
+    let _ = std::fs::remove_dir_all(&staging);
+    result
+}
+
+/// A fresh hidden staging folder inside `dest` (same file system, so renames are atomic).
+fn tempfile_dir(dest: &Path) -> Result<PathBuf> {
+    let dir = dest.join(format!(".strata-partial-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot write into output folder {}", dest.display()))?;
+    Ok(dir)
+}

@@ -1,0 +1,327 @@
+//! The analysis engine: audio in, pattern layers out. The plugin's worker streams into it as
+//! audio arrives; `strata analyze` pushes a whole file through the very same code, so the two
+//! never disagree.
+//!
+//! samples (host rate) → resample to the model rate → log-mel frames → frame embeddings →
+//! per scale, at its hop: encoder (vector + token) → tower level (prediction, surprise) →
+//! changes, segments, and periods from the embedding history.
+
+use std::collections::VecDeque;
+
+use crate::dsp::logmel::LogMel;
+use crate::dsp::resample::{ResampleError, StreamResampler};
+use crate::inference::models::{ModelError, ModelSet, TowerState};
+use crate::layers::period::{PeriodEstimate, PeriodTracker};
+use crate::layers::{self, Analysis, Change, ChangeDetector, Frames, Layer, LayerFrame, FORMAT_VERSION};
+
+/// Everything that can stop the engine.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    #[error(transparent)]
+    Resample(#[from] ResampleError),
+}
+
+/// The lag range (seconds) in which the layer of a scale looks for its period: from half its
+/// window to twice it.
+pub fn period_range(scale_s: f64) -> (f64, f64) {
+    (0.5 * scale_s, 2.0 * scale_s)
+}
+
+/// Per-level state.
+struct Level {
+    window: usize,
+    hop: usize,
+    /// Index of the next step; its window ends at frame (next + first + 1) * hop.
+    next: usize,
+    /// Steps before this one cannot fill their window.
+    first: usize,
+    state: TowerState,
+    prediction: Vec<f32>,
+    has_prediction: bool,
+    /// Recent (window end frame, tower output h), for the level above.
+    outputs: VecDeque<(usize, Vec<f32>)>,
+    detector: ChangeDetector,
+    frames: Frames,
+    changes: Vec<Change>,
+}
+
+/// The streaming analysis engine.
+pub struct Engine {
+    models: ModelSet,
+    input_rate: u32,
+    resampler: StreamResampler,
+    logmel: LogMel,
+    levels: Vec<Level>,
+    periods: PeriodTracker,
+    /// Frame embeddings from absolute frame `emb_first` on.
+    embeddings: VecDeque<f32>,
+    emb_first: usize,
+    frames_total: usize,
+    input_samples: u64,
+    // Scratch, kept to avoid reallocating on every push.
+    clean: Vec<f32>,
+    resampled: Vec<f32>,
+    mel: Vec<f32>,
+    new_emb: Vec<f32>,
+    windows: Vec<f32>,
+    vectors: Vec<f32>,
+    tokens: Vec<u8>,
+}
+
+impl Engine {
+    /// An engine for audio at `input_rate` Hz.
+    pub fn new(models: ModelSet, input_rate: u32) -> Result<Self, EngineError> {
+        let m = &models.manifest;
+        let resampler = StreamResampler::new(input_rate, m.sample_rate)?;
+        let logmel = LogMel::new(m.logmel().clone(), f64::from(m.sample_rate));
+        let levels = m
+            .scales
+            .iter()
+            .map(|s| Level {
+                window: s.window_frames,
+                hop: s.hop_frames,
+                next: 0,
+                first: s.window_frames.div_ceil(s.hop_frames) - 1,
+                state: TowerState::zeros(m.tower.hidden),
+                prediction: vec![0.0; m.vector_dim],
+                has_prediction: false,
+                outputs: VecDeque::new(),
+                detector: ChangeDetector::new(m.change_detection.clone()),
+                frames: Frames::default(),
+                changes: Vec::new(),
+            })
+            .collect();
+        let periods = PeriodTracker::new(m.frame_rate, m.frame_dim);
+        Ok(Self {
+            input_rate,
+            resampler,
+            logmel,
+            levels,
+            periods,
+            embeddings: VecDeque::new(),
+            emb_first: 0,
+            frames_total: 0,
+            input_samples: 0,
+            clean: Vec::new(),
+            resampled: Vec::new(),
+            mel: Vec::new(),
+            new_emb: Vec::new(),
+            windows: Vec::new(),
+            vectors: Vec::new(),
+            tokens: Vec::new(),
+            models,
+        })
+    }
+
+    pub fn models(&self) -> &ModelSet {
+        &self.models
+    }
+
+    /// Seconds of input consumed so far.
+    pub fn duration_s(&self) -> f64 {
+        self.input_samples as f64 / f64::from(self.input_rate)
+    }
+
+    /// Feeds samples (mono, host rate); appends every layer step they complete to `updates`.
+    /// Non-finite samples are treated as silence.
+    pub fn push(&mut self, samples: &[f32], updates: &mut Vec<LayerFrame>) -> Result<(), EngineError> {
+        self.input_samples += samples.len() as u64;
+        // NaN or infinite samples would poison the resampler's FFT: they count as silence.
+        self.clean.clear();
+        self.clean.extend(samples.iter().map(|&s| if s.is_finite() { s } else { 0.0 }));
+        self.resampled.clear();
+        self.resampler.push(&self.clean, &mut self.resampled)?;
+        self.process_resampled(updates)
+    }
+
+    /// Flushes the end of the stream (call once, after the last `push`).
+    pub fn finish(&mut self, updates: &mut Vec<LayerFrame>) -> Result<(), EngineError> {
+        self.resampled.clear();
+        self.resampler.finish(&mut self.resampled)?;
+        self.process_resampled(updates)?;
+        for level in &mut self.levels {
+            if let Some(k) = level.detector.finish() {
+                push_change(level, k, self.models.manifest.frame_rate);
+            }
+        }
+        Ok(())
+    }
+
+    fn process_resampled(&mut self, updates: &mut Vec<LayerFrame>) -> Result<(), EngineError> {
+        if self.resampled.is_empty() {
+            return Ok(());
+        }
+        self.mel.clear();
+        let made = self.logmel.push(&self.resampled, &mut self.mel);
+        if made == 0 {
+            return Ok(());
+        }
+        self.new_emb.clear();
+        self.models.frame_embeddings(&self.mel, &mut self.new_emb)?;
+        let d = self.models.manifest.frame_dim;
+        for e in self.new_emb.chunks_exact(d) {
+            self.periods.push(e);
+        }
+        self.embeddings.extend(self.new_emb.iter().copied());
+        self.frames_total += made;
+        for i in 0..self.levels.len() {
+            self.step_level(i, updates)?;
+        }
+        // Every complete window has been used: keep only what the next steps can still need.
+        let keep = self.levels.iter().map(|l| l.window + l.hop).max().unwrap_or(0);
+        if self.frames_total - self.emb_first > keep {
+            let drop = self.frames_total - self.emb_first - keep;
+            self.embeddings.drain(..drop * d);
+            self.emb_first += drop;
+        }
+        Ok(())
+    }
+
+    /// Runs every step of level `i` whose window is complete.
+    fn step_level(&mut self, i: usize, updates: &mut Vec<LayerFrame>) -> Result<(), EngineError> {
+        let d = self.models.manifest.frame_dim;
+        let frame_rate = self.models.manifest.frame_rate;
+        let (window, hop, first, next) = {
+            let l = &self.levels[i];
+            (l.window, l.hop, l.first, l.next)
+        };
+        let mut ends = Vec::new();
+        let mut k = next;
+        while (k + first + 1) * hop <= self.frames_total {
+            ends.push((k + first + 1) * hop);
+            k += 1;
+        }
+        if ends.is_empty() {
+            return Ok(());
+        }
+        self.windows.clear();
+        for &e in &ends {
+            let start = e - window - self.emb_first;
+            self.windows.extend(self.embeddings.range(start * d..(start + window) * d));
+        }
+        self.vectors.clear();
+        self.tokens.clear();
+        self.models.encode(i, &self.windows, &mut self.vectors, &mut self.tokens)?;
+        let vd = self.models.manifest.vector_dim;
+        let below_dim = self.models.manifest.tower.below_dim;
+        for (j, &e) in ends.iter().enumerate() {
+            let feature = &self.vectors[j * vd..(j + 1) * vd];
+            let below = if i == 0 {
+                vec![0.0; below_dim]
+            } else {
+                self.levels[i - 1]
+                    .outputs
+                    .iter()
+                    .rev()
+                    .find(|(end, _)| *end <= e)
+                    .map(|(_, h)| h.clone())
+                    .unwrap_or_else(|| vec![0.0; below_dim])
+            };
+            let level = &mut self.levels[i];
+            let surprise = if level.has_prediction {
+                level.prediction.iter().zip(feature).map(|(p, f)| f64::from((p - f) * (p - f))).sum()
+            } else {
+                0.0
+            };
+            let mut prediction = vec![0.0; vd];
+            self.models.tower_step(i, feature, &below, &mut level.state, &mut prediction)?;
+            level.prediction = prediction;
+            level.has_prediction = true;
+            level.outputs.push_back((e, level.state.h.clone()));
+            let (z, confirmed) = level.detector.push(surprise);
+            let time_s = e as f64 / frame_rate;
+            let token = self.tokens[j];
+            level.frames.time_s.push(time_s);
+            level.frames.token.push(token);
+            level.frames.surprise.push(z as f32);
+            if let Some(k) = confirmed {
+                push_change(level, k, frame_rate);
+            }
+            level.next += 1;
+            updates.push(LayerFrame {
+                level: i,
+                time_s,
+                token,
+                surprise: z as f32,
+            });
+        }
+        // Outputs of the level below are needed until this level's next step has read them:
+        // keep the newest one at or before that step's end, and everything after it.
+        if i > 0 {
+            let next_end = (self.levels[i].next + first + 1) * hop;
+            let below = &mut self.levels[i - 1].outputs;
+            while below.len() > 1 && below[1].0 <= next_end {
+                below.pop_front();
+            }
+        }
+        if i + 1 == self.levels.len() {
+            let own = &mut self.levels[i].outputs;
+            while own.len() > 1 {
+                own.pop_front();
+            }
+        }
+        Ok(())
+    }
+
+    /// The current period estimate of level `i`.
+    pub fn period(&self, i: usize) -> Option<PeriodEstimate> {
+        let (lo, hi) = period_range(self.models.manifest.scales[i].scale_s);
+        self.periods.estimate(lo, hi)
+    }
+
+    /// Changes found so far at level `i`.
+    pub fn changes(&self, i: usize) -> &[Change] {
+        &self.levels[i].changes
+    }
+
+    /// The analysis so far, as `strata.json` holds it.
+    pub fn analysis(&self, source: &str, tempo_bpm: Option<f64>, beats_per_bar: f64) -> Analysis {
+        let m = &self.models.manifest;
+        let layers = self
+            .levels
+            .iter()
+            .enumerate()
+            .map(|(i, level)| {
+                let hop_s = level.hop as f64 / m.frame_rate;
+                let period = self.period(i);
+                let period_s = period.map(|p| p.period_s);
+                let beats = tempo_bpm.zip(period_s).map(|(bpm, p)| p * bpm / 60.0);
+                Layer {
+                    scale_s: m.scales[i].scale_s,
+                    hop_s,
+                    period_s,
+                    period_confidence: period.map_or(0.0, |p| p.confidence),
+                    strength: period.map_or(0.0, |p| p.strength),
+                    period_beats: beats,
+                    period_bars: beats.map(|b| b / beats_per_bar),
+                    segments: layers::segments(&level.frames.time_s, &level.frames.token, hop_s),
+                    frames: level.frames.clone(),
+                    changes: level.changes.clone(),
+                }
+            })
+            .collect();
+        Analysis {
+            version: FORMAT_VERSION,
+            source: source.to_owned(),
+            sample_rate: self.input_rate,
+            duration_s: self.duration_s(),
+            tempo_bpm,
+            backend: self.models.encoder_backend.to_string(),
+            models: m.id.clone(),
+            layers,
+        }
+    }
+}
+
+/// Records step `k` of `level` as a change, placed at the middle of the newest hop of its window
+/// (where the new material entered), with a strength from how far its z-score passed the
+/// threshold.
+fn push_change(level: &mut Level, k: usize, frame_rate: f64) {
+    let end = (k + level.first + 1) * level.hop;
+    let time_s = (end as f64 - level.hop as f64 / 2.0) / frame_rate;
+    let z = f64::from(level.frames.surprise[k]);
+    let strength = (z / (3.0 * level.detector.threshold())).clamp(0.0, 1.0);
+    level.changes.push(Change { time_s, strength });
+}

@@ -1,0 +1,126 @@
+//! A PNG picture of an analysis: one lane per timescale, longest on top; token segments as
+//! coloured blocks (one colour and letter per token within a lane), the surprise as a thin curve,
+//! changes as markers whose weight follows their strength.
+
+use std::path::Path;
+
+use plotters::prelude::*;
+use plotters::style::{register_font, FontStyle};
+
+use crate::layers::Analysis;
+
+const WIDTH: u32 = 1600;
+const LANE_HEIGHT: u32 = 110;
+const HEADER: u32 = 44;
+const LEFT: u32 = 190;
+const FONT: &str = "strata-sans";
+const BRIGHT: RGBColor = RGBColor(230, 230, 230);
+const DIM: RGBColor = RGBColor(170, 170, 170);
+const DIMMER: RGBColor = RGBColor(150, 150, 150);
+const INK: RGBColor = RGBColor(20, 20, 20);
+
+#[derive(Debug, thiserror::Error)]
+#[error("cannot draw {path}: {reason}")]
+pub struct PictureError {
+    pub path: String,
+    pub reason: String,
+}
+
+/// A colour per token: hues spread by the golden angle so neighbouring tokens differ.
+pub fn token_colour(token: u8) -> RGBColor {
+    let hue = (f64::from(token) * 137.508) % 360.0;
+    let (s, l) = (0.55, 0.55);
+    let c = (1.0 - (2.0 * l - 1.0_f64).abs()) * s;
+    let x = c * (1.0 - ((hue / 60.0) % 2.0 - 1.0).abs());
+    let m = l - c / 2.0;
+    let (r, g, b) = match (hue / 60.0) as u32 {
+        0 => (c, x, 0.0),
+        1 => (x, c, 0.0),
+        2 => (0.0, c, x),
+        3 => (0.0, x, c),
+        4 => (x, 0.0, c),
+        _ => (c, 0.0, x),
+    };
+    RGBColor(((r + m) * 255.0) as u8, ((g + m) * 255.0) as u8, ((b + m) * 255.0) as u8)
+}
+
+/// Draws `analysis` into a PNG at `path`.
+pub fn draw(analysis: &Analysis, path: &Path) -> Result<(), PictureError> {
+    let err = |e: &dyn std::fmt::Display| PictureError {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    };
+    // Registering twice is harmless; the font ships inside egui's default fonts.
+    let _ = register_font(FONT, FontStyle::Normal, epaint_default_fonts::UBUNTU_LIGHT);
+    let lanes = analysis.layers.len() as u32;
+    let height = HEADER + lanes * LANE_HEIGHT + 24;
+    let root = BitMapBackend::new(path, (WIDTH, height)).into_drawing_area();
+    root.fill(&RGBColor(24, 26, 30)).map_err(|e| err(&e))?;
+    let text = |size: u32, colour: &'static RGBColor| TextStyle::from((FONT, size).into_font()).color(colour);
+    let duration = analysis.duration_s.max(1e-3);
+    let x_of = |t: f64| LEFT as i32 + ((t / duration).clamp(0.0, 1.0) * f64::from(WIDTH - LEFT - 10)) as i32;
+    let title = format!(
+        "{}   ·   {:.1} s   ·   {} Hz   ·   models {}   ·   {}",
+        analysis.source, analysis.duration_s, analysis.sample_rate, analysis.models, analysis.backend
+    );
+    root.draw_text(&title, &text(18, &BRIGHT), (12, 12)).map_err(|e| err(&e))?;
+
+    // Longest scale on top.
+    let mut order: Vec<usize> = (0..analysis.layers.len()).collect();
+    order.sort_by(|&a, &b| analysis.layers[b].scale_s.total_cmp(&analysis.layers[a].scale_s));
+    for (row, &i) in order.iter().enumerate() {
+        let layer = &analysis.layers[i];
+        let top = (HEADER + row as u32 * LANE_HEIGHT) as i32;
+        let bottom = top + LANE_HEIGHT as i32 - 8;
+        let period = layer.period_s.map_or("no period".to_owned(), |p| format!("period {p:.2} s"));
+        root.draw_text(&format!("{} s layer", layer.scale_s), &text(17, &BRIGHT), (12, top + 14))
+            .map_err(|e| err(&e))?;
+        root.draw_text(&period, &text(14, &DIM), (12, top + 38)).map_err(|e| err(&e))?;
+        root.draw_text(
+            &format!("strength {:.2} · conf {:.2}", layer.strength, layer.period_confidence),
+            &text(14, &DIMMER),
+            (12, top + 58),
+        )
+        .map_err(|e| err(&e))?;
+        for seg in &layer.segments {
+            let (x0, x1) = (x_of(seg.start_s), x_of(seg.end_s).max(x_of(seg.start_s) + 1));
+            root.draw(&Rectangle::new([(x0, top + 6), (x1, bottom)], token_colour(seg.token).filled()))
+                .map_err(|e| err(&e))?;
+            if x1 - x0 > 18 {
+                root.draw_text(&seg.label, &text(15, &INK), (x0 + 4, top + 10))
+                    .map_err(|e| err(&e))?;
+            }
+        }
+        // Surprise, scaled so the change threshold sits at two thirds of the lane.
+        let scale = |z: f32| -> i32 {
+            let frac = (f64::from(z.max(0.0)) / 12.0).min(1.0);
+            bottom - (frac * f64::from(LANE_HEIGHT - 20)) as i32
+        };
+        let points: Vec<(i32, i32)> = layer
+            .frames
+            .time_s
+            .iter()
+            .zip(&layer.frames.surprise)
+            .map(|(&t, &z)| (x_of(t), scale(z)))
+            .collect();
+        root.draw(&PathElement::new(points, RGBColor(240, 240, 240).stroke_width(1)))
+            .map_err(|e| err(&e))?;
+        for change in &layer.changes {
+            let x = x_of(change.time_s);
+            let w = 1 + (change.strength * 4.0) as u32;
+            root.draw(&PathElement::new(vec![(x, top + 2), (x, bottom + 4)], RGBColor(255, 70, 70).stroke_width(w)))
+                .map_err(|e| err(&e))?;
+        }
+    }
+    // Time axis: a tick every 10 s (or 60 s for long pieces).
+    let step = if duration > 300.0 { 60.0 } else { 10.0 };
+    let axis_y = (HEADER + lanes * LANE_HEIGHT) as i32;
+    let mut t = 0.0;
+    while t <= duration {
+        root.draw_text(&format!("{t:.0} s"), &text(13, &DIM), (x_of(t), axis_y + 4))
+            .map_err(|e| err(&e))?;
+        t += step;
+    }
+    root.present().map_err(|e| err(&e))?;
+    Ok(())
+}

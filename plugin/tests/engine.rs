@@ -1,0 +1,107 @@
+//! The engine gives the same layers whether audio arrives whole (offline, `strata analyze`) or in
+//! blocks of any size (the plugin's worker), and copes with odd input.
+
+use std::path::Path;
+
+use strata::audio_file::AudioFile;
+use strata::engine::Engine;
+use strata::inference::{runtime, ModelSet, Workload};
+use strata::layers::Analysis;
+
+fn models_dir() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("models")
+}
+
+fn engine(rate: u32) -> Engine {
+    let rt = runtime().expect("ONNX Runtime (cargo xtask fetch-ort)");
+    let models = ModelSet::load(&models_dir(), rt, Workload::Streaming).expect("models load");
+    Engine::new(models, rate).expect("engine")
+}
+
+fn asset_mono(seconds: f64) -> (Vec<f32>, u32) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../assets/machine_wars_excerpt.ogg");
+    let mut file = AudioFile::open(&path).unwrap();
+    let rate = file.sample_rate();
+    let mut all = Vec::new();
+    let mut block = Vec::new();
+    while file.read_mono(&mut block).unwrap() {
+        all.extend_from_slice(&block);
+    }
+    all.truncate((seconds * f64::from(rate)) as usize);
+    (all, rate)
+}
+
+fn analyse(audio: &[f32], rate: u32, blocks: &[usize]) -> Analysis {
+    let mut e = engine(rate);
+    let mut updates = Vec::new();
+    let mut pos = 0;
+    let mut sizes = blocks.iter().cycle();
+    while pos < audio.len() {
+        let n = (*sizes.next().unwrap()).min(audio.len() - pos);
+        e.push(&audio[pos..pos + n], &mut updates).unwrap();
+        pos += n;
+    }
+    e.finish(&mut updates).unwrap();
+    let frames: usize = e.analysis("x", None, 4.0).layers.iter().map(|l| l.frames.time_s.len()).sum();
+    assert_eq!(updates.len(), frames, "every layer step was also sent live");
+    e.analysis("x", None, 4.0)
+}
+
+fn assert_same(a: &Analysis, b: &Analysis, what: &str) {
+    assert_eq!(a.layers.len(), b.layers.len());
+    assert_eq!(a.duration_s, b.duration_s, "{what}");
+    for (i, (x, y)) in a.layers.iter().zip(&b.layers).enumerate() {
+        assert_eq!(x.frames.time_s, y.frames.time_s, "{what}: layer {i} times");
+        assert_eq!(x.frames.token, y.frames.token, "{what}: layer {i} tokens");
+        for (k, (p, q)) in x.frames.surprise.iter().zip(&y.frames.surprise).enumerate() {
+            assert!((p - q).abs() <= 1e-3 * p.abs().max(1.0), "{what}: layer {i} step {k} surprise {p} vs {q}");
+        }
+        assert_eq!(x.segments, y.segments, "{what}: layer {i} segments");
+        assert_eq!(x.changes.len(), y.changes.len(), "{what}: layer {i} changes");
+        for (c, d) in x.changes.iter().zip(&y.changes) {
+            assert_eq!(c.time_s, d.time_s, "{what}: layer {i} change time");
+            assert!((c.strength - d.strength).abs() < 1e-3, "{what}: layer {i} change strength");
+        }
+        match (x.period_s, y.period_s) {
+            (Some(p), Some(q)) => assert!((p - q).abs() < 1e-4, "{what}: layer {i} period {p} vs {q}"),
+            (p, q) => assert_eq!(p, q, "{what}: layer {i} period"),
+        }
+    }
+}
+
+#[test]
+fn streaming_in_any_block_size_matches_offline() {
+    let (audio, rate) = asset_mono(25.0);
+    let offline = analyse(&audio, rate, &[audio.len()]);
+    assert!(offline.layers.iter().all(|l| !l.frames.time_s.is_empty()), "25 s fill every scale's window");
+    let mut random = Vec::new();
+    let mut x: u32 = 99;
+    for _ in 0..50 {
+        x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+        random.push(1 + (x >> 16) as usize % 5000);
+    }
+    for (name, blocks) in [("64", vec![64]), ("4096", vec![4096]), ("random", random)] {
+        assert_same(&offline, &analyse(&audio, rate, &blocks), name);
+    }
+    // Block size 1 on a shorter piece (one push per sample is slow in a debug build).
+    let short = &audio[..(12.0 * f64::from(rate)) as usize];
+    assert_same(&analyse(short, rate, &[short.len()]), &analyse(short, rate, &[1]), "1");
+}
+
+#[test]
+fn odd_rates_nan_and_silence_give_well_formed_layers() {
+    for rate in [22_050_u32, 37_800, 96_000] {
+        let n = (21.0 * f64::from(rate)) as usize;
+        let mut audio: Vec<f32> = (0..n).map(|i| ((i as f32) * 2.0 * 3.14159 * 220.0 / rate as f32).sin() * 0.5).collect();
+        for s in audio.iter_mut().step_by(97) {
+            *s = f32::NAN;
+        }
+        audio[1000..40_000].iter_mut().for_each(|s| *s = 0.0);
+        let a = analyse(&audio, rate, &[777]);
+        assert!((a.duration_s - 21.0).abs() < 1e-3);
+        for layer in &a.layers {
+            assert!(layer.frames.surprise.iter().all(|z| z.is_finite()), "{rate} Hz: finite surprise");
+            assert!(layer.frames.time_s.last().copied().unwrap_or(0.0) <= 21.0 + 1e-9);
+        }
+    }
+}
