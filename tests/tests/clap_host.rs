@@ -78,7 +78,13 @@ fn passes_real_audio_bit_exact_at_every_rate_and_block_size() -> Result<()> {
             let what = format!("{rate} Hz, blocks {name}");
             let out = plugin.process_stream(rate, max_block, &input, &sizes)?;
             assert_bit_exact(&input, &out.output, &what);
-            assert_worker_received(&input, rate, &what);
+            let report = assert_worker_received(&input, rate, &what);
+            // The worker analysed what it received: the 0.2 s layer steps every 0.1 s.
+            assert!(report["analysis_error"].is_null(), "{what}: {}", report["analysis_error"]);
+            let layers = report["layer_frames"].as_u64().unwrap();
+            // (A few steps are still in the resampler and log-mel buffers when playback stops.)
+            let played_s = input[0].len() as f64 / rate;
+            assert!(layers >= (played_s * 10.0 - 4.0) as u64, "{what}: only {layers} layer frames for {played_s:.2} s");
         }
     }
     Ok(())

@@ -118,9 +118,18 @@ fn collect_inputs(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
 }
 
 fn analyze_file(path: &Path, dest: &Path, models: ModelSet, tempo: Option<f64>, beats_per_bar: f64, quiet: bool) -> Result<()> {
-    // Check the destination before the long part, so a bad folder fails at once.
+    // Check the destination before the long part, so a bad folder fails at once; a folder made
+    // here is removed again if the job fails.
+    let existed = dest.exists();
     std::fs::create_dir_all(dest).with_context(|| format!("cannot create output folder {}", dest.display()))?;
-    let staging = tempfile_dir(dest)?;
+    let result = analyze_into(path, dest, models, tempo, beats_per_bar, quiet);
+    if result.is_err() && !existed {
+        let _ = std::fs::remove_dir(dest); // only if still empty
+    }
+    result
+}
+
+fn analyze_into(path: &Path, dest: &Path, models: ModelSet, tempo: Option<f64>, beats_per_bar: f64, quiet: bool) -> Result<()> {
 
     let mut file = AudioFile::open(path)?;
     let mut engine = Engine::new(models, file.sample_rate())?;
@@ -149,9 +158,9 @@ fn analyze_file(path: &Path, dest: &Path, models: ModelSet, tempo: Option<f64>, 
         bar.finish_and_clear();
     }
     if engine.duration_s() == 0.0 {
-        let _ = std::fs::remove_dir_all(&staging);
         bail!("{} holds no audio samples", path.display());
     }
+    let staging = tempfile_dir(dest)?;
     let source = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let analysis = engine.analysis(&source, tempo, beats_per_bar);
     let result = (|| -> Result<()> {

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Rebuilds Strata's shipped models from packages alone: the data (Debian music packages, the lmms
+# demo projects, synthetic pieces), training, evaluation, ONNX export, manifest and fixtures.
+# About 16 minutes on this project's 2-core machine (CPU only), seeded and reproducible.
+#   models/run.sh            from anywhere; writes into models/
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+venv=${STRATA_TRAIN_VENV:-$here/.cache/venv}
+if [ ! -x "$venv/bin/python" ]; then
+  python3 -m venv "$venv"
+  # PyPI's default torch wheel carries CUDA libraries (several GB); it trains on the CPU too.
+  "$venv/bin/pip" install -q -r "$here/requirements.txt"
+fi
+# lmms renders its demo projects headless; without it they are left out (and the manifest says so).
+if ! command -v lmms >/dev/null && command -v apt-get >/dev/null; then
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends lmms || true
+fi
+cd "$here"
+exec "$venv/bin/python" -m strata_models.train --out "$here" --encoder-steps 1500 --tower-epochs 4 "$@"

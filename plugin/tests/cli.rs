@@ -1,0 +1,151 @@
+//! The `strata` command line: real files written and read back, and bad input refused with a
+//! one-line error, a non-zero exit, and nothing half-written.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn strata() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_strata"));
+    c.env_remove("STRATA_MODELS");
+    c
+}
+
+fn temp(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("strata-cli-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn asset() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../assets/machine_wars_excerpt.ogg")
+}
+
+fn write_wav(path: &Path, channels: u16, rate: u32, samples: &[f32]) {
+    let spec = hound::WavSpec { channels, sample_rate: rate, bits_per_sample: 32, sample_format: hound::SampleFormat::Float };
+    let mut w = hound::WavWriter::create(path, spec).unwrap();
+    for &s in samples {
+        w.write_sample(s).unwrap();
+    }
+    w.finalize().unwrap();
+}
+
+#[test]
+fn analyze_writes_json_and_picture() {
+    let out = temp("ok");
+    let o = strata().args(["analyze", "--quiet", "--tempo", "120", "--out"]).arg(&out).arg(asset()).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("strata.json")).unwrap()).unwrap();
+    assert_eq!(json["version"], 1);
+    assert_eq!(json["source"], "machine_wars_excerpt.ogg");
+    assert_eq!(json["sample_rate"], 44_100);
+    assert!((json["duration_s"].as_f64().unwrap() - 30.0).abs() < 0.1);
+    assert_eq!(json["tempo_bpm"], 120.0);
+    let layers = json["layers"].as_array().unwrap();
+    let manifest: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/manifest.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(json["models"], manifest["id"]);
+    assert_eq!(layers.len(), manifest["scales"].as_array().unwrap().len());
+    for l in layers {
+        let n = l["frames"]["time_s"].as_array().unwrap().len();
+        assert_eq!(l["frames"]["token"].as_array().unwrap().len(), n);
+        assert_eq!(l["frames"]["surprise"].as_array().unwrap().len(), n);
+        assert!((0.0..=1.0).contains(&l["strength"].as_f64().unwrap()));
+        assert!((0.0..=1.0).contains(&l["period_confidence"].as_f64().unwrap()));
+        if let Some(p) = l["period_s"].as_f64() {
+            assert!((l["period_beats"].as_f64().unwrap() - p * 2.0).abs() < 1e-9, "periods in beats at 120 BPM");
+        }
+        for seg in l["segments"].as_array().unwrap() {
+            assert!(seg["start_s"].as_f64().unwrap() <= seg["end_s"].as_f64().unwrap());
+            assert!(seg["label"].as_str().unwrap().chars().all(|c| c.is_ascii_uppercase()));
+        }
+    }
+    // The 1 s layer finds the beat of this 120 BPM piece (0.5 s) or a bar-level multiple.
+    let beat_layer = layers.iter().find(|l| l["scale_s"] == 1.0).unwrap();
+    let p = beat_layer["period_s"].as_f64().unwrap();
+    assert!(((p / 0.5).round() * 0.5 - p).abs() < 0.015, "period {p} s is a multiple of the beat");
+    let png = std::fs::read(out.join("strata.png")).unwrap();
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    assert!(std::fs::read_dir(&out).unwrap().count() == 2, "only strata.json and strata.png remain");
+    std::fs::remove_dir_all(out).unwrap();
+}
+
+/// Runs `strata analyze FILE --out DIR`; expects failure with a one-line message containing
+/// `needle`, and no output files.
+fn assert_refused(file: &Path, out: &Path, needle: &str) {
+    let o = strata().args(["analyze", "--quiet", "--out"]).arg(out).arg(file).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "{} was accepted", file.display());
+    let last = err.lines().last().unwrap_or("");
+    assert!(last.starts_with("strata: ") && last.contains(needle), "{err}");
+    assert!(!out.join("strata.json").exists() && !out.join("strata.png").exists());
+    if out.is_dir() {
+        let left: Vec<_> = std::fs::read_dir(out).unwrap().collect();
+        assert!(left.is_empty(), "nothing half-written is left: {left:?}");
+    }
+}
+
+#[test]
+fn bad_input_is_refused_clearly() {
+    let dir = temp("bad");
+    let empty = dir.join("empty.wav");
+    std::fs::write(&empty, b"").unwrap();
+    assert_refused(&empty, &dir.join("o1"), "is empty");
+
+    let text = dir.join("notes.wav");
+    std::fs::write(&text, b"this is not audio at all, just words").unwrap();
+    assert_refused(&text, &dir.join("o2"), "not an audio format");
+
+    let truncated = dir.join("truncated.ogg");
+    let bytes = std::fs::read(asset()).unwrap();
+    std::fs::write(&truncated, &bytes[..bytes.len() / 3]).unwrap();
+    let o = strata().args(["analyze", "--quiet", "--out"]).arg(dir.join("o3")).arg(&truncated).output().unwrap();
+    // Ogg does not record its length up front: a cut file is analysed up to the cut, or refused.
+    if o.status.success() {
+        let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("o3/strata.json")).unwrap()).unwrap();
+        assert!(json["duration_s"].as_f64().unwrap() < 15.0);
+    } else {
+        assert!(String::from_utf8_lossy(&o.stderr).contains("truncated.ogg"));
+    }
+
+    let missing = dir.join("nope.flac");
+    assert_refused(&missing, &dir.join("o4"), "cannot open");
+
+    // An output folder that cannot be made (its parent is a file).
+    let blocker = dir.join("blocker");
+    std::fs::write(&blocker, b"x").unwrap();
+    let o = strata().args(["analyze", "--quiet", "--out"]).arg(blocker.join("out")).arg(asset()).output().unwrap();
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("cannot create output folder"), "{}", String::from_utf8_lossy(&o.stderr));
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn nan_samples_multichannel_and_odd_rates_are_analysed() {
+    let dir = temp("odd");
+    let rate = 37_800;
+    let n = rate as usize * 21;
+    let mut quad = Vec::with_capacity(n * 4);
+    for i in 0..n {
+        let s = ((i as f32) * 2.0 * std::f32::consts::PI * 330.0 / rate as f32).sin() * 0.4;
+        let s = if i % 1000 == 0 { f32::NAN } else { s };
+        quad.extend_from_slice(&[s, -s, s * 0.5, 0.0]);
+    }
+    let wav = dir.join("quad.wav");
+    write_wav(&wav, 4, rate, &quad);
+    let out = dir.join("out");
+    let o = strata().args(["analyze", "--quiet", "--out"]).arg(&out).arg(&wav).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("strata.json")).unwrap()).unwrap();
+    assert_eq!(json["sample_rate"], rate);
+    assert!((json["duration_s"].as_f64().unwrap() - 21.0).abs() < 1e-3);
+    // A folder argument analyses every audio file in it, one subfolder each.
+    let silent = dir.join("silent.wav");
+    write_wav(&silent, 1, 44_100, &vec![0.0; 44_100 * 3]);
+    let o = strata().args(["analyze", "--quiet", "--out"]).arg(dir.join("all")).arg(&dir).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(dir.join("all/quad/strata.json").is_file() && dir.join("all/silent/strata.png").is_file());
+    std::fs::remove_dir_all(dir).unwrap();
+}
