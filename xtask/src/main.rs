@@ -4,6 +4,7 @@
 //!   into `target/ort/cpu` (or `target/ort/gpu`).
 //! * `cargo xtask bundle <packages> [--release]`: nice-plug's bundler (`.clap`, `.vst3` under
 //!   `target/bundled`), then ONNX Runtime put beside the `.clap` and inside the `.vst3`.
+//! * `cargo xtask demo`: analyses the bundled example (`assets/`) into `out/example/`.
 //! * `cargo xtask test`: everything the test suite needs (ONNX Runtime, the debug bundles with
 //!   nice-plug's allocation checks) and then every test.
 //! * `cargo xtask bench`: release bundles, then the benchmarks.
@@ -45,6 +46,7 @@ fn main() -> Result<()> {
             add_ort_to_bundles(&args[1..], &ort_dir)
         }
         "test" => test(&args[1..]),
+        "demo" => demo(),
         "bench" => bench(&args[1..]),
         _ => {
             // Everything else (known-packages, bundle-universal) is nice-plug's.
@@ -214,6 +216,19 @@ fn test(extra: &[String]) -> Result<()> {
     let mut cargo = Command::new(cargo());
     cargo.args(["test", "--workspace"]).args(extra);
     run(&mut cargo)
+}
+
+/// The README's first command: analyses the bundled example into `out/example/`.
+fn demo() -> Result<()> {
+    fetch_ort(false)?;
+    let mut cargo = Command::new(cargo());
+    cargo.args([
+        "run", "--release", "--quiet", "-p", "strata", "--bin", "strata", "--",
+        "analyze", "assets/machine_wars_excerpt.ogg", "--out", "out/example",
+    ]);
+    run(&mut cargo)?;
+    println!("Wrote out/example/strata.json and out/example/strata.png");
+    Ok(())
 }
 
 /// Builds release bundles of Strata and its null baseline and runs the benchmarks.
