@@ -1,0 +1,95 @@
+"""Quality of the whole engine (`strata analyze`, the Rust code the plugin runs) on development
+pieces never trained on, against a baseline computed in the same run.
+
+    python -m strata_models.eval_engine --strata target/release/strata [--count 12]
+
+* Period recovery: the share of true layer periods that some Strata layer reports within 3%.
+  Baseline: librosa's tempo estimate, credited with every period on its grid of
+  {1/2, 1, 2, 4, 8, 16} beats (a generous baseline: most true periods are such multiples).
+* Change boundaries: F1 at 0.5 s and 3 s of all layers' changes merged (strongest first, one per
+  second) against the true boundaries. Baseline: Foote novelty on a log-mel self-similarity
+  matrix (evaluate.foote_novelty).
+* Speed: seconds of audio per second of wall time for both, on the same files.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from . import data, evaluate, features
+
+
+def periods_found(true_periods, found, tol=0.03):
+    return [any(abs(f - p) <= tol * p for f in found) for p in true_periods]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--strata", type=Path, required=True, help="the strata binary")
+    ap.add_argument("--count", type=int, default=12)
+    ap.add_argument("--out", type=Path, default=None, help="write the results as JSON here")
+    args = ap.parse_args()
+    import librosa
+
+    items = data.synthetic("dev", args.count, seed=2)
+    rec_s, rec_b = [], []
+    f05_s, f3_s, f05_b, f3_b = [], [], [], []
+    t_s = t_b = audio_s = 0.0
+    with tempfile.TemporaryDirectory() as tmp:
+        for it in items:
+            truth = it.truth
+            wav = it.audio_path
+            t0 = time.time()
+            out = Path(tmp) / it.name
+            subprocess.run([str(args.strata), "analyze", "--quiet", "--out", str(out), wav], check=True, capture_output=True)
+            t_s += time.time() - t0
+            a = json.loads((out / "strata.json").read_text())
+            audio_s += a["duration_s"]
+            found = [l["period_s"] for l in a["layers"] if l["period_s"]]
+            true_p = [l["period_s"] for l in truth["layers"]]
+            rec_s += periods_found(true_p, found)
+            changes = [(c["time_s"], c["strength"]) for l in a["layers"] for c in l["changes"]]
+            est = evaluate.merge_changes([changes])
+            ref = truth["boundaries_s"]
+            f05_s.append(evaluate.boundary_f1(ref, est, 0.5)[2])
+            f3_s.append(evaluate.boundary_f1(ref, est, 3.0)[2])
+
+            t0 = time.time()
+            y, sr = librosa.load(wav, sr=None, mono=True)
+            tempo = float(np.atleast_1d(librosa.feature.tempo(y=y, sr=sr))[0])
+            beat = 60.0 / tempo
+            grid = [beat * k for k in (0.5, 1, 2, 4, 8, 16)]
+            base_est = evaluate.foote_novelty(features.logmel(y if sr == features.SAMPLE_RATE else data.to_model_rate(y, sr)))
+            t_b += time.time() - t0
+            rec_b += periods_found(true_p, grid)
+            f05_b.append(evaluate.boundary_f1(ref, base_est, 0.5)[2])
+            f3_b.append(evaluate.boundary_f1(ref, base_est, 3.0)[2])
+    results = {
+        "pieces": len(items),
+        "true_periods": len(rec_s),
+        "strata": {
+            "period_recovery_3pct": round(float(np.mean(rec_s)), 3),
+            "boundary_f1_0.5s": round(float(np.mean(f05_s)), 3),
+            "boundary_f1_3s": round(float(np.mean(f3_s)), 3),
+            "realtime_factor": round(audio_s / t_s, 1),
+        },
+        "baseline_librosa_tempo_grid_and_foote": {
+            "period_recovery_3pct": round(float(np.mean(rec_b)), 3),
+            "boundary_f1_0.5s": round(float(np.mean(f05_b)), 3),
+            "boundary_f1_3s": round(float(np.mean(f3_b)), 3),
+            "realtime_factor": round(audio_s / t_b, 1),
+        },
+    }
+    print(json.dumps(results, indent=1))
+    if args.out:
+        args.out.write_text(json.dumps(results, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
