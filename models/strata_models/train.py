@@ -82,8 +82,12 @@ def info_nce(a: torch.Tensor, b: torch.Tensor, temperature: float = 0.1) -> torc
     return 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target))
 
 
-def train_encoders(frame_net, encoders, items, steps: int, batch: int, seed: int, log) -> list[float]:
+def train_encoders(frame_net, encoders, items, steps: int, batch: int, seed: int, log, device: str = "cpu") -> list[float]:
+    """Trains on `device` ("cpu" or "cuda"); the modules are back on the CPU afterwards."""
     rng = np.random.default_rng(seed)
+    frame_net.to(device)
+    for e in encoders:
+        e.to(device)
     gen = torch.Generator().manual_seed(seed)
     params = list(frame_net.parameters()) + [p for e in encoders for p in e.parameters()]
     opt = torch.optim.AdamW(params, lr=2e-3, weight_decay=1e-4)
@@ -98,8 +102,8 @@ def train_encoders(frame_net, encoders, items, steps: int, batch: int, seed: int
             b = batch if enc.window <= 100 else max(32, batch * 100 // enc.window * 2)
             x = sample_windows(items, enc.window, b, rng, jitter)
             other = sample_windows(items, enc.window, b, rng, 0)
-            anchor = x[:, jitter : jitter + enc.window]
-            positive = augment(x, other, enc.window, jitter, gen)
+            anchor = x[:, jitter : jitter + enc.window].to(device)
+            positive = augment(x, other, enc.window, jitter, gen).to(device)
             va = enc.vector(frame_net(anchor))
             vp = enc.vector(frame_net(positive))
             losses.append(info_nce(va, vp))
@@ -112,6 +116,9 @@ def train_encoders(frame_net, encoders, items, steps: int, batch: int, seed: int
         history.append(total)
         if step % 50 == 0 or step == steps - 1:
             log(f"encoders step {step}/{steps}: loss {total:.3f} ({' '.join(f'{float(l.detach()):.2f}' for l in losses)})")
+    frame_net.cpu()
+    for e in encoders:
+        e.cpu()
     return history
 
 
@@ -212,7 +219,7 @@ def train_tower(levels, train_seqs, epochs: int, seed: int, log, name: str) -> N
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(lvl.parameters(), 1.0)
                 opt.step()
-                total += float(loss)
+                total += float(loss.detach())
                 count += 1
             if epoch == epochs - 1:
                 log(f"tower {name} level {i}: train prediction loss {total / max(count, 1):.4f}")
@@ -226,6 +233,7 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--tower-epochs", type=int, default=6)
     ap.add_argument("--no-lmms", action="store_true", help="leave out the lmms demo renders")
+    ap.add_argument("--device", default="cpu", help="where the encoders train: cpu (default) or cuda")
     args = ap.parse_args()
     torch.set_num_threads(max(1, torch.get_num_threads()))
     seed_everything(args.seed)
@@ -248,7 +256,7 @@ def main() -> None:
     frame_net.mel_mean.copy_(torch.from_numpy(all_frames.mean(0)))
     frame_net.mel_std.copy_(torch.from_numpy(all_frames.std(0) + 1e-3))
     encoders = [ScaleEncoder(w) for w in WINDOW_FRAMES]
-    train_encoders(frame_net, encoders, train_items, args.encoder_steps, args.batch, args.seed, log)
+    train_encoders(frame_net, encoders, train_items, args.encoder_steps, args.batch, args.seed, log, args.device)
     frame_net.eval()
     for e in encoders:
         e.eval()
