@@ -297,6 +297,12 @@ impl ClapInstance {
 
     /// Activates at `sample_rate` for blocks of up to `max_block` frames and starts processing.
     pub fn start(&mut self, sample_rate: f64, max_block: usize) -> Result<RunningPlugin> {
+        self.start_with_buffers(sample_rate, max_block, max_block)
+    }
+
+    /// Like [`start`](Self::start), but with host buffers of `buffer_frames`, which may exceed
+    /// the announced maximum (to test hosts that break their promise).
+    pub fn start_with_buffers(&mut self, sample_rate: f64, max_block: usize, buffer_frames: usize) -> Result<RunningPlugin> {
         let config = PluginAudioConfiguration {
             sample_rate,
             min_frames_count: 1,
@@ -312,8 +318,8 @@ impl ClapInstance {
         let channels = self.channels;
         Ok(RunningPlugin {
             processor,
-            input: vec![vec![0.0; max_block.max(1)]; channels],
-            output: vec![vec![0.0; max_block.max(1)]; channels],
+            input: vec![vec![0.0; buffer_frames.max(1)]; channels],
+            output: vec![vec![0.0; buffer_frames.max(1)]; channels],
             in_ports: AudioPorts::with_capacity(channels, 1),
             out_ports: AudioPorts::with_capacity(channels, 1),
             events_in: EventBuffer::new(),
@@ -368,54 +374,26 @@ impl ClapInstance {
         Ok(Processed { output, calls })
     }
 
-    /// Activates, makes raw process calls of the given frame counts with silent input (zero and
-    /// larger than `max_block` included: hosts get these wrong), then deactivates.
+    /// Activates, makes raw process calls of the given frame counts with constant input (zero
+    /// and larger than `max_block` included: hosts get these wrong), checks each is passed
+    /// through, then deactivates.
     pub fn process_raw_frame_counts(
         &mut self,
         sample_rate: f64,
         max_block: usize,
         frame_counts: &[usize],
     ) -> Result<()> {
-        let config = PluginAudioConfiguration {
-            sample_rate,
-            min_frames_count: 1,
-            max_frames_count: max_block as u32,
-        };
-        let processor = self
-            .instance
-            .activate(|_, _| (), config)
-            .map_err(|e| anyhow!("activate: {e:?}"))?;
-        let mut processor = processor
-            .start_processing()
-            .map_err(|e| anyhow!("start_processing: {e:?}"))?;
-        let channels = self.channels;
-        let events_in = EventBuffer::new();
-        let mut events_out = EventBuffer::new();
-        let mut in_ports = AudioPorts::with_capacity(channels, 1);
-        let mut out_ports = AudioPorts::with_capacity(channels, 1);
+        let largest = frame_counts.iter().copied().max().unwrap_or(1);
+        let mut running = self.start_with_buffers(sample_rate, max_block, largest)?;
         for &n in frame_counts {
-            let mut in_bufs = vec![vec![0.25_f32; n]; channels];
-            let mut out_bufs = vec![vec![0.0_f32; n]; channels];
-            let inputs = in_ports.with_input_buffers([AudioPortBuffer {
-                latency: 0,
-                channels: AudioPortBufferType::f32_input_only(
-                    in_bufs.iter_mut().map(|b| InputChannel::variable(&mut b[..])),
-                ),
-            }]);
-            let mut outputs = out_ports.with_output_buffers([AudioPortBuffer {
-                latency: 0,
-                channels: AudioPortBufferType::f32_output_only(out_bufs.iter_mut().map(|b| &mut b[..])),
-            }]);
-            processor
-                .process(&inputs, &mut outputs, &events_in.as_input(), &mut events_out.as_output(), None, None)
-                .map_err(|e| anyhow!("process with {n} frames: {e:?}"))?;
-            drop(outputs);
-            if out_bufs.iter().any(|b| b.iter().any(|&x| x != 0.25)) {
+            running.input.iter_mut().for_each(|c| c.fill(0.25));
+            running.output.iter_mut().for_each(|c| c.fill(0.0));
+            running.process(n).with_context(|| format!("process with {n} frames"))?;
+            if running.output.iter().any(|b| b[..n].iter().any(|&x| x != 0.25)) {
                 bail!("a {n}-frame block was not passed through");
             }
         }
-        let stopped = processor.stop_processing();
-        self.instance.deactivate(stopped);
+        self.stop(running);
         Ok(())
     }
 
