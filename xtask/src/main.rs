@@ -239,11 +239,12 @@ fn bench(extra: &[String]) -> Result<()> {
     nice_plug_xtask::main_with_args("cargo xtask", bundle_args.clone())?;
     add_ort_to_bundles(&bundle_args[1..], &ort_dir)?;
     let mut cargo = Command::new(cargo());
-    cargo
-        .args(["bench", "-p", "strata-host-tests"])
-        .env("STRATA_BUNDLE_PROFILE", "release")
-        .args(extra);
-    run(&mut cargo)
+    cargo.args(["bench", "-p", "strata-host-tests"]).args(extra);
+    run(&mut cargo)?;
+    // The worker's latency, through the library (no host needed).
+    let mut latency = Command::new(cargo());
+    latency.args(["bench", "-p", "strata", "--bench", "latency"]);
+    run(&mut latency)
 }
 
 fn cargo() -> String {
