@@ -238,9 +238,9 @@ fn bench(extra: &[String]) -> Result<()> {
         ["bundle", "-p", "strata", "-p", "strata-null", "--release"].map(String::from).to_vec();
     nice_plug_xtask::main_with_args("cargo xtask", bundle_args.clone())?;
     add_ort_to_bundles(&bundle_args[1..], &ort_dir)?;
-    let mut cargo = Command::new(cargo());
-    cargo.args(["bench", "-p", "strata-host-tests"]).args(extra);
-    run(&mut cargo)?;
+    let mut process = Command::new(cargo());
+    process.args(["bench", "-p", "strata-host-tests"]).args(extra);
+    run(&mut process)?;
     // The worker's latency, through the library (no host needed).
     let mut latency = Command::new(cargo());
     latency.args(["bench", "-p", "strata", "--bench", "latency"]);
