@@ -31,7 +31,7 @@ fn main() {
 
     let (mut input, output) = capture_ring((RATE * 10.0) as usize);
     let (publisher, mut feed) = status_channel();
-    let config = WorkerConfig { activation: 1, sample_rate_hz: RATE as f32, hash_samples: false, report_file: None };
+    let config = WorkerConfig { activation: 1, sample_rate_hz: RATE as f32, tempo_bits: None, beats_per_bar: None, hash_samples: false, report_file: None };
     let worker = Worker::spawn(config, output, publisher, Box::new(|| ())).expect("worker");
     // Wait for the models, as a host would play on while they load.
     let start_wait = Instant::now();

@@ -288,6 +288,8 @@ impl Engine {
                 let period = self.period(i);
                 let period_s = period.map(|p| p.period_s);
                 let beats = tempo_bpm.zip(period_s).map(|(bpm, p)| p * bpm / 60.0);
+                let segments = layers::segments(&level.frames.time_s, &level.frames.token, hop_s);
+                let changes = layers::with_token_changes(&level.changes, &segments, m.scales[i].scale_s, hop_s);
                 Layer {
                     scale_s: m.scales[i].scale_s,
                     hop_s,
@@ -296,9 +298,9 @@ impl Engine {
                     strength: period.map_or(0.0, |p| p.strength),
                     period_beats: beats,
                     period_bars: beats.map(|b| b / beats_per_bar),
-                    segments: layers::segments(&level.frames.time_s, &level.frames.token, hop_s),
+                    segments,
                     frames: level.frames.clone(),
-                    changes: level.changes.clone(),
+                    changes,
                 }
             })
             .collect();

@@ -5,6 +5,7 @@
 //! `activate()` starts and `deactivate()` stops.
 
 use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use nice_plug::prelude::*;
@@ -30,6 +31,11 @@ pub struct Strata {
     activations: u64,
     /// What the editor reads: the worker's status queue and how to wake the editor.
     editor_shared: Arc<EditorShared>,
+    /// The host's tempo as f64 bits (NaN: unknown): a wait-free store on the audio thread, read
+    /// by the worker to express periods in beats and bars.
+    tempo_bits: Arc<AtomicU64>,
+    /// The host's beats per bar (0: unknown), likewise.
+    beats_per_bar: Arc<AtomicU32>,
 }
 
 impl Default for Strata {
@@ -43,6 +49,8 @@ impl Default for Strata {
                 feed: Mutex::new(None),
                 repaint: RepaintNotifier::new(),
             }),
+            tempo_bits: Arc::new(AtomicU64::new(f64::NAN.to_bits())),
+            beats_per_bar: Arc::new(AtomicU32::new(0)),
         }
     }
 }
@@ -117,7 +125,9 @@ impl Plugin for Strata {
         let (input, output) = capture_ring(capacity);
         let (publisher, feed) = status_channel();
         self.editor_shared.replace_feed(feed);
-        let config = WorkerConfig::from_env(self.activations, sample_rate);
+        let mut config = WorkerConfig::from_env(self.activations, sample_rate);
+        config.tempo_bits = Some(self.tempo_bits.clone());
+        config.beats_per_bar = Some(self.beats_per_bar.clone());
         // If no thread can be started the plugin still passes audio; it just captures nothing.
         let repaint = self.editor_shared.repaint.clone();
         let wake = Box::new(move || repaint.request_repaint());
@@ -136,8 +146,13 @@ impl Plugin for Strata {
         &mut self,
         buffer: &mut Buffer,
         _aux: &mut AuxiliaryBuffers,
-        _context: &mut impl ProcessContext<Self>,
+        context: &mut impl ProcessContext<Self>,
     ) -> ProcessStatus {
+        let transport = context.transport();
+        let tempo = transport.tempo.unwrap_or(f64::NAN);
+        self.tempo_bits.store(tempo.to_bits(), Ordering::Relaxed);
+        let beats_per_bar = transport.time_sig_numerator.filter(|n| *n > 0).unwrap_or(0) as u32;
+        self.beats_per_bar.store(beats_per_bar, Ordering::Relaxed);
         // The buffer already holds the input (in place): leaving it alone passes audio through
         // bit-exact. Capture only reads it.
         if let Some(capture) = self.capture.as_mut() {

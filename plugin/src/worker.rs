@@ -65,7 +65,18 @@ pub struct WorkerStatus {
     pub ring_fill: f32,
     /// Whether this is the worker's last message (it has stopped).
     pub stopped: bool,
+    /// The host's tempo, if its transport gives one.
+    pub tempo_bpm: Option<f64>,
+    /// The host's beats per bar (4 when it does not say).
+    pub beats_per_bar: u32,
+    /// Each layer's current repetition period in seconds (NaN: none yet), shortest scale first.
+    pub periods_s: [f32; MAX_LEVELS],
+    /// How strongly each layer repeats at that period, 0..1.
+    pub period_strengths: [f32; MAX_LEVELS],
 }
+
+/// Layers a status can describe.
+pub const MAX_LEVELS: usize = 8;
 
 /// Layer frames the editor's queue holds: a minute of the busiest layer (10 steps a second).
 pub const LAYER_QUEUE_CAPACITY: usize = 4096;
@@ -156,6 +167,10 @@ pub type Wake = Box<dyn Fn() + Send>;
 pub struct WorkerConfig {
     pub activation: u64,
     pub sample_rate_hz: f32,
+    /// The host's tempo as f64 bits (NaN: unknown), written by the audio thread.
+    pub tempo_bits: Option<Arc<std::sync::atomic::AtomicU64>>,
+    /// The host's beats per bar (0: unknown), written by the audio thread.
+    pub beats_per_bar: Option<Arc<std::sync::atomic::AtomicU32>>,
     /// Hash every received sample for the report (costs a few ns per sample).
     pub hash_samples: bool,
     /// Append the report to this file when the worker stops.
@@ -169,6 +184,8 @@ impl WorkerConfig {
         Self {
             activation,
             sample_rate_hz,
+            tempo_bits: None,
+            beats_per_bar: None,
             hash_samples: report_file.is_some(),
             report_file,
         }
@@ -341,6 +358,27 @@ fn run(
             let reading = meter.take_reading();
             let counters = capture.counters();
             let rate = (received - received_at_last_publish) as f64 / elapsed.as_secs_f64().max(1e-9);
+            let tempo_bpm = config
+                .tempo_bits
+                .as_ref()
+                .map(|t| f64::from_bits(t.load(Ordering::Relaxed)))
+                .filter(|t| t.is_finite() && *t > 0.0);
+            let beats_per_bar = config
+                .beats_per_bar
+                .as_ref()
+                .map(|b| b.load(Ordering::Relaxed))
+                .filter(|b| *b > 0)
+                .unwrap_or(4);
+            let mut periods_s = [f32::NAN; MAX_LEVELS];
+            let mut period_strengths = [0.0; MAX_LEVELS];
+            if let Some(e) = engine.as_ref() {
+                for i in 0..e.models().manifest.scales.len().min(MAX_LEVELS) {
+                    if let Some(p) = e.period(i) {
+                        periods_s[i] = p.period_s as f32;
+                        period_strengths[i] = p.strength as f32;
+                    }
+                }
+            }
             publisher.publish(WorkerStatus {
                 activation: config.activation,
                 sample_rate_hz: config.sample_rate_hz,
@@ -355,6 +393,10 @@ fn run(
                 capture_rate_hz: rate as f32,
                 ring_fill: capture.available() as f32 / capture.capacity() as f32,
                 stopped: stopping && drained,
+                tempo_bpm,
+                beats_per_bar,
+                periods_s,
+                period_strengths,
             });
             wake();
             last_publish = now;
@@ -469,6 +511,8 @@ mod tests {
             WorkerConfig {
                 activation: 7,
                 sample_rate_hz: 48_000.0,
+                tempo_bits: None,
+                beats_per_bar: None,
                 hash_samples: true,
                 report_file: None,
             },
@@ -499,6 +543,8 @@ mod tests {
         let config = WorkerConfig {
             activation: 1,
             sample_rate_hz: 44_100.0,
+            tempo_bits: None,
+            beats_per_bar: None,
             hash_samples: false,
             report_file: None,
         };

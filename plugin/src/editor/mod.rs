@@ -104,7 +104,7 @@ impl NiceEguiApp for StrataEditor {
             ui.separator();
             input_section(ui, self.status.as_ref());
             ui.separator();
-            layers_section(ui, self.analysis.as_ref(), &self.latest);
+            layers_section(ui, self.analysis.as_ref(), &self.latest, self.status.as_ref());
         });
     }
 
@@ -188,7 +188,12 @@ fn input_section(ui: &mut egui::Ui, status: Option<&WorkerStatus>) {
 }
 
 /// What the analysis is doing, and the newest step of each layer.
-fn layers_section(ui: &mut egui::Ui, analysis: Option<&AnalysisState>, latest: &[Option<(LayerFrame, u64)>]) {
+fn layers_section(
+    ui: &mut egui::Ui,
+    analysis: Option<&AnalysisState>,
+    latest: &[Option<(LayerFrame, u64)>],
+    status: Option<&WorkerStatus>,
+) {
     match analysis {
         None | Some(AnalysisState::Starting) => {
             ui.label("Layers: loading the models…");
@@ -198,17 +203,35 @@ fn layers_section(ui: &mut egui::Ui, analysis: Option<&AnalysisState>, latest: &
         }
         Some(AnalysisState::Running { models }) => {
             ui.label(format!("Layers (models {models})"));
-            egui::Grid::new("layers").num_columns(4).spacing([16.0, 2.0]).show(ui, |ui| {
+            egui::Grid::new("layers").num_columns(5).spacing([16.0, 2.0]).show(ui, |ui| {
                 for (level, entry) in latest.iter().enumerate().rev() {
                     let Some((f, n)) = entry else { continue };
                     ui.label(format!("level {level}"));
                     ui.label(format!("token {:>3}", f.token));
                     ui.label(format!("surprise {:+.1}", f.surprise));
+                    ui.label(period_text(status, level));
                     ui.label(format!("{n} steps · {:.1} s", f.time_s));
                     ui.end_row();
                 }
             });
         }
+    }
+}
+
+/// A layer's period in seconds, and in beats and bars when the host gives a tempo.
+pub fn period_text(status: Option<&WorkerStatus>, level: usize) -> String {
+    let Some(s) = status else { return String::new() };
+    let Some(&p) = s.periods_s.get(level).filter(|p| p.is_finite()) else {
+        return "no period yet".to_owned();
+    };
+    let strength = s.period_strengths.get(level).copied().unwrap_or(0.0);
+    match s.tempo_bpm {
+        Some(bpm) => {
+            let beats = f64::from(p) * bpm / 60.0;
+            let bars = beats / f64::from(s.beats_per_bar.max(1));
+            format!("period {p:.2} s = {beats:.2} beats = {bars:.2} bars · strength {strength:.2}")
+        }
+        None => format!("period {p:.2} s · strength {strength:.2}"),
     }
 }
 
@@ -231,5 +254,54 @@ pub fn health_text(s: &WorkerStatus) -> String {
         "ok".to_owned()
     } else {
         notes.join(" · ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::worker::MAX_LEVELS;
+
+    fn status(tempo: Option<f64>, beats_per_bar: u32) -> WorkerStatus {
+        let mut periods_s = [f32::NAN; MAX_LEVELS];
+        periods_s[1] = 2.0;
+        WorkerStatus {
+            activation: 1,
+            sample_rate_hz: 48_000.0,
+            rms_dbfs: -20.0,
+            peak_dbfs: -6.0,
+            dc_offset: 0.0,
+            received_samples: 0,
+            dropped_samples: 0,
+            dropped_blocks: 0,
+            non_finite_samples: 3,
+            silent_seconds: 0.0,
+            capture_rate_hz: 48_000.0,
+            ring_fill: 0.0,
+            stopped: false,
+            tempo_bpm: tempo,
+            beats_per_bar,
+            periods_s,
+            period_strengths: [0.5; MAX_LEVELS],
+        }
+    }
+
+    #[test]
+    fn periods_read_in_beats_and_bars_with_a_host_tempo() {
+        assert_eq!(period_text(Some(&status(None, 4)), 1), "period 2.00 s · strength 0.50");
+        assert_eq!(
+            period_text(Some(&status(Some(120.0), 4)), 1),
+            "period 2.00 s = 4.00 beats = 1.00 bars · strength 0.50"
+        );
+        assert_eq!(
+            period_text(Some(&status(Some(90.0), 3)), 1),
+            "period 2.00 s = 3.00 beats = 1.00 bars · strength 0.50"
+        );
+        assert_eq!(period_text(Some(&status(None, 4)), 0), "no period yet");
+    }
+
+    #[test]
+    fn health_names_what_is_odd() {
+        assert!(health_text(&status(None, 4)).contains("3 NaN/Inf samples"));
     }
 }
