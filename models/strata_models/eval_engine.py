@@ -30,6 +30,55 @@ def periods_found(true_periods, found, tol=0.03):
     return [any(abs(f - p) <= tol * p for f in found) for p in true_periods]
 
 
+def lmms_project_tempo(project: str) -> tuple[float, int]:
+    """(bpm, beats per bar) from an lmms project (.mmpz is Qt's qCompress: 4-byte length + zlib)."""
+    import re
+    import zlib
+
+    raw = Path(project).read_bytes()
+    xml = zlib.decompress(raw[4:]).decode("utf-8", "replace") if project.endswith(".mmpz") else raw.decode("utf-8", "replace")
+    head = re.search(r"<head[^>]*>", xml).group(0)
+    bpm = float(re.search(r'bpm="([0-9.]+)"', head).group(1))
+    num = int(re.search(r'timesig_numerator="([0-9]+)"', head).group(1))
+    return bpm, num
+
+
+def lmms_dev(strata: Path) -> dict:
+    """The lmms demo renders held out as development data: does some layer find the project's
+    beat and bar (from its tempo and time signature) within 3%? Baseline: librosa's tempo grid."""
+    import glob
+
+    import librosa
+
+    music = data.fetch_debian_music(data.CACHE / "debian")
+    files = [(pkg, f) for pkg, fs in music.items() for f in fs]
+    projects = sorted(p for p in glob.glob(f"{data.LMMS_DEMOS}/*.mmp*") if Path(p).is_file())
+    renders = {str(data.CACHE / "lmms" / (Path(p).name.split(".")[0] + ".wav")): p for p in projects}
+    files += [("lmms-demos", f) for f in renders if Path(f).exists()]
+    dev = [(f, renders[f]) for i, (pkg, f) in enumerate(files) if pkg == "lmms-demos" and i % 7 == 3]
+    out = {"pieces": [], "strata_recovery": None, "baseline_recovery": None}
+    found_s, found_b = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        for wav, project in dev:
+            bpm, num = lmms_project_tempo(project)
+            truth = [60.0 / bpm, num * 60.0 / bpm]
+            dest = Path(tmp) / Path(wav).stem
+            subprocess.run([str(strata), "analyze", "--quiet", "--out", str(dest), wav], check=True, capture_output=True)
+            a = json.loads((dest / "strata.json").read_text())
+            periods = [l["period_s"] for l in a["layers"] if l["period_s"]]
+            y, sr = librosa.load(wav, sr=None, mono=True)
+            beat = 60.0 / float(np.atleast_1d(librosa.feature.tempo(y=y, sr=sr))[0])
+            grid = [beat * k for k in (0.5, 1, 2, 4, 8, 16)]
+            fs, fb = periods_found(truth, periods), periods_found(truth, grid)
+            found_s += fs
+            found_b += fb
+            out["pieces"].append({"file": Path(wav).name, "bpm": bpm, "beats_per_bar": num,
+                                  "strata_periods": [round(p, 3) for p in periods], "beat_bar_found": fs, "baseline_found": fb})
+    out["strata_recovery"] = round(float(np.mean(found_s)), 3) if found_s else None
+    out["baseline_recovery"] = round(float(np.mean(found_b)), 3) if found_b else None
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--strata", type=Path, required=True, help="the strata binary")
@@ -71,7 +120,9 @@ def main() -> None:
             rec_b += periods_found(true_p, grid)
             f05_b.append(evaluate.boundary_f1(ref, base_est, 0.5)[2])
             f3_b.append(evaluate.boundary_f1(ref, base_est, 3.0)[2])
+    lmms = lmms_dev(args.strata)
     results = {
+        "lmms_dev": lmms,
         "pieces": len(items),
         "true_periods": len(rec_s),
         "strata": {

@@ -23,10 +23,13 @@ pub enum EngineError {
     Resample(#[from] ResampleError),
 }
 
-/// The lag range (seconds) in which the layer of a scale looks for its period: from half its
-/// window to twice it.
-pub fn period_range(scale_s: f64) -> (f64, f64) {
-    (0.5 * scale_s, 2.0 * scale_s)
+/// The lag range (seconds) in which layer `i` looks for its period: from half its scale to twice
+/// it, and reaching down to where the layer below stops, so no period between two layers' ranges
+/// is missed (with scales 0.2 and 1 s, a beat of 0.4–0.5 s would otherwise fall between them).
+pub fn period_range(scales_s: &[f64], i: usize) -> (f64, f64) {
+    let lo = 0.5 * scales_s[i];
+    let lo = if i > 0 { lo.min(2.0 * scales_s[i - 1]) } else { lo };
+    (lo, 2.0 * scales_s[i])
 }
 
 /// Per-level state.
@@ -267,7 +270,8 @@ impl Engine {
 
     /// The current period estimate of level `i`.
     pub fn period(&self, i: usize) -> Option<PeriodEstimate> {
-        let (lo, hi) = period_range(self.models.manifest.scales[i].scale_s);
+        let scales: Vec<f64> = self.models.manifest.scales.iter().map(|s| s.scale_s).collect();
+        let (lo, hi) = period_range(&scales, i);
         self.periods.estimate(lo, hi)
     }
 
@@ -314,6 +318,21 @@ impl Engine {
             models: m.id.clone(),
             layers,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::period_range;
+
+    #[test]
+    fn period_ranges_leave_no_gap_between_layers() {
+        let scales = [0.2, 1.0, 2.0, 5.0, 10.0, 20.0];
+        for i in 1..scales.len() {
+            assert!(period_range(&scales, i).0 <= period_range(&scales, i - 1).1, "gap below layer {i}");
+        }
+        assert_eq!(period_range(&scales, 1), (0.4, 2.0));
+        assert_eq!(period_range(&scales, 0), (0.1, 0.4));
     }
 }
 
