@@ -239,8 +239,10 @@ impl Engine {
             level.frames.time_s.push(time_s);
             level.frames.token.push(token);
             level.frames.surprise.push(z as f32);
+            let mut change = None;
             if let Some(k) = confirmed {
                 push_change(level, k, frame_rate);
+                change = level.changes.last().map(|c| (c.time_s, c.strength as f32));
             }
             level.next += 1;
             updates.push(LayerFrame {
@@ -248,6 +250,7 @@ impl Engine {
                 time_s,
                 token,
                 surprise: z as f32,
+                change,
             });
         }
         // Outputs of the level below are needed until this level's next step has read them:
@@ -340,6 +343,7 @@ mod tests {
 /// (where the new material entered), with a strength from how far its z-score passed the
 /// threshold.
 fn push_change(level: &mut Level, k: usize, frame_rate: f64) {
+    // (The live frame of the confirming step carries this change to the editor.)
     let end = (k + level.first + 1) * level.hop;
     let time_s = (end as f64 - level.hop as f64 / 2.0) / frame_rate;
     let z = f64::from(level.frames.surprise[k]);

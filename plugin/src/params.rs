@@ -16,12 +16,24 @@ pub const DEFAULT_EDITOR_SIZE: (u32, u32) = (900, 520);
 pub struct ViewSettings {
     /// Editor window size in logical pixels, as the user last left it.
     pub editor_size: (u32, u32),
+    /// Seconds of time the lanes show.
+    pub span_s: f64,
+    /// Whether the lanes stop following the playhead (free scroll and zoom).
+    pub frozen: bool,
+    /// Scales (seconds) whose lanes are hidden.
+    pub hidden_scales: Vec<f64>,
 }
+
+/// Shortest and longest time span of the lanes, in seconds.
+pub const SPAN_RANGE_S: (f64, f64) = (5.0, 3600.0);
 
 impl Default for ViewSettings {
     fn default() -> Self {
         Self {
             editor_size: DEFAULT_EDITOR_SIZE,
+            span_s: 60.0,
+            frozen: false,
+            hidden_scales: Vec::new(),
         }
     }
 }

@@ -6,10 +6,10 @@
 
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use nice_plug::prelude::*;
-use nice_plug_egui::{EguiEditor, RepaintNotifier};
+use nice_plug_egui::EguiEditor;
 
 use crate::capture::{capture_ring, CaptureInput};
 use crate::editor::{self, EditorShared};
@@ -45,10 +45,7 @@ impl Default for Strata {
             capture: None,
             worker: None,
             activations: 0,
-            editor_shared: Arc::new(EditorShared {
-                feed: Mutex::new(None),
-                repaint: RepaintNotifier::new(),
-            }),
+            editor_shared: Arc::new(EditorShared::new()),
             tempo_bits: Arc::new(AtomicU64::new(f64::NAN.to_bits())),
             beats_per_bar: Arc::new(AtomicU32::new(0)),
         }

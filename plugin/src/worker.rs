@@ -78,16 +78,17 @@ pub struct WorkerStatus {
 /// Layers a status can describe.
 pub const MAX_LEVELS: usize = 8;
 
-/// Layer frames the editor's queue holds: a minute of the busiest layer (10 steps a second).
-pub const LAYER_QUEUE_CAPACITY: usize = 4096;
+/// Layer frames the editor's queue holds: an hour of all six layers (about 19 steps a second in
+/// all, 1.6 MB), so an editor that is closed for an hour loses nothing when it opens again.
+pub const LAYER_QUEUE_CAPACITY: usize = 70_000;
 
 /// Where the analysis stands, for the editor.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnalysisState {
     /// Waiting for ONNX Runtime or the models to load.
     Starting,
-    /// Layers are being computed; the models' id.
-    Running { models: String },
+    /// Layers are being computed: the models' id and their scales (seconds, shortest first).
+    Running { models: String, scales_s: Vec<f64> },
     /// No analysis: the reason, in words.
     Unavailable(String),
 }
@@ -130,7 +131,8 @@ impl StatusPublisher {
         self.layers.push(frame).is_ok()
     }
 
-    fn set_analysis(&self, state: AnalysisState) {
+    /// Tells the editor where the analysis stands.
+    pub fn set_analysis(&self, state: AnalysisState) {
         *self.analysis.lock().unwrap_or_else(|e| e.into_inner()) = state;
     }
 }
@@ -293,13 +295,19 @@ fn run(
         if engine.is_none() && analysis_error.is_none() {
             match start_engine(config.sample_rate_hz) {
                 Some(Ok(mut e)) => {
-                    publisher.set_analysis(AnalysisState::Running { models: e.models().manifest.id.clone() });
+                    publisher.set_analysis(AnalysisState::Running {
+                        models: e.models().manifest.id.clone(),
+                        scales_s: e.models().manifest.scales.iter().map(|s| s.scale_s).collect(),
+                    });
                     engine_offset_s = pending_dropped as f64 / f64::from(config.sample_rate_hz);
                     updates.clear();
                     match e.push(&pending, &mut updates) {
                         Ok(()) => {
                             for mut frame in updates.drain(..) {
                                 frame.time_s += engine_offset_s;
+                                if let Some(c) = frame.change.as_mut() {
+                                    c.0 += engine_offset_s;
+                                }
                                 publisher.publish_layer(frame);
                                 layer_frames += 1;
                             }
@@ -333,6 +341,9 @@ fn run(
                     Ok(()) => {
                         for mut frame in updates.drain(..) {
                             frame.time_s += engine_offset_s;
+                            if let Some(c) = frame.change.as_mut() {
+                                c.0 += engine_offset_s;
+                            }
                             publisher.publish_layer(frame);
                             layer_frames += 1;
                         }

@@ -1,5 +1,11 @@
-//! The egui editor. It only reads: the worker's status queue and ONNX Runtime's status. Nothing
-//! here touches the audio thread.
+//! The egui editor. It only reads: the worker's queues and ONNX Runtime's status. Nothing here
+//! touches the audio thread.
+//!
+//! Layout: a header with what the user must trust (backend, models, input level, overruns, how
+//! far the layers lag), the controls (visible scales, time span, freeze), then one lane per
+//! timescale, longest on top (see [`lanes`]).
+
+pub mod lanes;
 
 use std::sync::{Arc, Mutex};
 
@@ -12,20 +18,32 @@ use nice_plug_egui::{
 };
 
 use crate::inference;
-use crate::params::{StrataParams, MIN_EDITOR_SIZE};
 use crate::layers::LayerFrame;
+use crate::params::{StrataParams, ViewSettings, MIN_EDITOR_SIZE, SPAN_RANGE_S};
 use crate::worker::{AnalysisState, StatusFeed, WorkerStatus};
+use lanes::LaneHistory;
 
-/// What the plugin shares with its editor. Its lock is taken by the main thread (when the plugin
-/// is activated) and the GUI thread, never by the audio thread.
+/// What the plugin shares with its editor. Its locks are taken by the main thread (when the
+/// plugin is activated) and the GUI thread, never by the audio thread.
 pub struct EditorShared {
     /// The editor's end of the current worker's status queue.
     pub feed: Mutex<Option<StatusFeed>>,
     /// Wakes the editor when the worker has published.
     pub repaint: RepaintNotifier,
+    /// The last hour of layers. It lives here, not in the editor, so closing the editor loses
+    /// nothing (while it is closed the frames wait in the worker's queue, which holds an hour).
+    pub history: Mutex<LaneHistory>,
 }
 
 impl EditorShared {
+    pub fn new() -> Self {
+        Self {
+            feed: Mutex::new(None),
+            repaint: RepaintNotifier::new(),
+            history: Mutex::new(LaneHistory::default()),
+        }
+    }
+
     /// Points the editor at a new worker's queue.
     pub fn replace_feed(&self, feed: StatusFeed) {
         *self.feed.lock().unwrap_or_else(|e| e.into_inner()) = Some(feed);
@@ -42,6 +60,12 @@ impl EditorShared {
     }
 }
 
+impl Default for EditorShared {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 /// Creates the editor, opening at the size the user last left it.
 pub fn create(params: Arc<StrataParams>, shared: Arc<EditorShared>) -> Option<EguiEditor<StrataEditor>> {
     let (w, h) = params.view().clamped_editor_size();
@@ -51,19 +75,7 @@ pub fn create(params: Arc<StrataParams>, shared: Arc<EditorShared>) -> Option<Eg
             .with_min_logical_size(LogicalSize::new(MIN_EDITOR_SIZE.0 as f32, MIN_EDITOR_SIZE.1 as f32)),
     );
     let repaint = shared.repaint.clone();
-    create_egui_editor(
-        state,
-        repaint,
-        settings,
-        StrataEditor {
-            params,
-            shared,
-            status: None,
-            analysis: None,
-            latest: Vec::new(),
-            incoming: Vec::new(),
-        },
-    )
+    create_egui_editor(state, repaint, settings, StrataEditor::new(params, shared))
 }
 
 /// The editor's own state.
@@ -74,14 +86,26 @@ pub struct StrataEditor {
     status: Option<WorkerStatus>,
     /// Where the analysis stands.
     analysis: Option<AnalysisState>,
-    /// The newest frame of each layer, and how many arrived.
-    latest: Vec<Option<(LayerFrame, u64)>>,
     /// Scratch for frames taken from the queue.
     incoming: Vec<LayerFrame>,
+    /// The time at the lanes' right edge while frozen (they follow the newest step otherwise).
+    view_end_s: f64,
 }
 
-impl NiceEguiApp for StrataEditor {
-    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut Frame) {
+impl StrataEditor {
+    pub fn new(params: Arc<StrataParams>, shared: Arc<EditorShared>) -> Self {
+        Self {
+            params,
+            shared,
+            status: None,
+            analysis: None,
+            incoming: Vec::new(),
+            view_end_s: 0.0,
+        }
+    }
+
+    /// Draws the whole editor into `ui` (also used by tests, without a window).
+    pub fn draw(&mut self, ui: &mut egui::Ui) {
         self.incoming.clear();
         let (status, analysis) = self.shared.poll(&mut self.incoming);
         if let Some(s) = status {
@@ -90,22 +114,42 @@ impl NiceEguiApp for StrataEditor {
         if analysis.is_some() {
             self.analysis = analysis;
         }
-        for f in &self.incoming {
-            if self.latest.len() <= f.level {
-                self.latest.resize(f.level + 1, None);
-            }
-            let count = self.latest[f.level].map_or(0, |(_, n)| n) + 1;
-            self.latest[f.level] = Some((*f, count));
+        let shared = self.shared.clone();
+        let mut history = shared.history.lock().unwrap_or_else(|e| e.into_inner());
+        for f in self.incoming.drain(..) {
+            history.push(f);
         }
-        egui::CentralPanel::default().show(ui, |ui| {
+        let saved = self.params.view();
+        let mut view = saved.clone();
+        ui.horizontal(|ui| {
             ui.heading("Strata");
             ui.separator();
             runtime_section(ui);
-            ui.separator();
-            input_section(ui, self.status.as_ref());
-            ui.separator();
-            layers_section(ui, self.analysis.as_ref(), &self.latest, self.status.as_ref());
         });
+        input_section(ui, self.status.as_ref(), &history);
+        ui.separator();
+        let scales = match &self.analysis {
+            Some(AnalysisState::Running { scales_s, .. }) => scales_s.clone(),
+            _ => Vec::new(),
+        };
+        controls(ui, &mut view, &scales);
+        if !view.frozen {
+            self.view_end_s = history.latest_time();
+        }
+        lanes_section(ui, self.analysis.as_ref(), &history, self.status.as_ref(), &mut view, &mut self.view_end_s, &scales);
+        if view != saved {
+            self.params.update_view(|v| {
+                let size = v.editor_size;
+                *v = view;
+                v.editor_size = size;
+            });
+        }
+    }
+}
+
+impl NiceEguiApp for StrataEditor {
+    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut Frame) {
+        egui::CentralPanel::default().show(ui, |ui| self.draw(ui));
     }
 
     fn resized(&mut self, new_size: WindowSize) {
@@ -115,6 +159,164 @@ impl NiceEguiApp for StrataEditor {
                 .update_view(|v| v.editor_size = (w as u32, h as u32));
         }
     }
+}
+
+/// Visible scales, time span and freeze; they persist with the plugin's state.
+fn controls(ui: &mut egui::Ui, view: &mut ViewSettings, scales: &[f64]) {
+    ui.horizontal_wrapped(|ui| {
+        ui.checkbox(&mut view.frozen, "Freeze")
+            .on_hover_text("Stop following the playhead: drag to scroll, scroll the wheel to zoom");
+        ui.label("Span");
+        let mut span = view.span_s;
+        ui.add(egui::Slider::new(&mut span, SPAN_RANGE_S.0..=SPAN_RANGE_S.1).logarithmic(true).suffix(" s"));
+        view.span_s = span.clamp(SPAN_RANGE_S.0, SPAN_RANGE_S.1);
+        ui.separator();
+        ui.label("Scales");
+        for &scale in scales {
+            let mut shown = !view.hidden_scales.iter().any(|h| (h - scale).abs() < 1e-9);
+            if ui.checkbox(&mut shown, format!("{scale} s")).changed() {
+                view.hidden_scales.retain(|h| (h - scale).abs() >= 1e-9);
+                if !shown {
+                    view.hidden_scales.push(scale);
+                }
+            }
+        }
+    });
+}
+
+/// Width of the readout column left of the lanes, in points.
+const READOUT_WIDTH: f32 = 230.0;
+
+/// The lanes, longest scale on top, with a readout per lane, a time grid and hover details.
+fn lanes_section(
+    ui: &mut egui::Ui,
+    analysis: Option<&AnalysisState>,
+    history: &LaneHistory,
+    status: Option<&WorkerStatus>,
+    view: &mut ViewSettings,
+    view_end_s: &mut f64,
+    scales: &[f64],
+) {
+    match analysis {
+        None | Some(AnalysisState::Starting) => {
+            ui.label("Layers: loading the models…");
+            return;
+        }
+        Some(AnalysisState::Unavailable(reason)) => {
+            ui.colored_label(egui::Color32::from_rgb(0xE0, 0x6C, 0x4C), format!("Layers unavailable: {reason}"));
+            return;
+        }
+        Some(AnalysisState::Running { .. }) => {}
+    }
+    if history.levels() == 0 {
+        ui.label("Layers: waiting for the first seconds of audio (the shortest layer needs 0.2 s).");
+        return;
+    }
+    let visible: Vec<usize> = (0..scales.len())
+        .rev()
+        .filter(|&i| !view.hidden_scales.iter().any(|h| (h - scales[i]).abs() < 1e-9))
+        .collect();
+    if visible.is_empty() {
+        ui.label("All scales are hidden.");
+        return;
+    }
+    let avail = ui.available_rect_before_wrap();
+    let grid_h = 18.0;
+    let lane_h = ((avail.height() - grid_h) / visible.len() as f32).clamp(24.0, 140.0);
+    let timeline = egui::Rect::from_min_max(
+        egui::pos2(avail.left() + READOUT_WIDTH, avail.top()),
+        egui::pos2(avail.right(), avail.top() + lane_h * visible.len() as f32),
+    );
+    let response = ui.allocate_rect(
+        egui::Rect::from_min_max(avail.min, egui::pos2(avail.right(), timeline.bottom() + grid_h)),
+        egui::Sense::click_and_drag(),
+    );
+    let t1 = *view_end_s;
+    let t0 = t1 - view.span_s;
+    // Free scroll and zoom while frozen.
+    if view.frozen {
+        if response.dragged() {
+            *view_end_s -= f64::from(response.drag_delta().x / timeline.width().max(1.0)) * view.span_s;
+        }
+        let scroll = ui.input(|i| i.smooth_scroll_delta.y);
+        if response.hovered() && scroll != 0.0 {
+            view.span_s = (view.span_s * f64::from((-scroll / 200.0).exp())).clamp(SPAN_RANGE_S.0, SPAN_RANGE_S.1);
+        }
+    }
+    let painter = ui.painter_at(response.rect);
+    for (row, &level) in visible.iter().enumerate() {
+        let top = timeline.top() + row as f32 * lane_h;
+        let lane = egui::Rect::from_min_max(egui::pos2(timeline.left(), top + 2.0), egui::pos2(timeline.right(), top + lane_h - 2.0));
+        lanes::paint_lane(&painter, lane, &history.layout(level, t0, t1), t0, t1);
+        let current = history
+            .current(level)
+            .map(|f| format!("now {}", history.label(level, f.token)))
+            .unwrap_or_default();
+        let text = format!("{} s layer  {current}\n{}", scales[level], period_text(status, level));
+        painter.text(
+            egui::pos2(avail.left() + 4.0, top + 4.0),
+            egui::Align2::LEFT_TOP,
+            text,
+            egui::FontId::proportional(12.5),
+            ui.visuals().text_color(),
+        );
+    }
+    // Grid: bars when the host gives a tempo, seconds otherwise.
+    let grid_colour = egui::Color32::from_white_alpha(40);
+    let (step, unit) = grid_step(view.span_s, status.and_then(|s| s.tempo_bpm.map(|b| (b, s.beats_per_bar))));
+    let mut t = (t0 / step).ceil() * step;
+    let x = |t: f64| timeline.left() + ((t - t0) / view.span_s) as f32 * timeline.width();
+    while t <= t1 {
+        painter.line_segment([egui::pos2(x(t), timeline.top()), egui::pos2(x(t), timeline.bottom())], egui::Stroke::new(1.0, grid_colour));
+        let label = match unit {
+            GridUnit::Seconds => format!("{t:.0} s"),
+            GridUnit::Bars(bar_s) => format!("bar {}", (t / bar_s).round() as i64 + 1),
+        };
+        painter.text(egui::pos2(x(t) + 2.0, timeline.bottom() + 2.0), egui::Align2::LEFT_TOP, label, egui::FontId::proportional(11.0), ui.visuals().weak_text_color());
+        t += step;
+    }
+    // Hover: time, token, period and surprise under the pointer.
+    if let Some(pos) = response.hover_pos().filter(|p| timeline.contains(*p)) {
+        let row = ((pos.y - timeline.top()) / lane_h) as usize;
+        if let Some(&level) = visible.get(row) {
+            let t = t0 + f64::from((pos.x - timeline.left()) / timeline.width()) * view.span_s;
+            if let Some(f) = history.frame_at(level, t) {
+                let tip = format!(
+                    "{t:.2} s · pattern {} · surprise {:+.1}\n{}",
+                    history.label(level, f.token),
+                    f.surprise,
+                    period_text(status, level)
+                );
+                egui::Tooltip::always_open(ui.ctx().clone(), ui.layer_id(), ui.scope_id().with("lane-hover"), egui::PopupAnchor::Pointer)
+                    .show(|ui| ui.label(tip));
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum GridUnit {
+    Seconds,
+    /// Bars of this many seconds.
+    Bars(f64),
+}
+
+/// The grid step for a span: whole bars (1, 2, 4, 8, ... of them) when the tempo is known,
+/// otherwise 1, 5, 10, 30, 60, 300 or 600 s; about eight lines across.
+fn grid_step(span_s: f64, tempo: Option<(f64, u32)>) -> (f64, GridUnit) {
+    if let Some((bpm, beats_per_bar)) = tempo.filter(|(b, _)| *b > 0.0) {
+        let bar = 60.0 / bpm * f64::from(beats_per_bar.max(1));
+        let mut bars = 1.0;
+        while span_s / (bar * bars) > 10.0 {
+            bars *= 2.0;
+        }
+        return (bar * bars, GridUnit::Bars(bar));
+    }
+    let step = [1.0, 5.0, 10.0, 30.0, 60.0, 300.0, 600.0]
+        .into_iter()
+        .find(|s| span_s / s <= 10.0)
+        .unwrap_or(600.0);
+    (step, GridUnit::Seconds)
 }
 
 /// Which inference backend is in use, or exactly what is missing.
@@ -137,8 +339,8 @@ fn runtime_section(ui: &mut egui::Ui) {
     });
 }
 
-/// Level, capture rate, overruns and input health.
-fn input_section(ui: &mut egui::Ui, status: Option<&WorkerStatus>) {
+/// Level, capture rate, overruns, input health, and how far the layers lag behind the input.
+fn input_section(ui: &mut egui::Ui, status: Option<&WorkerStatus>, history: &LaneHistory) {
     let Some(s) = status else {
         ui.label("Waiting for the host to start audio processing.");
         return;
@@ -184,38 +386,17 @@ fn input_section(ui: &mut egui::Ui, status: Option<&WorkerStatus>) {
         ui.label("Input health");
         ui.label(health_text(s));
         ui.end_row();
-    });
-}
 
-/// What the analysis is doing, and the newest step of each layer.
-fn layers_section(
-    ui: &mut egui::Ui,
-    analysis: Option<&AnalysisState>,
-    latest: &[Option<(LayerFrame, u64)>],
-    status: Option<&WorkerStatus>,
-) {
-    match analysis {
-        None | Some(AnalysisState::Starting) => {
-            ui.label("Layers: loading the models…");
+        ui.label("Layers lag");
+        let received_s = s.received_samples as f64 / f64::from(s.sample_rate_hz.max(1.0));
+        if history.levels() == 0 {
+            ui.label("no layer steps yet");
+        } else {
+            // The newest step's window ends this far behind the newest sample received.
+            ui.label(format!("{:.0} ms behind the input", ((received_s - history.latest_time()) * 1000.0).max(0.0)));
         }
-        Some(AnalysisState::Unavailable(reason)) => {
-            ui.colored_label(egui::Color32::from_rgb(0xE0, 0x6C, 0x4C), format!("Layers unavailable: {reason}"));
-        }
-        Some(AnalysisState::Running { models }) => {
-            ui.label(format!("Layers (models {models})"));
-            egui::Grid::new("layers").num_columns(5).spacing([16.0, 2.0]).show(ui, |ui| {
-                for (level, entry) in latest.iter().enumerate().rev() {
-                    let Some((f, n)) = entry else { continue };
-                    ui.label(format!("level {level}"));
-                    ui.label(format!("token {:>3}", f.token));
-                    ui.label(format!("surprise {:+.1}", f.surprise));
-                    ui.label(period_text(status, level));
-                    ui.label(format!("{n} steps · {:.1} s", f.time_s));
-                    ui.end_row();
-                }
-            });
-        }
-    }
+        ui.end_row();
+    });
 }
 
 /// A layer's period in seconds, and in beats and bars when the host gives a tempo.

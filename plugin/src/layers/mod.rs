@@ -19,6 +19,9 @@ pub struct LayerFrame {
     pub token: u8,
     /// Surprise as a robust z-score against the layer's recent past (0 until enough past).
     pub surprise: f32,
+    /// A change confirmed at this step (it is decided one step late, once the peak is known):
+    /// its time in seconds and its strength.
+    pub change: Option<(f64, f32)>,
 }
 
 /// Robust, causal change detection on a layer's surprise: the same rule as

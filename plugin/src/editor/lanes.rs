@@ -1,0 +1,227 @@
+//! The live lanes: one per timescale, longest on top, scrolling with time.
+//!
+//! [`LaneHistory`] keeps the last hour of layer frames and turns a time window into what a lane
+//! shows ([`LaneLayout`]: token blocks with their letters, change markers, the surprise curve).
+//! That part is plain data, so tests can check what is drawn; [`paint_lane`] only paints it.
+
+use std::collections::VecDeque;
+
+use egui::{Color32, Pos2, Rect, Stroke};
+
+use crate::layers::{label, LayerFrame};
+
+/// History kept per layer, in seconds.
+pub const HISTORY_S: f64 = 3600.0;
+
+/// One lane's frames, changes and token letters.
+#[derive(Debug, Default, Clone)]
+struct LevelHistory {
+    frames: VecDeque<LayerFrame>,
+    changes: VecDeque<(f64, f32)>,
+    /// Tokens in order of first appearance: a token's letter is its index here.
+    order: Vec<u8>,
+}
+
+/// The editor's memory of every layer.
+#[derive(Debug, Default, Clone)]
+pub struct LaneHistory {
+    levels: Vec<LevelHistory>,
+}
+
+/// A stretch of one token in a lane.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Block {
+    pub start_s: f64,
+    pub end_s: f64,
+    pub token: u8,
+    pub label: String,
+}
+
+/// What one lane shows for a time window.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LaneLayout {
+    pub blocks: Vec<Block>,
+    /// (time, strength) of each change in the window.
+    pub markers: Vec<(f64, f32)>,
+    /// (time, surprise) of each step in the window.
+    pub surprise: Vec<(f64, f32)>,
+}
+
+impl LaneHistory {
+    /// Adds a frame, dropping what is older than an hour.
+    pub fn push(&mut self, frame: LayerFrame) {
+        if self.levels.len() <= frame.level {
+            self.levels.resize_with(frame.level + 1, LevelHistory::default);
+        }
+        let level = &mut self.levels[frame.level];
+        if !level.order.contains(&frame.token) {
+            level.order.push(frame.token);
+        }
+        if let Some(change) = frame.change {
+            level.changes.push_back(change);
+        }
+        level.frames.push_back(frame);
+        let oldest = frame.time_s - HISTORY_S;
+        while level.frames.front().is_some_and(|f| f.time_s < oldest) {
+            level.frames.pop_front();
+        }
+        while level.changes.front().is_some_and(|c| c.0 < oldest) {
+            level.changes.pop_front();
+        }
+    }
+
+    /// Layers seen so far.
+    pub fn levels(&self) -> usize {
+        self.levels.len()
+    }
+
+    /// The newest time of any layer.
+    pub fn latest_time(&self) -> f64 {
+        self.levels
+            .iter()
+            .filter_map(|l| l.frames.back().map(|f| f.time_s))
+            .fold(0.0, f64::max)
+    }
+
+    /// The oldest time still held.
+    pub fn earliest_time(&self) -> f64 {
+        self.levels
+            .iter()
+            .filter_map(|l| l.frames.front().map(|f| f.time_s))
+            .fold(f64::INFINITY, f64::min)
+    }
+
+    /// The newest frame of a layer.
+    pub fn current(&self, level: usize) -> Option<&LayerFrame> {
+        self.levels.get(level)?.frames.back()
+    }
+
+    /// A token's letter within its layer.
+    pub fn label(&self, level: usize, token: u8) -> String {
+        self.levels
+            .get(level)
+            .and_then(|l| l.order.iter().position(|&t| t == token))
+            .map_or_else(|| "?".to_owned(), label)
+    }
+
+    /// The frame of `level` whose step covers time `t`.
+    pub fn frame_at(&self, level: usize, t: f64) -> Option<&LayerFrame> {
+        let frames = &self.levels.get(level)?.frames;
+        let i = frames.partition_point(|f| f.time_s < t);
+        frames.get(i).or_else(|| frames.back())
+    }
+
+    /// What the lane of `level` shows between `t0` and `t1`. A step covers the hop before its
+    /// time; neighbouring steps of one token make one block.
+    pub fn layout(&self, level: usize, t0: f64, t1: f64) -> LaneLayout {
+        let Some(history) = self.levels.get(level) else {
+            return LaneLayout::default();
+        };
+        let frames = &history.frames;
+        let mut out = LaneLayout::default();
+        for (k, f) in frames.iter().enumerate() {
+            let hop = if k > 0 {
+                f.time_s - frames[k - 1].time_s
+            } else {
+                frames.get(1).map_or(0.1, |n| n.time_s - f.time_s)
+            };
+            let (start, end) = (f.time_s - hop, f.time_s);
+            if end < t0 || start > t1 {
+                continue;
+            }
+            out.surprise.push((f.time_s, f.surprise));
+            match out.blocks.last_mut() {
+                Some(b) if b.token == f.token && (b.end_s - start).abs() < 1e-6 => b.end_s = end,
+                _ => out.blocks.push(Block {
+                    start_s: start,
+                    end_s: end,
+                    token: f.token,
+                    label: self.label(level, f.token),
+                }),
+            }
+        }
+        out.markers = history.changes.iter().copied().filter(|c| c.0 >= t0 && c.0 <= t1).collect();
+        out
+    }
+}
+
+/// A colour per token: hues spread by the golden angle so neighbouring tokens differ (the same
+/// colours as the PNG picture).
+pub fn token_colour(token: u8) -> Color32 {
+    let c = crate::picture::token_colour(token);
+    Color32::from_rgb(c.0, c.1, c.2)
+}
+
+/// Paints one lane's layout into `rect`, mapping `t0..t1` across its width.
+pub fn paint_lane(painter: &egui::Painter, rect: Rect, layout: &LaneLayout, t0: f64, t1: f64) {
+    let span = (t1 - t0).max(1e-6);
+    let x = |t: f64| rect.left() + ((t - t0) / span).clamp(0.0, 1.0) as f32 * rect.width();
+    painter.rect_filled(rect, 2.0, Color32::from_rgb(32, 34, 40));
+    for b in &layout.blocks {
+        let r = Rect::from_min_max(Pos2::new(x(b.start_s), rect.top() + 2.0), Pos2::new(x(b.end_s).max(x(b.start_s) + 1.0), rect.bottom() - 2.0));
+        painter.rect_filled(r, 1.0, token_colour(b.token));
+        if r.width() > 14.0 {
+            painter.text(
+                r.left_top() + egui::vec2(3.0, 2.0),
+                egui::Align2::LEFT_TOP,
+                &b.label,
+                egui::FontId::proportional(12.0),
+                Color32::from_rgb(20, 20, 20),
+            );
+        }
+    }
+    // Surprise: 0..12 (the change threshold is 6) over the lane's height.
+    let y = |z: f32| rect.bottom() - 2.0 - (z.max(0.0) / 12.0).min(1.0) * (rect.height() - 4.0);
+    let points: Vec<Pos2> = layout.surprise.iter().map(|&(t, z)| Pos2::new(x(t), y(z))).collect();
+    if points.len() > 1 {
+        painter.add(egui::Shape::line(points, Stroke::new(1.0, Color32::from_gray(235))));
+    }
+    for &(t, strength) in &layout.markers {
+        let px = x(t);
+        painter.line_segment(
+            [Pos2::new(px, rect.top()), Pos2::new(px, rect.bottom())],
+            Stroke::new(1.0 + 3.0 * strength, Color32::from_rgb(255, 70, 70)),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(level: usize, time_s: f64, token: u8, change: Option<(f64, f32)>) -> LayerFrame {
+        LayerFrame { level, time_s, token, surprise: 1.0, change }
+    }
+
+    #[test]
+    fn blocks_join_steps_of_one_token_and_repeats_share_a_letter() {
+        let mut h = LaneHistory::default();
+        for (k, token) in [7, 7, 7, 3, 3, 7, 7].iter().enumerate() {
+            h.push(frame(1, 0.5 * (k + 1) as f64, *token, (k == 4).then_some((2.2, 0.8))));
+        }
+        let layout = h.layout(1, 0.0, 10.0);
+        let labels: Vec<&str> = layout.blocks.iter().map(|b| b.label.as_str()).collect();
+        assert_eq!(labels, ["A", "B", "A"]);
+        assert_eq!((layout.blocks[0].start_s, layout.blocks[0].end_s), (0.0, 1.5));
+        assert_eq!((layout.blocks[1].start_s, layout.blocks[1].end_s), (1.5, 2.5));
+        assert_eq!(layout.markers, vec![(2.2, 0.8)]);
+        assert_eq!(layout.surprise.len(), 7);
+        // A window shows only what lies in it.
+        let late = h.layout(1, 2.6, 10.0);
+        assert_eq!(late.blocks.len(), 1);
+        assert!(late.markers.is_empty());
+    }
+
+    #[test]
+    fn history_keeps_an_hour_and_no_more() {
+        let mut h = LaneHistory::default();
+        for k in 0..80_000 {
+            h.push(frame(0, k as f64 * 0.1, (k / 50 % 4) as u8, None));
+        }
+        assert!((h.latest_time() - 7999.9).abs() < 1e-6);
+        assert!(h.latest_time() - h.earliest_time() <= HISTORY_S);
+        assert!(h.latest_time() - h.earliest_time() > HISTORY_S - 1.0);
+        assert_eq!(h.current(0).map(|f| f.time_s), Some(h.latest_time()));
+        assert_eq!(h.label(0, 9), "?");
+    }
+}
