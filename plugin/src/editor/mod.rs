@@ -264,7 +264,8 @@ fn lanes_section(
     // Grid: bars when the host gives a tempo, seconds otherwise.
     let grid_colour = egui::Color32::from_white_alpha(40);
     let (step, unit) = grid_step(view.span_s, status.and_then(|s| s.tempo_bpm.map(|b| (b, s.beats_per_bar))));
-    let mut t = (t0 / step).ceil() * step;
+    // Nothing happened before the analysis started: no grid lines at negative times.
+    let mut t = (t0.max(0.0) / step).ceil() * step;
     let x = |t: f64| timeline.left() + ((t - t0) / view.span_s) as f32 * timeline.width();
     while t <= t1 {
         painter.line_segment([egui::pos2(x(t), timeline.top()), egui::pos2(x(t), timeline.bottom())], egui::Stroke::new(1.0, grid_colour));
@@ -280,7 +281,8 @@ fn lanes_section(
         let row = ((pos.y - timeline.top()) / lane_h) as usize;
         if let Some(&level) = visible.get(row) {
             let t = t0 + f64::from((pos.x - timeline.left()) / timeline.width()) * view.span_s;
-            if let Some(f) = history.frame_at(level, t) {
+            let known = t >= history.earliest_time() - scales[level] && t <= history.latest_time();
+            if let Some(f) = history.frame_at(level, t).filter(|_| known) {
                 let tip = format!(
                     "{t:.2} s · pattern {} · surprise {:+.1}\n{}",
                     history.label(level, f.token),
