@@ -8,7 +8,7 @@ use std::collections::VecDeque;
 
 use egui::{Color32, Pos2, Rect, Stroke};
 
-use crate::layers::{label, LayerFrame};
+use crate::layers::{label, LayerFrame, MIN_SEGMENT_STEPS};
 
 /// History kept per layer, in seconds.
 pub const HISTORY_S: f64 = 3600.0;
@@ -119,6 +119,7 @@ impl LaneHistory {
         };
         let frames = &history.frames;
         let mut out = LaneLayout::default();
+        let mut raw: Vec<(Block, usize)> = Vec::new();
         for (k, f) in frames.iter().enumerate() {
             let hop = if k > 0 {
                 f.time_s - frames[k - 1].time_s
@@ -130,14 +131,31 @@ impl LaneHistory {
                 continue;
             }
             out.surprise.push((f.time_s, f.surprise));
+            match raw.last_mut() {
+                Some((b, steps)) if b.token == f.token && (b.end_s - start).abs() < 1e-6 => {
+                    b.end_s = end;
+                    *steps += 1;
+                }
+                _ => raw.push((
+                    Block {
+                        start_s: start,
+                        end_s: end,
+                        token: f.token,
+                        label: self.label(level, f.token),
+                    },
+                    1,
+                )),
+            }
+        }
+        // As in strata.json's segments: a run shorter than MIN_SEGMENT_STEPS is flicker and joins
+        // the block before it (the newest run is kept: it may just have begun).
+        let last = raw.len().saturating_sub(1);
+        for (i, (block, steps)) in raw.into_iter().enumerate() {
             match out.blocks.last_mut() {
-                Some(b) if b.token == f.token && (b.end_s - start).abs() < 1e-6 => b.end_s = end,
-                _ => out.blocks.push(Block {
-                    start_s: start,
-                    end_s: end,
-                    token: f.token,
-                    label: self.label(level, f.token),
-                }),
+                Some(prev) if (steps < MIN_SEGMENT_STEPS && i != last) || prev.token == block.token => {
+                    prev.end_s = block.end_s;
+                }
+                _ => out.blocks.push(block),
             }
         }
         out.markers = history.changes.iter().copied().filter(|c| c.0 >= t0 && c.0 <= t1).collect();
@@ -196,18 +214,19 @@ mod tests {
     #[test]
     fn blocks_join_steps_of_one_token_and_repeats_share_a_letter() {
         let mut h = LaneHistory::default();
-        for (k, token) in [7, 7, 7, 3, 3, 7, 7].iter().enumerate() {
+        for (k, token) in [7, 7, 7, 3, 3, 3, 9, 7, 7].iter().enumerate() {
             h.push(frame(1, 0.5 * (k + 1) as f64, *token, (k == 4).then_some((2.2, 0.8))));
         }
         let layout = h.layout(1, 0.0, 10.0);
         let labels: Vec<&str> = layout.blocks.iter().map(|b| b.label.as_str()).collect();
         assert_eq!(labels, ["A", "B", "A"]);
         assert_eq!((layout.blocks[0].start_s, layout.blocks[0].end_s), (0.0, 1.5));
-        assert_eq!((layout.blocks[1].start_s, layout.blocks[1].end_s), (1.5, 2.5));
+        // The one-step 9 is flicker: it joins the block before it.
+        assert_eq!((layout.blocks[1].start_s, layout.blocks[1].end_s), (1.5, 3.5));
         assert_eq!(layout.markers, vec![(2.2, 0.8)]);
-        assert_eq!(layout.surprise.len(), 7);
+        assert_eq!(layout.surprise.len(), 9);
         // A window shows only what lies in it.
-        let late = h.layout(1, 2.6, 10.0);
+        let late = h.layout(1, 3.6, 10.0);
         assert_eq!(late.blocks.len(), 1);
         assert!(late.markers.is_empty());
     }
