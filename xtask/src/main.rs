@@ -243,7 +243,7 @@ fn bench(extra: &[String]) -> Result<()> {
     run(&mut process)?;
     // The worker's latency, through the library (no host needed).
     let mut latency = Command::new(cargo());
-    latency.args(["bench", "-p", "strata", "--bench", "latency"]);
+    latency.args(["bench", "-p", "strata", "--bench", "latency", "--bench", "editor_frame"]);
     run(&mut latency)
 }
 

@@ -112,15 +112,23 @@ impl LaneHistory {
     }
 
     /// What the lane of `level` shows between `t0` and `t1`. A step covers the hop before its
-    /// time; neighbouring steps of one token make one block.
-    pub fn layout(&self, level: usize, t0: f64, t1: f64) -> LaneLayout {
+    /// time; neighbouring steps of one token make one block. `resolution_s` is the time one pixel
+    /// covers: blocks narrower than it join their neighbour and the surprise curve keeps one peak
+    /// per pixel, so an hour on screen costs no more to draw than a minute (0: keep everything).
+    pub fn layout(&self, level: usize, t0: f64, t1: f64, resolution_s: f64) -> LaneLayout {
         let Some(history) = self.levels.get(level) else {
             return LaneLayout::default();
         };
         let frames = &history.frames;
         let mut out = LaneLayout::default();
         let mut raw: Vec<(Block, usize)> = Vec::new();
-        for (k, f) in frames.iter().enumerate() {
+        // Skip straight to the window (frames are in time order).
+        let first = frames.partition_point(|f| f.time_s < t0).saturating_sub(1);
+        for (k, f) in frames.iter().enumerate().skip(first) {
+            // Past the window by more than any hop: nothing further can show.
+            if f.time_s > t1 + 60.0 {
+                break;
+            }
             let hop = if k > 0 {
                 f.time_s - frames[k - 1].time_s
             } else {
@@ -130,7 +138,11 @@ impl LaneHistory {
             if end < t0 || start > t1 {
                 continue;
             }
-            out.surprise.push((f.time_s, f.surprise));
+            match out.surprise.last_mut() {
+                // One point per pixel: the highest surprise in it.
+                Some(last) if resolution_s > 0.0 && f.time_s - last.0 < resolution_s => last.1 = last.1.max(f.surprise),
+                _ => out.surprise.push((f.time_s, f.surprise)),
+            }
             match raw.last_mut() {
                 Some((b, steps)) if b.token == f.token && (b.end_s - start).abs() < 1e-6 => {
                     b.end_s = end;
@@ -152,7 +164,11 @@ impl LaneHistory {
         let last = raw.len().saturating_sub(1);
         for (i, (block, steps)) in raw.into_iter().enumerate() {
             match out.blocks.last_mut() {
-                Some(prev) if (steps < MIN_SEGMENT_STEPS && i != last) || prev.token == block.token => {
+                Some(prev)
+                    if (steps < MIN_SEGMENT_STEPS && i != last)
+                        || prev.token == block.token
+                        || (block.end_s - block.start_s < resolution_s && i != last) =>
+                {
                     prev.end_s = block.end_s;
                 }
                 _ => out.blocks.push(block),
@@ -217,7 +233,7 @@ mod tests {
         for (k, token) in [7, 7, 7, 3, 3, 3, 9, 7, 7].iter().enumerate() {
             h.push(frame(1, 0.5 * (k + 1) as f64, *token, (k == 4).then_some((2.2, 0.8))));
         }
-        let layout = h.layout(1, 0.0, 10.0);
+        let layout = h.layout(1, 0.0, 10.0, 0.0);
         let labels: Vec<&str> = layout.blocks.iter().map(|b| b.label.as_str()).collect();
         assert_eq!(labels, ["A", "B", "A"]);
         assert_eq!((layout.blocks[0].start_s, layout.blocks[0].end_s), (0.0, 1.5));
@@ -226,7 +242,7 @@ mod tests {
         assert_eq!(layout.markers, vec![(2.2, 0.8)]);
         assert_eq!(layout.surprise.len(), 9);
         // A window shows only what lies in it.
-        let late = h.layout(1, 3.6, 10.0);
+        let late = h.layout(1, 3.6, 10.0, 0.0);
         assert_eq!(late.blocks.len(), 1);
         assert!(late.markers.is_empty());
     }
@@ -242,5 +258,11 @@ mod tests {
         assert!(h.latest_time() - h.earliest_time() > HISTORY_S - 1.0);
         assert_eq!(h.current(0).map(|f| f.time_s), Some(h.latest_time()));
         assert_eq!(h.label(0, 9), "?");
+        // Drawn an hour wide at 1000 pixels, the lane holds at most about one block and one
+        // surprise point per pixel.
+        let (t1, t0) = (h.latest_time(), h.latest_time() - HISTORY_S);
+        let coarse = h.layout(0, t0, t1, HISTORY_S / 1000.0);
+        assert!(coarse.surprise.len() <= 1001, "{}", coarse.surprise.len());
+        assert!(coarse.blocks.len() <= 1001, "{}", coarse.blocks.len());
     }
 }

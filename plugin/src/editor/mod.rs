@@ -247,7 +247,8 @@ fn lanes_section(
     for (row, &level) in visible.iter().enumerate() {
         let top = timeline.top() + row as f32 * lane_h;
         let lane = egui::Rect::from_min_max(egui::pos2(timeline.left(), top + 2.0), egui::pos2(timeline.right(), top + lane_h - 2.0));
-        lanes::paint_lane(&painter, lane, &history.layout(level, t0, t1), t0, t1);
+        let resolution_s = view.span_s / f64::from(lane.width().max(1.0));
+        lanes::paint_lane(&painter, lane, &history.layout(level, t0, t1, resolution_s), t0, t1);
         let current = history
             .current(level)
             .map(|f| format!("now {}", history.label(level, f.token)))
