@@ -121,6 +121,8 @@ fn lanes_show_every_scale_its_letters_and_its_changes() {
     assert!(drawn.texts.iter().any(|(t, _)| t == "A"));
     assert!(drawn.texts.iter().any(|(t, _)| t == "B"), "more than one pattern somewhere");
     assert_eq!(drawn.markers.len(), changes, "one marker per change");
+    // The header names the models in use.
+    assert!(drawn.texts.iter().any(|(t, _)| t == "models test"));
     // Periods read out in seconds (no host tempo here).
     assert!(drawn.texts.iter().any(|(t, _)| t.contains("period 0.50 s")), "the beat of the example");
 

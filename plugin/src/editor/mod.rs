@@ -125,6 +125,10 @@ impl StrataEditor {
             ui.heading("Strata");
             ui.separator();
             runtime_section(ui);
+            if let Some(AnalysisState::Running { models, .. }) = &self.analysis {
+                ui.separator();
+                ui.label(format!("models {models}"));
+            }
         });
         input_section(ui, self.status.as_ref(), &history);
         ui.separator();
