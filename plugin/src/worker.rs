@@ -300,20 +300,12 @@ fn run(
                         scales_s: e.models().manifest.scales.iter().map(|s| s.scale_s).collect(),
                     });
                     engine_offset_s = pending_dropped as f64 / f64::from(config.sample_rate_hz);
-                    updates.clear();
-                    match e.push(&pending, &mut updates) {
-                        Ok(()) => {
-                            for mut frame in updates.drain(..) {
-                                frame.time_s += engine_offset_s;
-                                if let Some(c) = frame.change.as_mut() {
-                                    c.0 += engine_offset_s;
-                                }
-                                publisher.publish_layer(frame);
-                                layer_frames += 1;
-                            }
+                    match analyse(&mut e, &pending, engine_offset_s, &mut updates, &mut publisher) {
+                        Ok(n) => {
+                            layer_frames += n;
                             engine = Some(e);
                         }
-                        Err(err) => analysis_error = Some(format!("analysis stopped: {err}")),
+                        Err(reason) => analysis_error = Some(reason),
                     }
                     pending = Vec::new();
                 }
@@ -336,21 +328,9 @@ fn run(
                 }
             }
             if let Some(e) = engine.as_mut() {
-                updates.clear();
-                match e.push(block, &mut updates) {
-                    Ok(()) => {
-                        for mut frame in updates.drain(..) {
-                            frame.time_s += engine_offset_s;
-                            if let Some(c) = frame.change.as_mut() {
-                                c.0 += engine_offset_s;
-                            }
-                            publisher.publish_layer(frame);
-                            layer_frames += 1;
-                        }
-                    }
-                    Err(err) => {
-                        let reason = format!("analysis stopped: {err}");
-                        publisher.set_analysis(AnalysisState::Unavailable(reason.clone()));
+                match analyse(e, block, engine_offset_s, &mut updates, &mut publisher) {
+                    Ok(n) => layer_frames += n,
+                    Err(reason) => {
                         analysis_error = Some(reason);
                         engine = None;
                     }
@@ -458,6 +438,33 @@ fn run(
         }
     }
     report
+}
+
+/// Feeds `samples` to the engine and forwards every layer frame it completes to the editor, with
+/// times shifted by `offset_s` (audio the engine never saw). Returns how many frames; on failure,
+/// tells the editor why and returns the reason.
+fn analyse(
+    engine: &mut Engine,
+    samples: &[f32],
+    offset_s: f64,
+    updates: &mut Vec<LayerFrame>,
+    publisher: &mut StatusPublisher,
+) -> Result<u64, String> {
+    updates.clear();
+    if let Err(err) = engine.push(samples, updates) {
+        let reason = format!("analysis stopped: {err}");
+        publisher.set_analysis(AnalysisState::Unavailable(reason.clone()));
+        return Err(reason);
+    }
+    let n = updates.len() as u64;
+    for mut frame in updates.drain(..) {
+        frame.time_s += offset_s;
+        if let Some(c) = frame.change.as_mut() {
+            c.0 += offset_s;
+        }
+        publisher.publish_layer(frame);
+    }
+    Ok(n)
 }
 
 /// Starts the analysis engine if ONNX Runtime is ready: `None` while it is still loading, the
