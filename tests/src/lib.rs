@@ -9,6 +9,7 @@ use std::sync::{Mutex, MutexGuard, OnceLock};
 
 use anyhow::{anyhow, bail, Context, Result};
 use clack_extensions::audio_ports_config::{AudioPortsConfigBuffer, PluginAudioPortsConfig};
+use clack_extensions::gui::{GuiApiType, GuiConfiguration, GuiSize, HostGui, HostGuiImpl, PluginGui, Window};
 use clack_extensions::log::{HostLog, HostLogImpl, LogSeverity};
 use clack_extensions::state::{HostState, HostStateImpl, PluginState};
 use clack_host::prelude::*;
@@ -126,6 +127,7 @@ struct TestHost;
 pub struct TestHostShared {
     state: OnceLock<Option<PluginState>>,
     ports_config: OnceLock<Option<PluginAudioPortsConfig>>,
+    gui: OnceLock<Option<PluginGui>>,
 }
 
 /// Host state on the main thread.
@@ -137,7 +139,8 @@ impl HostHandlers for TestHost {
     type AudioProcessor<'a> = ();
 
     fn declare_extensions(builder: &mut HostExtensions<Self>, _shared: &Self::Shared<'_>) {
-        builder.register::<HostLog>().register::<HostState>();
+        // nice-plug's editor needs the host's GUI extension to exist.
+        builder.register::<HostLog>().register::<HostState>().register::<HostGui>();
     }
 }
 
@@ -145,6 +148,7 @@ impl<'a> SharedHandler<'a> for TestHostShared {
     fn initializing(&self, instance: InitializingPluginHandle<'a>) {
         let _ = self.state.set(instance.get_extension());
         let _ = self.ports_config.set(instance.get_extension());
+        let _ = self.gui.set(instance.get_extension());
     }
     fn request_restart(&self) {}
     fn request_process(&self) {}
@@ -155,6 +159,21 @@ impl HostLogImpl for TestHostShared {
     fn log(&self, severity: LogSeverity, message: &str) {
         eprintln!("[plugin {severity:?}] {message}");
     }
+}
+
+/// The host side of the GUI extension: this host's window has a fixed size and stays shown.
+impl HostGuiImpl for TestHostShared {
+    fn resize_hints_changed(&self) {}
+    fn request_resize(&self, _new_size: GuiSize) -> Result<(), HostError> {
+        Err(HostError::Message("this test host's window has a fixed size"))
+    }
+    fn request_show(&self) -> Result<(), HostError> {
+        Ok(())
+    }
+    fn request_hide(&self) -> Result<(), HostError> {
+        Ok(())
+    }
+    fn closed(&self, _was_destroyed: bool) {}
 }
 
 impl<'a> MainThreadHandler<'a> for TestHostMainThread {}
@@ -198,6 +217,7 @@ impl ClapBundle {
             |_| TestHostShared {
                 state: OnceLock::new(),
                 ports_config: OnceLock::new(),
+                gui: OnceLock::new(),
             },
             |_| TestHostMainThread,
             &self.entry,
@@ -394,6 +414,26 @@ impl ClapInstance {
             }
         }
         self.stop(running);
+        Ok(())
+    }
+
+    /// Opens the plugin's editor embedded in an X11 window of the host's (`x11_window`), the way
+    /// a DAW on Linux does.
+    ///
+    /// # Safety
+    /// `x11_window` must be a live X11 window that outlives the editor.
+    pub unsafe fn open_gui_in_x11(&mut self, x11_window: u64) -> Result<()> {
+        let gui = self
+            .instance
+            .access_shared_handler(|h| h.gui.get().copied().flatten())
+            .ok_or_else(|| anyhow!("the plugin has no GUI extension"))?;
+        let handle = self.instance.plugin_handle();
+        gui.create(&handle, GuiConfiguration { api_type: GuiApiType::X11, is_floating: false })
+            .map_err(|e| anyhow!("gui.create: {e:?}"))?;
+        // SAFETY: the caller keeps the window alive.
+        unsafe { gui.set_parent(&handle, Window::from_x11_handle(x11_window as std::ffi::c_ulong)) }
+            .map_err(|e| anyhow!("gui.set_parent: {e:?}"))?;
+        gui.show(&handle).map_err(|e| anyhow!("gui.show: {e:?}"))?;
         Ok(())
     }
 

@@ -121,7 +121,7 @@ impl StrataEditor {
         }
         let saved = self.params.view();
         let mut view = saved.clone();
-        ui.horizontal(|ui| {
+        ui.horizontal_wrapped(|ui| {
             ui.heading("Strata");
             ui.separator();
             runtime_section(ui);
