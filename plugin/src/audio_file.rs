@@ -115,6 +115,31 @@ impl AudioFile {
     /// the end of the file.
     pub fn read_mono(&mut self, mono: &mut Vec<f32>) -> Result<bool, AudioFileError> {
         mono.clear();
+        let Some((samples, n_ch)) = self.next_interleaved()? else {
+            return Ok(false);
+        };
+        let gain = 1.0 / n_ch as f32;
+        mono.extend(samples.chunks_exact(n_ch).map(|f| f.iter().sum::<f32>() * gain));
+        Ok(true)
+    }
+
+    /// Decodes the next packet and appends it to `channels` (one `Vec` per channel, made to
+    /// match the file's channel count). `Ok(false)` at the end of the file.
+    pub fn read_planar(&mut self, channels: &mut Vec<Vec<f32>>) -> Result<bool, AudioFileError> {
+        let Some((samples, n_ch)) = self.next_interleaved()? else {
+            return Ok(false);
+        };
+        channels.resize_with(n_ch, Vec::new);
+        for frame in samples.chunks_exact(n_ch) {
+            for (c, &s) in frame.iter().enumerate() {
+                channels[c].push(s);
+            }
+        }
+        Ok(true)
+    }
+
+    /// The next non-empty packet of this track, interleaved, with its channel count.
+    fn next_interleaved(&mut self) -> Result<Option<(&[f32], usize)>, AudioFileError> {
         loop {
             let packet = match self.format.next_packet() {
                 Ok(p) => p,
@@ -128,9 +153,9 @@ impl AudioFile {
                             )));
                         }
                     }
-                    return Ok(false);
+                    return Ok(None);
                 }
-                Err(SymphoniaError::ResetRequired) => return Ok(false),
+                Err(SymphoniaError::ResetRequired) => return Ok(None),
                 Err(e) => return Err(self.corrupt(e.to_string())),
             };
             if packet.track_id() != self.track_id {
@@ -143,18 +168,19 @@ impl AudioFile {
             };
             let spec = *decoded.spec();
             let n_ch = spec.channels.count().max(1);
-            let needed = decoded.capacity() as u64;
-            if self.buffer.as_ref().is_none_or(|b| b.capacity() < needed as usize * n_ch) {
-                self.buffer = Some(SampleBuffer::<f32>::new(needed, spec));
+            let needed = decoded.capacity();
+            if self.buffer.as_ref().is_none_or(|b| b.capacity() < needed * n_ch) {
+                self.buffer = Some(SampleBuffer::<f32>::new(needed as u64, spec));
             }
             let Some(buf) = self.buffer.as_mut() else { continue };
             buf.copy_interleaved_ref(decoded);
-            let gain = 1.0 / n_ch as f32;
-            mono.extend(buf.samples().chunks_exact(n_ch).map(|f| f.iter().sum::<f32>() * gain));
-            self.frames_read += (buf.samples().len() / n_ch) as u64;
-            if !mono.is_empty() {
-                return Ok(true);
+            let frames = buf.samples().len() / n_ch;
+            if frames == 0 {
+                continue;
             }
+            self.frames_read += frames as u64;
+            let buf = self.buffer.as_ref().map(|b| b.samples()).unwrap_or(&[]);
+            return Ok(Some((buf, n_ch)));
         }
     }
 
