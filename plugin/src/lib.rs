@@ -16,6 +16,7 @@ pub mod capture;
 pub mod dsp;
 pub mod editor;
 pub mod engine;
+pub mod export;
 pub mod inference;
 pub mod layers;
 pub mod params;

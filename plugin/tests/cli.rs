@@ -149,3 +149,68 @@ fn nan_samples_multichannel_and_odd_rates_are_analysed() {
     assert!(dir.join("all/quad/strata.json").is_file() && dir.join("all/silent/strata.png").is_file());
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+fn read_wav(path: &Path) -> (u32, Vec<Vec<f32>>) {
+    let mut r = hound::WavReader::open(path).unwrap();
+    let spec = r.spec();
+    assert_eq!((spec.bits_per_sample, spec.sample_format), (32, hound::SampleFormat::Float));
+    let n_ch = spec.channels as usize;
+    let interleaved: Vec<f32> = r.samples::<f32>().map(Result::unwrap).collect();
+    let channels = (0..n_ch).map(|c| interleaved.iter().skip(c).step_by(n_ch).copied().collect()).collect();
+    (spec.sample_rate, channels)
+}
+
+#[test]
+fn export_writes_stems_that_sum_back_to_the_input_and_labels_that_parse() {
+    let out = temp("export");
+    let o = strata().args(["export", "--quiet", "--out"]).arg(&out).arg(asset()).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let mut input = Vec::new();
+    let mut file = strata::audio_file::AudioFile::open(&asset()).unwrap();
+    while file.read_planar(&mut input).unwrap() {}
+
+    let mut stems: Vec<PathBuf> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("stem_"))
+        .collect();
+    stems.sort();
+    assert!(stems.len() >= 2, "at least one layer stem and the residual: {stems:?}");
+    assert!(stems.iter().any(|p| p.ends_with("stem_residual.wav")));
+    let mut sum = vec![vec![0.0_f64; input[0].len()]; input.len()];
+    for stem in &stems {
+        let (rate, audio) = read_wav(stem);
+        assert_eq!(rate, 44_100);
+        assert_eq!(audio.len(), input.len());
+        for (acc, ch) in sum.iter_mut().zip(&audio) {
+            assert_eq!(ch.len(), acc.len());
+            for (a, &v) in acc.iter_mut().zip(ch) {
+                *a += f64::from(v);
+            }
+        }
+    }
+    let worst = sum
+        .iter()
+        .zip(&input)
+        .flat_map(|(s, x)| s.iter().zip(x).map(|(a, &b)| (a - f64::from(b)).abs()))
+        .fold(0.0, f64::max);
+    assert!(worst <= 1e-6, "stems sum back to the input within 1e-6 of full scale (worst {worst})");
+
+    // Audacity labels: start<TAB>end<TAB>text, start <= end.
+    let labels = std::fs::read_to_string(out.join("labels_1s.txt")).unwrap();
+    assert!(!labels.is_empty());
+    for line in labels.lines() {
+        let parts: Vec<&str> = line.split('\t').collect();
+        assert_eq!(parts.len(), 3, "{line}");
+        let (a, b): (f64, f64) = (parts[0].parse().unwrap(), parts[1].parse().unwrap());
+        assert!(a <= b && !parts[2].is_empty(), "{line}");
+    }
+    // CSV: a header and rows of seven fields.
+    let csv = std::fs::read_to_string(out.join("events.csv")).unwrap();
+    let mut lines = csv.lines();
+    assert_eq!(lines.next(), Some("kind,scale_s,start_s,end_s,token,label,strength"));
+    let rows: Vec<&str> = lines.collect();
+    assert!(rows.iter().all(|r| r.split(',').count() == 7));
+    assert!(rows.iter().any(|r| r.starts_with("segment,")));
+    std::fs::remove_dir_all(out).unwrap();
+}

@@ -44,6 +44,22 @@ enum Command {
         #[arg(long)]
         quiet: bool,
     },
+    /// Analyse one file and export its layers: stems (one WAV per layer period plus a residual,
+    /// summing back to the input), Audacity label tracks, a CSV of segments and changes, and
+    /// strata.json with its picture.
+    Export {
+        input: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long)]
+        tempo: Option<f64>,
+        #[arg(long, default_value_t = 4.0)]
+        beats_per_bar: f64,
+        #[arg(long)]
+        models: Option<PathBuf>,
+        #[arg(long)]
+        quiet: bool,
+    },
 }
 
 const AUDIO_EXTENSIONS: &[&str] = &["wav", "wave", "flac", "mp3", "ogg", "oga"];
@@ -89,6 +105,24 @@ fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
+        Command::Export { input, out, tempo, beats_per_bar, models, quiet } => {
+            let models_dir = match models {
+                Some(dir) => dir,
+                None => locate_models()?,
+            };
+            let rt = runtime().map_err(|e| anyhow::anyhow!("{e}"))?;
+            let models = ModelSet::load(&models_dir, rt, Workload::Batched)?;
+            let existed = out.exists();
+            std::fs::create_dir_all(&out).with_context(|| format!("cannot create output folder {}", out.display()))?;
+            let result = analyze_into(&input, &out, models, tempo, beats_per_bar, quiet, true)
+                .with_context(|| format!("exporting {}", input.display()));
+            if result.is_err() && !existed {
+                let _ = std::fs::remove_dir(&out);
+            }
+            result?;
+            eprintln!("{} -> {}", input.display(), out.display());
+            Ok(())
+        }
     }
 }
 
@@ -122,14 +156,14 @@ fn analyze_file(path: &Path, dest: &Path, models: ModelSet, tempo: Option<f64>, 
     // here is removed again if the job fails.
     let existed = dest.exists();
     std::fs::create_dir_all(dest).with_context(|| format!("cannot create output folder {}", dest.display()))?;
-    let result = analyze_into(path, dest, models, tempo, beats_per_bar, quiet);
+    let result = analyze_into(path, dest, models, tempo, beats_per_bar, quiet, false);
     if result.is_err() && !existed {
         let _ = std::fs::remove_dir(dest); // only if still empty
     }
     result
 }
 
-fn analyze_into(path: &Path, dest: &Path, models: ModelSet, tempo: Option<f64>, beats_per_bar: f64, quiet: bool) -> Result<()> {
+fn analyze_into(path: &Path, dest: &Path, models: ModelSet, tempo: Option<f64>, beats_per_bar: f64, quiet: bool, stems: bool) -> Result<()> {
 
     let mut file = AudioFile::open(path)?;
     let mut engine = Engine::new(models, file.sample_rate())?;
@@ -168,8 +202,12 @@ fn analyze_into(path: &Path, dest: &Path, models: ModelSet, tempo: Option<f64>, 
         std::fs::write(staging.join("strata.json"), json)
             .with_context(|| format!("writing into {}", staging.display()))?;
         strata::picture::draw(&analysis, &staging.join("strata.png"))?;
+        let mut names = vec!["strata.json".to_owned(), "strata.png".to_owned()];
+        if stems {
+            names.extend(export_stems(path, &analysis, &staging)?);
+        }
         // Move the finished files into place; nothing half-written is ever in `dest`.
-        for name in ["strata.json", "strata.png"] {
+        for name in &names {
             std::fs::rename(staging.join(name), dest.join(name))
                 .with_context(|| format!("moving {name} into {}", dest.display()))?;
         }
@@ -177,6 +215,30 @@ fn analyze_into(path: &Path, dest: &Path, models: ModelSet, tempo: Option<f64>, 
     })();
     let _ = std::fs::remove_dir_all(&staging);
     result
+}
+
+/// Writes the stems, label tracks and CSV for `analysis` into `dir`; returns the file names.
+fn export_stems(path: &Path, analysis: &strata::layers::Analysis, dir: &Path) -> Result<Vec<String>> {
+    use strata::export::{stems, write_audacity_labels, write_csv, write_wav};
+    // Stems need the whole signal (the repeating model looks periods ahead and back).
+    let mut file = AudioFile::open(path)?;
+    let rate = file.sample_rate();
+    let mut channels = Vec::new();
+    while file.read_planar(&mut channels)? {}
+    let periods = stems::distinct_periods(analysis.layers.iter().filter_map(|l| l.period_s), rate);
+    let separated = stems::separate(&channels, rate, &periods);
+    let mut names = Vec::new();
+    for (i, (period, audio)) in separated.layers.iter().enumerate() {
+        let name = format!("stem_{}_{period:.3}s.wav", i + 1);
+        write_wav(&dir.join(&name), audio, rate).with_context(|| format!("writing {name}"))?;
+        names.push(name);
+    }
+    write_wav(&dir.join("stem_residual.wav"), &separated.residual, rate).context("writing stem_residual.wav")?;
+    names.push("stem_residual.wav".to_owned());
+    names.extend(write_audacity_labels(analysis, dir).context("writing label tracks")?);
+    write_csv(analysis, &dir.join("events.csv")).context("writing events.csv")?;
+    names.push("events.csv".to_owned());
+    Ok(names)
 }
 
 /// A fresh hidden staging folder inside `dest` (same file system, so renames are atomic).
