@@ -45,8 +45,8 @@ enum Command {
         quiet: bool,
     },
     /// Analyse one file and export its layers: stems (one WAV per layer period plus a residual,
-    /// summing back to the input), Audacity label tracks, a CSV of segments and changes, and
-    /// strata.json with its picture.
+    /// summing back to the input, with cue points), Audacity label tracks, a CSV of segments and
+    /// changes, JAMS, a MIDI file of markers, and strata.json with its picture.
     Export {
         input: PathBuf,
         #[arg(long)]
@@ -219,7 +219,7 @@ fn analyze_into(path: &Path, dest: &Path, models: ModelSet, tempo: Option<f64>, 
 
 /// Writes the stems, label tracks and CSV for `analysis` into `dir`; returns the file names.
 fn export_stems(path: &Path, analysis: &strata::layers::Analysis, dir: &Path) -> Result<Vec<String>> {
-    use strata::export::{stems, write_audacity_labels, write_csv, write_wav};
+    use strata::export::{add_wav_cues, jams, midi, stems, write_audacity_labels, write_csv, write_wav};
     // Stems need the whole signal (the repeating model looks periods ahead and back).
     let mut file = AudioFile::open(path)?;
     let rate = file.sample_rate();
@@ -228,13 +228,34 @@ fn export_stems(path: &Path, analysis: &strata::layers::Analysis, dir: &Path) ->
     let periods = stems::distinct_periods(analysis.layers.iter().filter_map(|l| l.period_s), rate);
     let separated = stems::separate(&channels, rate, &periods);
     let mut names = Vec::new();
+    // Cue points: a stem carries the segments and changes of the layers with its period; the
+    // residual carries every layer's changes.
+    let frame = |t: f64| (t.max(0.0) * f64::from(rate)).round() as u32;
     for (i, (period, audio)) in separated.layers.iter().enumerate() {
         let name = format!("stem_{}_{period:.3}s.wav", i + 1);
         write_wav(&dir.join(&name), audio, rate).with_context(|| format!("writing {name}"))?;
+        let mut cues: Vec<(u32, String)> = Vec::new();
+        for layer in analysis.layers.iter().filter(|l| l.period_s.is_some_and(|p| (p - period).abs() / period <= stems::SAME_PERIOD)) {
+            cues.extend(layer.segments.iter().map(|s| (frame(s.start_s), format!("{} s layer: {}", layer.scale_s, s.label))));
+            cues.extend(layer.changes.iter().map(|c| (frame(c.time_s), format!("{} s layer: change {:.2}", layer.scale_s, c.strength))));
+        }
+        cues.sort();
+        add_wav_cues(&dir.join(&name), &cues).with_context(|| format!("writing cue points into {name}"))?;
         names.push(name);
     }
     write_wav(&dir.join("stem_residual.wav"), &separated.residual, rate).context("writing stem_residual.wav")?;
+    let mut cues: Vec<(u32, String)> = analysis
+        .layers
+        .iter()
+        .flat_map(|l| l.changes.iter().map(move |c| (frame(c.time_s), format!("{} s layer: change {:.2}", l.scale_s, c.strength))))
+        .collect();
+    cues.sort();
+    add_wav_cues(&dir.join("stem_residual.wav"), &cues).context("writing cue points into stem_residual.wav")?;
     names.push("stem_residual.wav".to_owned());
+    std::fs::write(dir.join("strata.jams"), serde_json::to_string_pretty(&jams(analysis))?).context("writing strata.jams")?;
+    names.push("strata.jams".to_owned());
+    std::fs::write(dir.join("strata_markers.mid"), midi(analysis)?).context("writing strata_markers.mid")?;
+    names.push("strata_markers.mid".to_owned());
     names.extend(write_audacity_labels(analysis, dir).context("writing label tracks")?);
     write_csv(analysis, &dir.join("events.csv")).context("writing events.csv")?;
     names.push("events.csv".to_owned());

@@ -1,5 +1,6 @@
 //! Exporting layers: per-layer stems that sum back to the input, and annotations other tools
-//! open. (Work in progress for issue 6: stems, Audacity labels and CSV so far.)
+//! open: Audacity label tracks, a CSV, JAMS, a standard MIDI file of markers, and cue points with
+//! labels inside the stem WAVs.
 
 pub mod stems;
 
@@ -57,4 +58,208 @@ pub fn write_wav(path: &Path, channels: &[Vec<f32>], sample_rate: u32) -> Result
         }
     }
     w.finalize()
+}
+
+/// The JAMS version Strata writes.
+pub const JAMS_VERSION: &str = "0.3.5";
+
+/// A JAMS document: one `segment_open` annotation per layer (its segments, with the layer's
+/// scale, period, strength and changes in the annotation's sandbox), and all layers together as
+/// one `multi_segment` annotation (level 0 = the longest scale).
+pub fn jams(analysis: &Analysis) -> serde_json::Value {
+    use serde_json::json;
+    let metadata = |rules: &str| {
+        // No curator: JAMS requires it to carry a valid e-mail address, and a machine has none.
+        json!({
+            "annotator": {},
+            "version": env!("CARGO_PKG_VERSION"),
+            "corpus": "",
+            "annotation_tools": format!("Strata {} (models {})", env!("CARGO_PKG_VERSION"), analysis.models),
+            "annotation_rules": rules,
+            "validation": "",
+            "data_source": "machine"
+        })
+    };
+    let mut annotations = Vec::new();
+    for layer in &analysis.layers {
+        let data: Vec<_> = layer
+            .segments
+            .iter()
+            .map(|s| json!({"time": s.start_s, "duration": (s.end_s - s.start_s).max(0.0), "value": s.label, "confidence": null}))
+            .collect();
+        annotations.push(json!({
+            "namespace": "segment_open",
+            "data": data,
+            "annotation_metadata": metadata(&format!("Strata's {} s layer: runs of one pattern token", layer.scale_s)),
+            "sandbox": {
+                "strata_scale_s": layer.scale_s,
+                "strata_period_s": layer.period_s,
+                "strata_period_confidence": layer.period_confidence,
+                "strata_strength": layer.strength,
+                "strata_changes": layer.changes.iter().map(|c| json!({"time_s": c.time_s, "strength": c.strength})).collect::<Vec<_>>(),
+            },
+            "time": 0.0,
+            "duration": analysis.duration_s,
+        }));
+    }
+    let mut order: Vec<usize> = (0..analysis.layers.len()).collect();
+    order.sort_by(|&a, &b| analysis.layers[b].scale_s.total_cmp(&analysis.layers[a].scale_s));
+    let mut multi = Vec::new();
+    for (level, &i) in order.iter().enumerate() {
+        for s in &analysis.layers[i].segments {
+            multi.push(json!({
+                "time": s.start_s,
+                "duration": (s.end_s - s.start_s).max(0.0),
+                "value": {"label": s.label, "level": level},
+                "confidence": null
+            }));
+        }
+    }
+    annotations.push(json!({
+        "namespace": "multi_segment",
+        "data": multi,
+        "annotation_metadata": metadata("Strata's layers together; level 0 is the longest scale"),
+        "sandbox": {
+            "strata_levels": order.iter().map(|&i| json!({"scale_s": analysis.layers[i].scale_s, "period_s": analysis.layers[i].period_s})).collect::<Vec<_>>()
+        },
+        "time": 0.0,
+        "duration": analysis.duration_s,
+    }));
+    json!({
+        "file_metadata": {
+            "title": analysis.source,
+            "artist": "",
+            "release": "",
+            "duration": analysis.duration_s,
+            "identifiers": {},
+            "jams_version": JAMS_VERSION
+        },
+        "annotations": annotations,
+        "sandbox": {"strata": {"version": analysis.version, "models": analysis.models, "tempo_bpm": analysis.tempo_bpm}}
+    })
+}
+
+/// Ticks per quarter note in the MIDI file (at 120 BPM, one tick is about 1 ms).
+pub const MIDI_TICKS_PER_QUARTER: u16 = 480;
+
+/// A standard MIDI file (format 1): a tempo track at 120 BPM (or the known tempo), then one track
+/// per layer named after it, with a marker event at every segment start ("A", "B", ...) and
+/// every change ("change 0.80").
+pub fn midi(analysis: &Analysis) -> Result<Vec<u8>, std::io::Error> {
+    use midly::{Format, Header, MetaMessage, Smf, Timing, TrackEvent, TrackEventKind};
+    let bpm = analysis.tempo_bpm.filter(|b| b.is_finite() && *b > 0.0).unwrap_or(120.0);
+    let us_per_quarter = (60_000_000.0 / bpm).round() as u32;
+    let ticks_per_s = f64::from(MIDI_TICKS_PER_QUARTER) * bpm / 60.0;
+    let mut texts: Vec<Vec<(u32, Vec<u8>)>> = Vec::new();
+    let mut names: Vec<Vec<u8>> = Vec::new();
+    for layer in &analysis.layers {
+        let mut events: Vec<(u32, Vec<u8>)> = layer
+            .segments
+            .iter()
+            .map(|s| ((s.start_s * ticks_per_s).round() as u32, s.label.clone().into_bytes()))
+            .chain(layer.changes.iter().map(|c| ((c.time_s * ticks_per_s).round() as u32, format!("change {:.2}", c.strength).into_bytes())))
+            .collect();
+        events.sort_by_key(|e| e.0);
+        texts.push(events);
+        names.push(format!("Strata {} s layer", layer.scale_s).into_bytes());
+    }
+    let mut tracks = vec![vec![
+        TrackEvent { delta: 0.into(), kind: TrackEventKind::Meta(MetaMessage::Tempo(us_per_quarter.into())) },
+        TrackEvent { delta: 0.into(), kind: TrackEventKind::Meta(MetaMessage::EndOfTrack) },
+    ]];
+    for (events, name) in texts.iter().zip(&names) {
+        let mut track = vec![TrackEvent { delta: 0.into(), kind: TrackEventKind::Meta(MetaMessage::TrackName(name)) }];
+        let mut now = 0_u32;
+        for (tick, text) in events {
+            track.push(TrackEvent { delta: (tick - now).into(), kind: TrackEventKind::Meta(MetaMessage::Marker(text)) });
+            now = *tick;
+        }
+        track.push(TrackEvent { delta: 0.into(), kind: TrackEventKind::Meta(MetaMessage::EndOfTrack) });
+        tracks.push(track);
+    }
+    let smf = Smf { header: Header::new(Format::Parallel, Timing::Metrical(MIDI_TICKS_PER_QUARTER.into())), tracks };
+    let mut bytes = Vec::new();
+    smf.write_std(&mut bytes)?;
+    Ok(bytes)
+}
+
+/// Appends cue points with labels to a finished WAV file (a `cue ` chunk and a `LIST`/`adtl`
+/// chunk of `labl` entries), the way DAWs and editors store markers, and fixes the RIFF size.
+pub fn add_wav_cues(path: &Path, cues: &[(u32, String)]) -> std::io::Result<()> {
+    let mut bytes = std::fs::read(path)?;
+    if bytes.len() < 12 || &bytes[0..4] != b"RIFF" || &bytes[8..12] != b"WAVE" {
+        return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{} is not a WAV file", path.display())));
+    }
+    let mut cue = Vec::new();
+    cue.extend_from_slice(&(cues.len() as u32).to_le_bytes());
+    for (id, (frame, _)) in cues.iter().enumerate() {
+        cue.extend_from_slice(&(id as u32 + 1).to_le_bytes()); // cue point id
+        cue.extend_from_slice(&frame.to_le_bytes()); // position
+        cue.extend_from_slice(b"data");
+        cue.extend_from_slice(&0u32.to_le_bytes()); // chunk start
+        cue.extend_from_slice(&0u32.to_le_bytes()); // block start
+        cue.extend_from_slice(&frame.to_le_bytes()); // sample offset
+    }
+    let mut adtl = b"adtl".to_vec();
+    for (id, (_, label)) in cues.iter().enumerate() {
+        let mut text = label.clone().into_bytes();
+        text.push(0);
+        adtl.extend_from_slice(b"labl");
+        adtl.extend_from_slice(&(4 + text.len() as u32).to_le_bytes());
+        adtl.extend_from_slice(&(id as u32 + 1).to_le_bytes());
+        adtl.extend_from_slice(&text);
+        if text.len() % 2 == 1 {
+            adtl.push(0);
+        }
+    }
+    for (tag, body) in [(b"cue ", cue), (b"LIST", adtl)] {
+        bytes.extend_from_slice(tag);
+        bytes.extend_from_slice(&(body.len() as u32).to_le_bytes());
+        bytes.extend_from_slice(&body);
+        if body.len() % 2 == 1 {
+            bytes.push(0);
+        }
+    }
+    let riff_size = (bytes.len() - 8) as u32;
+    bytes[4..8].copy_from_slice(&riff_size.to_le_bytes());
+    let tmp = path.with_extension("wav.part");
+    std::fs::write(&tmp, &bytes)?;
+    std::fs::rename(&tmp, path)
+}
+
+/// Reads back the cue points and labels of a WAV file (frame, label), in cue id order.
+pub fn read_wav_cues(path: &Path) -> std::io::Result<Vec<(u32, String)>> {
+    let bytes = std::fs::read(path)?;
+    let mut positions: Vec<(u32, u32)> = Vec::new();
+    let mut labels: std::collections::BTreeMap<u32, String> = Default::default();
+    let mut at = 12;
+    while at + 8 <= bytes.len() {
+        let tag = &bytes[at..at + 4];
+        let size = u32::from_le_bytes([bytes[at + 4], bytes[at + 5], bytes[at + 6], bytes[at + 7]]) as usize;
+        let body = &bytes[at + 8..(at + 8 + size).min(bytes.len())];
+        let u32_at = |b: &[u8], i: usize| u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
+        if tag == b"cue " && body.len() >= 4 {
+            for k in 0..u32_at(body, 0) as usize {
+                let o = 4 + 24 * k;
+                if o + 24 <= body.len() {
+                    positions.push((u32_at(body, o), u32_at(body, o + 20)));
+                }
+            }
+        } else if tag == b"LIST" && body.starts_with(b"adtl") {
+            let mut i = 4;
+            while i + 12 <= body.len() {
+                let len = u32_at(body, i + 4) as usize;
+                if &body[i..i + 4] == b"labl" && i + 8 + len <= body.len() {
+                    let id = u32_at(body, i + 8);
+                    let text = &body[i + 12..i + 8 + len];
+                    let text = text.split(|&b| b == 0).next().unwrap_or(&[]);
+                    labels.insert(id, String::from_utf8_lossy(text).into_owned());
+                }
+                i += 8 + len + (len % 2);
+            }
+        }
+        at += 8 + size + (size % 2);
+    }
+    positions.sort();
+    Ok(positions.into_iter().map(|(id, frame)| (frame, labels.get(&id).cloned().unwrap_or_default())).collect())
 }
