@@ -4,7 +4,8 @@
 //!   into `target/ort/cpu` (or `target/ort/gpu`).
 //! * `cargo xtask bundle <packages> [--release]`: nice-plug's bundler (`.clap`, `.vst3` under
 //!   `target/bundled`), then ONNX Runtime put beside the `.clap` and inside the `.vst3`.
-//! * `cargo xtask demo`: analyses the bundled example (`assets/`) into `out/example/`.
+//! * `cargo xtask demo`: analyses the bundled example (`assets/`) and exports its stems and
+//!   annotations into `out/example/`.
 //! * `cargo xtask test`: everything the test suite needs (ONNX Runtime, the debug bundles with
 //!   nice-plug's allocation checks) and then every test.
 //! * `cargo xtask bench`: release bundles, then the benchmarks.
@@ -218,16 +219,17 @@ fn test(extra: &[String]) -> Result<()> {
     run(&mut cargo)
 }
 
-/// The README's first command: analyses the bundled example into `out/example/`.
+/// The README's first command: analysis, stems, annotations and picture of the bundled example,
+/// into `out/example/`.
 fn demo() -> Result<()> {
     fetch_ort(false)?;
     let mut cargo = Command::new(cargo());
     cargo.args([
         "run", "--release", "--quiet", "-p", "strata", "--bin", "strata", "--",
-        "analyze", "assets/machine_wars_excerpt.ogg", "--out", "out/example",
+        "export", "assets/machine_wars_excerpt.ogg", "--out", "out/example",
     ]);
     run(&mut cargo)?;
-    println!("Wrote out/example/strata.json and out/example/strata.png");
+    println!("Wrote the analysis (strata.json, strata.png), stems and annotations into out/example/");
     Ok(())
 }
 
