@@ -212,44 +212,7 @@ fn export_writes_stems_that_sum_back_to_the_input_and_labels_that_parse() {
     let rows: Vec<&str> = lines.collect();
     assert!(rows.iter().all(|r| r.split(',').count() == 7));
     assert!(rows.iter().any(|r| r.starts_with("segment,")));
-    // Cue points with labels read back from every stem.
-    let first_stem = stems.iter().find(|p| !p.ends_with("stem_residual.wav")).unwrap();
-    let cues = strata::export::read_wav_cues(first_stem).unwrap();
-    assert!(!cues.is_empty(), "the layer stem has cue points");
-    assert!(cues.iter().all(|(frame, label)| (*frame as usize) <= input[0].len() && label.contains(" s layer: ")));
-    assert!(hound::WavReader::open(first_stem).is_ok(), "the WAV with cue chunks still opens");
 
-    // The MIDI file parses: a tempo track, then one track per layer with markers.
-    let mid = std::fs::read(out.join("strata_markers.mid")).unwrap();
-    let smf = midly::Smf::parse(&mid).unwrap();
-    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("strata.json")).unwrap()).unwrap();
-    let layers = json["layers"].as_array().unwrap();
-    assert_eq!(smf.tracks.len(), 1 + layers.len());
-    let markers = |t: &Vec<midly::TrackEvent>| t.iter().filter(|e| matches!(e.kind, midly::TrackEventKind::Meta(midly::MetaMessage::Marker(_)))).count();
-    for (track, layer) in smf.tracks[1..].iter().zip(layers) {
-        let expected = layer["segments"].as_array().unwrap().len() + layer["changes"].as_array().unwrap().len();
-        assert_eq!(markers(track), expected);
-    }
-
-    // JAMS: valid against the JAMS schema, and each annotation's values against its namespace.
-    let jams: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("strata.jams")).unwrap()).unwrap();
-    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/jams");
-    let schema: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(fixtures.join("jams_schema.json")).unwrap()).unwrap();
-    let validator = jsonschema::validator_for(&schema).unwrap();
-    let errors: Vec<String> = validator.iter_errors(&jams).map(|e| e.to_string()).collect();
-    assert!(errors.is_empty(), "{errors:?}");
-    for (file, namespace) in [("open.json", "segment_open"), ("multi.json", "multi_segment")] {
-        let ns: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(fixtures.join(file)).unwrap()).unwrap();
-        let value_schema = jsonschema::validator_for(&ns[namespace]["value"]).unwrap();
-        let annotations: Vec<&serde_json::Value> = jams["annotations"].as_array().unwrap().iter().filter(|a| a["namespace"] == namespace).collect();
-        assert!(!annotations.is_empty(), "a {namespace} annotation");
-        for a in annotations {
-            for obs in a["data"].as_array().unwrap() {
-                assert!(value_schema.is_valid(&obs["value"]), "{namespace}: {}", obs["value"]);
-            }
-        }
-    }
-    assert_eq!(jams["annotations"].as_array().unwrap().len(), layers.len() + 1);
     // Cue points with labels read back from every stem.
     let first_stem = stems.iter().find(|p| !p.ends_with("stem_residual.wav")).unwrap();
     let cues = strata::export::read_wav_cues(first_stem).unwrap();
