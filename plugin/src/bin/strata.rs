@@ -1,6 +1,7 @@
 //! `strata`: Strata's analysis offline, through the same engine the plugin runs live.
 //!
 //!     strata analyze AUDIO... --out DIR      (a folder analyses every audio file in it)
+//!     strata export AUDIO --out DIR          (also stems and annotations)
 //!
 //! writes DIR/strata.json and DIR/strata.png (one subfolder per file when several are given).
 
@@ -28,38 +29,55 @@ enum Command {
         /// Files or folders (every audio file in a folder is analysed).
         #[arg(required = true)]
         inputs: Vec<PathBuf>,
-        /// Output folder.
-        #[arg(long)]
-        out: PathBuf,
-        /// The tempo in BPM, to express periods in beats and bars.
-        #[arg(long)]
-        tempo: Option<f64>,
-        /// Beats per bar (with --tempo).
-        #[arg(long, default_value_t = 4.0)]
-        beats_per_bar: f64,
-        /// Model folder (default: STRATA_MODELS, beside this binary, or the workspace's models/).
-        #[arg(long)]
-        models: Option<PathBuf>,
-        /// No progress bar.
-        #[arg(long)]
-        quiet: bool,
+        #[command(flatten)]
+        options: Options,
     },
     /// Analyse one file and export its layers: stems (one WAV per layer period plus a residual,
     /// summing back to the input, with cue points), Audacity label tracks, a CSV of segments and
     /// changes, JAMS, a MIDI file of markers, and strata.json with its picture.
     Export {
         input: PathBuf,
-        #[arg(long)]
-        out: PathBuf,
-        #[arg(long)]
-        tempo: Option<f64>,
-        #[arg(long, default_value_t = 4.0)]
-        beats_per_bar: f64,
-        #[arg(long)]
-        models: Option<PathBuf>,
-        #[arg(long)]
-        quiet: bool,
+        #[command(flatten)]
+        options: Options,
     },
+}
+
+/// What `analyze` and `export` share.
+#[derive(clap::Args)]
+struct Options {
+    /// Output folder.
+    #[arg(long)]
+    out: PathBuf,
+    /// The tempo in BPM, to express periods in beats and bars.
+    #[arg(long)]
+    tempo: Option<f64>,
+    /// Beats per bar (with --tempo).
+    #[arg(long, default_value_t = 4.0)]
+    beats_per_bar: f64,
+    /// Model folder (default: STRATA_MODELS, beside this binary, or the workspace's models/).
+    #[arg(long)]
+    models: Option<PathBuf>,
+    /// No progress bar.
+    #[arg(long)]
+    quiet: bool,
+}
+
+impl Options {
+    /// Checks the options and finds the model folder and ONNX Runtime.
+    fn prepare(&self) -> Result<(PathBuf, &'static strata::inference::Runtime)> {
+        if let Some(t) = self.tempo {
+            if !(t.is_finite() && t > 0.0) {
+                bail!("--tempo {t} is not a positive number of beats per minute");
+            }
+        }
+        let models_dir = match &self.models {
+            Some(dir) => dir.clone(),
+            None => locate_models()?,
+        };
+        let rt = runtime().map_err(|e| anyhow::anyhow!("{e}"))?;
+        eprintln!("{}", rt.summary());
+        Ok((models_dir, rt))
+    }
 }
 
 const AUDIO_EXTENSIONS: &[&str] = &["wav", "wave", "flac", "mp3", "ogg", "oga"];
@@ -78,49 +96,29 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Analyze { inputs, out, tempo, beats_per_bar, models, quiet } => {
-            if let Some(t) = tempo {
-                if !(t.is_finite() && t > 0.0) {
-                    bail!("--tempo {t} is not a positive number of beats per minute");
-                }
-            }
+        Command::Analyze { inputs, options } => {
             let files = collect_inputs(&inputs)?;
-            let models_dir = match models {
-                Some(dir) => dir,
-                None => locate_models()?,
-            };
-            let rt = runtime().map_err(|e| anyhow::anyhow!("{e}"))?;
-            eprintln!("{}", rt.summary());
+            let (models_dir, rt) = options.prepare()?;
             let several = files.len() > 1;
             for file in &files {
                 let dest = if several {
-                    out.join(file.file_stem().map(|s| s.to_owned()).unwrap_or_default())
+                    options.out.join(file.file_stem().map(|s| s.to_owned()).unwrap_or_default())
                 } else {
-                    out.clone()
+                    options.out.clone()
                 };
                 let models = ModelSet::load(&models_dir, rt, Workload::Batched)?;
-                analyze_file(file, &dest, models, tempo, beats_per_bar, quiet)
+                analyze_file(file, &dest, models, &options, false)
                     .with_context(|| format!("analysing {}", file.display()))?;
                 eprintln!("{} -> {}", file.display(), dest.display());
             }
             Ok(())
         }
-        Command::Export { input, out, tempo, beats_per_bar, models, quiet } => {
-            let models_dir = match models {
-                Some(dir) => dir,
-                None => locate_models()?,
-            };
-            let rt = runtime().map_err(|e| anyhow::anyhow!("{e}"))?;
+        Command::Export { input, options } => {
+            let (models_dir, rt) = options.prepare()?;
             let models = ModelSet::load(&models_dir, rt, Workload::Batched)?;
-            let existed = out.exists();
-            std::fs::create_dir_all(&out).with_context(|| format!("cannot create output folder {}", out.display()))?;
-            let result = analyze_into(&input, &out, models, tempo, beats_per_bar, quiet, true)
-                .with_context(|| format!("exporting {}", input.display()));
-            if result.is_err() && !existed {
-                let _ = std::fs::remove_dir(&out);
-            }
-            result?;
-            eprintln!("{} -> {}", input.display(), out.display());
+            analyze_file(&input, &options.out, models, &options, true)
+                .with_context(|| format!("exporting {}", input.display()))?;
+            eprintln!("{} -> {}", input.display(), options.out.display());
             Ok(())
         }
     }
@@ -151,23 +149,23 @@ fn collect_inputs(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-fn analyze_file(path: &Path, dest: &Path, models: ModelSet, tempo: Option<f64>, beats_per_bar: f64, quiet: bool) -> Result<()> {
+/// Analyses `path` into `dest` (with stems and annotations when `stems`).
+fn analyze_file(path: &Path, dest: &Path, models: ModelSet, options: &Options, stems: bool) -> Result<()> {
     // Check the destination before the long part, so a bad folder fails at once; a folder made
     // here is removed again if the job fails.
     let existed = dest.exists();
     std::fs::create_dir_all(dest).with_context(|| format!("cannot create output folder {}", dest.display()))?;
-    let result = analyze_into(path, dest, models, tempo, beats_per_bar, quiet, false);
+    let result = analyze_into(path, dest, models, options, stems);
     if result.is_err() && !existed {
         let _ = std::fs::remove_dir(dest); // only if still empty
     }
     result
 }
 
-fn analyze_into(path: &Path, dest: &Path, models: ModelSet, tempo: Option<f64>, beats_per_bar: f64, quiet: bool, stems: bool) -> Result<()> {
-
+fn analyze_into(path: &Path, dest: &Path, models: ModelSet, options: &Options, stems: bool) -> Result<()> {
     let mut file = AudioFile::open(path)?;
     let mut engine = Engine::new(models, file.sample_rate())?;
-    let bar = (!quiet).then(|| {
+    let bar = (!options.quiet).then(|| {
         let bar = match file.duration_s() {
             Some(d) => ProgressBar::new(d.ceil() as u64),
             None => ProgressBar::new_spinner(),
@@ -196,7 +194,7 @@ fn analyze_into(path: &Path, dest: &Path, models: ModelSet, tempo: Option<f64>, 
     }
     let staging = tempfile_dir(dest)?;
     let source = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let analysis = engine.analysis(&source, tempo, beats_per_bar);
+    let analysis = engine.analysis(&source, options.tempo, options.beats_per_bar);
     let result = (|| -> Result<()> {
         let json = serde_json::to_string_pretty(&analysis)?;
         std::fs::write(staging.join("strata.json"), json)
