@@ -29,9 +29,9 @@ fn main() {
     let model_rate = f64::from(manifest.sample_rate);
     let (n_fft, hop) = (manifest.logmel().n_fft as f64, manifest.logmel().hop as f64);
 
-    let (mut input, output) = capture_ring((RATE * 10.0) as usize);
+    let (mut input, output) = capture_ring((RATE * 10.0) as usize, 1);
     let (publisher, mut feed) = status_channel();
-    let config = WorkerConfig { activation: 1, sample_rate_hz: RATE as f32, tempo_bits: None, beats_per_bar: None, hash_samples: false, report_file: None };
+    let config = WorkerConfig { activation: 1, sample_rate_hz: RATE as f32, tempo_bits: None, beats_per_bar: None, hash_samples: false, report_file: None, takes: None };
     let worker = Worker::spawn(config, output, publisher, Box::new(|| ())).expect("worker");
     // Wait for the models, as a host would play on while they load.
     let start_wait = Instant::now();
@@ -53,7 +53,7 @@ fn main() {
         // The host: push every block that is due.
         while next_block < blocks && t0.elapsed().as_secs_f64() >= (next_block * BLOCK) as f64 / RATE {
             let b = &audio[next_block * BLOCK..(next_block + 1) * BLOCK];
-            input.push_mixdown(&[b]);
+            input.push_block(&[b]);
             pushed_at.push(Instant::now());
             next_block += 1;
         }

@@ -4,7 +4,7 @@
 //! [`CaptureInput`] half belongs to the audio thread, the [`CaptureOutput`] half to the worker.
 //! Each thread owns exactly its half, so neither needs a lock.
 //!
-//! # Guarantees of [`CaptureInput::push_mixdown`]
+//! # Guarantees of [`CaptureInput::push_block`]
 //!
 //! * **It never allocates.** All memory (the ring and the shared counters) is allocated by
 //!   [`capture_ring()`], which the plugin calls in `activate()`, never in `process()`.
@@ -18,26 +18,26 @@
 //! ```
 //! use strata::capture::capture_ring;
 //!
-//! let (mut input, mut output) = capture_ring(4);
+//! let (mut input, mut output) = capture_ring(4, 2); // four stereo frames
 //! let left = [1.0_f32, 0.0, -1.0];
 //! let right = [0.0_f32, 0.0, 1.0];
-//! assert!(input.push_mixdown(&[&left[..], &right[..]]));
-//! // The second block does not fit in the four free slots: dropped whole and counted.
-//! assert!(!input.push_mixdown(&[&left[..], &right[..]]));
+//! assert!(input.push_block(&[&left[..], &right[..]]));
+//! // The second block does not fit in the one free frame: dropped whole and counted.
+//! assert!(!input.push_block(&[&left[..], &right[..]]));
 //!
-//! let mut received = [0.0_f32; 8];
-//! assert_eq!(output.pop_into(&mut received), 3);
-//! assert_eq!(&received[..3], &[0.5, 0.0, 0.0]);
-//! assert_eq!(output.counters().dropped_samples(), 3);
+//! let mut frames = [0.0_f32; 8];
+//! assert_eq!(output.pop_frames(&mut frames), 3);
+//! assert_eq!(&frames[..6], &[1.0, 0.0, 0.0, 0.0, -1.0, 1.0]); // interleaved, bit for bit
+//! assert_eq!(output.counters().dropped_frames(), 3);
 //! assert_eq!(output.counters().dropped_blocks(), 1);
 //! ```
 //!
-//! # Why a mono mixdown
+//! # Why interleaved frames of every channel
 //!
-//! Strata's models listen to one channel, and the ring should hold as many seconds as possible.
-//! The mixdown is the plain average of all channels: it keeps a full-scale input within ±1, and
-//! what cancels out in it (fully out-of-phase content) is what a mono listener would not hear
-//! either. Mono input is passed on bit for bit; stereo is `(l + r) * 0.5`.
+//! The audio thread does the least work that keeps everything: it copies the block as it is.
+//! The worker mixes it down for the models (which listen to one channel; see [`mix_to_mono`])
+//! and records the channels as they are when the user records a take, whose stems must sum back
+//! to the track's real channels.
 
 use std::mem::MaybeUninit;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -46,23 +46,23 @@ use std::sync::Arc;
 /// Counters shared by both halves. Written only by the audio thread, read by anyone.
 #[derive(Debug, Default)]
 pub struct CaptureCounters {
-    /// Samples (mono frames) that went into the ring.
-    pushed_samples: AtomicU64,
-    /// Samples dropped because the ring was full: the worker fell behind.
-    dropped_samples: AtomicU64,
+    /// Frames (one sample of every channel) that went into the ring.
+    pushed_frames: AtomicU64,
+    /// Frames dropped because the ring was full: the worker fell behind.
+    dropped_frames: AtomicU64,
     /// Blocks dropped because the ring was full (each counted once, whatever its length).
     dropped_blocks: AtomicU64,
 }
 
 impl CaptureCounters {
-    /// Samples that went into the ring since it was made.
-    pub fn pushed_samples(&self) -> u64 {
-        self.pushed_samples.load(Ordering::Relaxed)
+    /// Frames that went into the ring since it was made.
+    pub fn pushed_frames(&self) -> u64 {
+        self.pushed_frames.load(Ordering::Relaxed)
     }
 
-    /// Samples dropped because the ring was full.
-    pub fn dropped_samples(&self) -> u64 {
-        self.dropped_samples.load(Ordering::Relaxed)
+    /// Frames dropped because the ring was full.
+    pub fn dropped_frames(&self) -> u64 {
+        self.dropped_frames.load(Ordering::Relaxed)
     }
 
     /// Blocks dropped because the ring was full.
@@ -71,31 +71,36 @@ impl CaptureCounters {
     }
 }
 
-/// The audio thread's half: pushes a mono mixdown of each block into the ring.
+/// The audio thread's half: pushes each block into the ring as interleaved frames.
 pub struct CaptureInput {
     producer: rtrb::Producer<f32>,
+    channels: usize,
     counters: Arc<CaptureCounters>,
 }
 
-/// The worker's half: reads the captured mono samples in order.
+/// The worker's half: reads the captured frames in order.
 pub struct CaptureOutput {
     consumer: rtrb::Consumer<f32>,
+    channels: usize,
     counters: Arc<CaptureCounters>,
 }
 
-/// Makes a capture ring holding `capacity_samples` mono samples, and returns its two halves.
+/// Makes a capture ring holding `capacity_frames` frames of `channels` channels (at least one),
+/// and returns its two halves.
 ///
 /// This is the only place capture allocates. Call it outside the audio thread.
-pub fn capture_ring(capacity_samples: usize) -> (CaptureInput, CaptureOutput) {
-    let (mut producer, mut consumer) = rtrb::RingBuffer::new(capacity_samples.max(1));
+pub fn capture_ring(capacity_frames: usize, channels: usize) -> (CaptureInput, CaptureOutput) {
+    let channels = channels.max(1);
+    let (mut producer, mut consumer) = rtrb::RingBuffer::new(capacity_frames.max(1) * channels);
     prefault(&mut producer, &mut consumer);
     let counters = Arc::new(CaptureCounters::default());
     (
         CaptureInput {
             producer,
+            channels,
             counters: Arc::clone(&counters),
         },
-        CaptureOutput { consumer, counters },
+        CaptureOutput { consumer, channels, counters },
     )
 }
 
@@ -112,46 +117,46 @@ fn prefault(producer: &mut rtrb::Producer<f32>, consumer: &mut rtrb::Consumer<f3
 }
 
 impl CaptureInput {
-    /// Pushes the average of `channels` (all of one length) into the ring.
+    /// Pushes the block (one slice per channel, all of one length) into the ring as interleaved
+    /// frames. A channel the ring has and the block lacks is written as silence; a channel the
+    /// block has and the ring lacks is left out (the layout is fixed at activation, so neither
+    /// happens with a well-behaved host).
     ///
     /// Returns `false` when the block did not fit and was dropped (and counted). An empty block
     /// or a block with no channels pushes nothing and returns `true`.
     ///
     /// ```
-    /// let (mut input, output) = strata::capture::capture_ring(16);
+    /// let (mut input, output) = strata::capture::capture_ring(16, 1);
     /// let mono = [0.25_f32; 5];
-    /// assert!(input.push_mixdown(&[&mono[..]]));
-    /// assert!(input.push_mixdown::<&[f32]>(&[]));
-    /// assert_eq!(output.counters().pushed_samples(), 5);
+    /// assert!(input.push_block(&[&mono[..]]));
+    /// assert!(input.push_block::<&[f32]>(&[]));
+    /// assert_eq!(output.counters().pushed_frames(), 5);
     /// ```
-    pub fn push_mixdown<C: AsRef<[f32]>>(&mut self, channels: &[C]) -> bool {
-        let Some(first) = channels.first() else {
-            return true;
-        };
+    pub fn push_block<C: AsRef<[f32]>>(&mut self, channels: &[C]) -> bool {
         // Hosts give equal-length channels; taking the shortest keeps a broken host from making
         // us read out of bounds.
-        let len = channels
-            .iter()
-            .map(|c| c.as_ref().len())
-            .min()
-            .unwrap_or(first.as_ref().len());
-        if len == 0 {
+        let Some(frames) = channels.iter().map(|c| c.as_ref().len()).min() else {
+            return true;
+        };
+        if frames == 0 {
             return true;
         }
-
-        match self.producer.write_chunk_uninit(len) {
+        let n = self.channels;
+        match self.producer.write_chunk_uninit(frames * n) {
             Ok(mut chunk) => {
                 let (first, second) = chunk.as_mut_slices();
-                let split = first.len();
-                mix_into(channels, 0, first);
-                mix_into(channels, split, second);
-                // SAFETY: `mix_into` wrote every slot of both slices.
+                // Both halves only ever move by whole frames and the capacity is a whole number
+                // of frames, so the wrap point falls between two frames.
+                let split = first.len() / n;
+                interleave_into(channels, n, 0, first);
+                interleave_into(channels, n, split, second);
+                // SAFETY: `interleave_into` wrote every slot of both slices.
                 unsafe { chunk.commit_all() };
-                add(&self.counters.pushed_samples, len as u64);
+                add(&self.counters.pushed_frames, frames as u64);
                 true
             }
             Err(_) => {
-                add(&self.counters.dropped_samples, len as u64);
+                add(&self.counters.dropped_frames, frames as u64);
                 add(&self.counters.dropped_blocks, 1);
                 false
             }
@@ -165,34 +170,40 @@ impl CaptureInput {
 }
 
 impl CaptureOutput {
-    /// Moves as many captured samples as are ready (up to `dst.len()`) into `dst`, oldest first,
-    /// and returns how many it moved.
-    pub fn pop_into(&mut self, dst: &mut [f32]) -> usize {
-        let n = self.consumer.slots().min(dst.len());
-        if n == 0 {
+    /// Moves as many whole frames as are ready (and fit in `dst`) into `dst`, interleaved, oldest
+    /// first, and returns how many frames it moved.
+    pub fn pop_frames(&mut self, dst: &mut [f32]) -> usize {
+        let n = self.channels;
+        let frames = (self.consumer.slots() / n).min(dst.len() / n);
+        if frames == 0 {
             return 0;
         }
-        match self.consumer.read_chunk(n) {
+        match self.consumer.read_chunk(frames * n) {
             Ok(chunk) => {
                 let (a, b) = chunk.as_slices();
                 dst[..a.len()].copy_from_slice(a);
                 dst[a.len()..a.len() + b.len()].copy_from_slice(b);
                 chunk.commit_all();
-                n
+                frames
             }
             // `slots()` said they were there and only this half removes them.
             Err(_) => 0,
         }
     }
 
-    /// Samples waiting in the ring.
-    pub fn available(&self) -> usize {
-        self.consumer.slots()
+    /// The channels in each frame.
+    pub fn channels(&self) -> usize {
+        self.channels
     }
 
-    /// The ring's capacity in samples.
-    pub fn capacity(&self) -> usize {
-        self.consumer.buffer().capacity()
+    /// Frames waiting in the ring.
+    pub fn available_frames(&self) -> usize {
+        self.consumer.slots() / self.channels
+    }
+
+    /// The ring's capacity in frames.
+    pub fn capacity_frames(&self) -> usize {
+        self.consumer.buffer().capacity() / self.channels
     }
 
     /// The counters the audio thread writes.
@@ -207,33 +218,57 @@ fn add(counter: &AtomicU64, n: u64) {
     counter.store(counter.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
 }
 
-/// Writes the mixdown of `channels[..][offset..offset + dst.len()]` into `dst`. Mono is copied
-/// as is (bit for bit), stereo is `(l + r) * 0.5`, more channels are summed in order and scaled by
-/// `1 / n`. The one- and two-channel cases are written out so the compiler vectorises them.
+/// Writes frames `first_frame..` of `channels` into `dst`, interleaved `n` to a frame; a missing
+/// channel is silence. Every slot of `dst` is written. Stereo, the common case, is written out
+/// so the compiler can vectorise it.
 #[inline]
-fn mix_into<C: AsRef<[f32]>>(channels: &[C], offset: usize, dst: &mut [MaybeUninit<f32>]) {
-    let n = dst.len();
+fn interleave_into<C: AsRef<[f32]>>(channels: &[C], n: usize, first_frame: usize, dst: &mut [MaybeUninit<f32>]) {
+    if let ([left, right, ..], 2) = (channels, n) {
+        let frames = dst.len() / 2;
+        let (l, r) = (&left.as_ref()[first_frame..first_frame + frames], &right.as_ref()[first_frame..first_frame + frames]);
+        for ((slot, &l), &r) in dst.chunks_exact_mut(2).zip(l).zip(r) {
+            slot[0].write(l);
+            slot[1].write(r);
+        }
+    } else {
+        for (f, frame) in dst.chunks_exact_mut(n).enumerate() {
+            for (c, slot) in frame.iter_mut().enumerate() {
+                slot.write(channels.get(c).map_or(0.0, |ch| ch.as_ref()[first_frame + f]));
+            }
+        }
+    }
+    // Only reachable if the wrap point fell inside a frame, which the ring never lets happen;
+    // the slots must still be written before they are committed.
+    for slot in dst.chunks_exact_mut(n).into_remainder() {
+        slot.write(0.0);
+    }
+}
+
+/// Mixes interleaved frames of `channels` channels down to one (cleared first): mono is copied
+/// as is (bit for bit), stereo is `(l + r) * 0.5`, more channels are summed in order and scaled
+/// by `1 / n`. The plain average keeps a full-scale input within ±1, and what cancels out in it
+/// (fully out-of-phase content) is what a mono listener would not hear either. Runs on the
+/// worker, not the audio thread.
+///
+/// ```
+/// let mut mono = Vec::new();
+/// strata::capture::mix_to_mono(&[1.0, 0.0, 0.5, 0.5], 2, &mut mono);
+/// assert_eq!(mono, [0.5, 0.5]);
+/// ```
+pub fn mix_to_mono(interleaved: &[f32], channels: usize, mono: &mut Vec<f32>) {
+    mono.clear();
     match channels {
-        [mono] => {
-            for (d, &x) in dst.iter_mut().zip(&mono.as_ref()[offset..offset + n]) {
-                d.write(x);
-            }
-        }
-        [left, right] => {
-            let (l, r) = (&left.as_ref()[offset..offset + n], &right.as_ref()[offset..offset + n]);
-            for ((d, &l), &r) in dst.iter_mut().zip(l).zip(r) {
-                d.write((l + r) * 0.5);
-            }
-        }
-        _ => {
-            let gain = 1.0 / channels.len() as f32;
-            for (i, d) in dst.iter_mut().enumerate() {
-                let mut sum = channels[0].as_ref()[offset + i];
-                for c in &channels[1..] {
-                    sum += c.as_ref()[offset + i];
+        0 | 1 => mono.extend_from_slice(interleaved),
+        2 => mono.extend(interleaved.chunks_exact(2).map(|f| (f[0] + f[1]) * 0.5)),
+        n => {
+            let gain = 1.0 / n as f32;
+            mono.extend(interleaved.chunks_exact(n).map(|f| {
+                let mut sum = f[0];
+                for x in &f[1..] {
+                    sum += x;
                 }
-                d.write(sum * gain);
-            }
+                sum * gain
+            }));
         }
     }
 }
@@ -244,58 +279,78 @@ mod tests {
 
     #[test]
     fn keeps_order_across_the_wrap_point() {
-        let (mut input, mut output) = capture_ring(7);
+        // Seven stereo frames: blocks of three wrap at every possible place.
+        let (mut input, mut output) = capture_ring(7, 2);
         let mut expected = Vec::new();
         let mut got = Vec::new();
-        let mut buf = [0.0_f32; 3];
+        let mut buf = [0.0_f32; 6];
         for block in 0..20 {
-            let samples: Vec<f32> = (0..3).map(|i| (block * 3 + i) as f32).collect();
-            assert!(input.push_mixdown(&[&samples[..]]));
-            expected.extend_from_slice(&samples);
-            let n = output.pop_into(&mut buf);
-            got.extend_from_slice(&buf[..n]);
+            let l: Vec<f32> = (0..3).map(|i| (block * 3 + i) as f32).collect();
+            let r: Vec<f32> = l.iter().map(|x| -x).collect();
+            assert!(input.push_block(&[&l[..], &r[..]]));
+            for i in 0..3 {
+                expected.extend_from_slice(&[l[i], r[i]]);
+            }
+            let n = output.pop_frames(&mut buf);
+            got.extend_from_slice(&buf[..2 * n]);
         }
         assert_eq!(got, expected);
-        assert_eq!(output.counters().dropped_samples(), 0);
+        assert_eq!(output.counters().dropped_frames(), 0);
     }
 
     #[test]
     fn full_ring_drops_whole_blocks_and_counts_them() {
-        let (mut input, mut output) = capture_ring(10);
+        let (mut input, mut output) = capture_ring(10, 1);
         let block = [1.0_f32; 4];
-        assert!(input.push_mixdown(&[&block[..]]));
-        assert!(input.push_mixdown(&[&block[..]]));
-        assert!(!input.push_mixdown(&[&block[..]]));
-        assert!(!input.push_mixdown(&[&block[..]]));
+        assert!(input.push_block(&[&block[..]]));
+        assert!(input.push_block(&[&block[..]]));
+        assert!(!input.push_block(&[&block[..]]));
+        assert!(!input.push_block(&[&block[..]]));
         let c = output.counters();
-        assert_eq!(c.pushed_samples(), 8);
-        assert_eq!(c.dropped_samples(), 8);
+        assert_eq!(c.pushed_frames(), 8);
+        assert_eq!(c.dropped_frames(), 8);
         assert_eq!(c.dropped_blocks(), 2);
         let mut buf = [0.0_f32; 16];
-        assert_eq!(output.pop_into(&mut buf), 8);
+        assert_eq!(output.pop_frames(&mut buf), 8);
         // Room again after the worker caught up.
-        assert!(input.push_mixdown(&[&block[..]]));
+        assert!(input.push_block(&[&block[..]]));
     }
 
     #[test]
     fn mixdown_is_the_channel_average_and_passes_non_finite_values_on() {
-        let (mut input, mut output) = capture_ring(8);
+        let (mut input, mut output) = capture_ring(8, 2);
         let l = [1.0_f32, f32::NAN, 0.5];
         let r = [-1.0_f32, 0.0, f32::INFINITY];
-        assert!(input.push_mixdown(&[&l[..], &r[..]]));
-        let mut buf = [0.0_f32; 3];
-        assert_eq!(output.pop_into(&mut buf), 3);
-        assert_eq!(buf[0], 0.0);
-        assert!(buf[1].is_nan());
-        assert_eq!(buf[2], f32::INFINITY);
+        assert!(input.push_block(&[&l[..], &r[..]]));
+        let mut buf = [0.0_f32; 6];
+        assert_eq!(output.pop_frames(&mut buf), 3);
+        let mut mono = Vec::new();
+        mix_to_mono(&buf, 2, &mut mono);
+        assert_eq!(mono[0], 0.0);
+        assert!(mono[1].is_nan());
+        assert_eq!(mono[2], f32::INFINITY);
+        mix_to_mono(&[3.0, 0.0, 0.0, 6.0, 3.0, 3.0], 3, &mut mono);
+        assert_eq!(mono, [1.0, 4.0]);
     }
 
     #[test]
     fn blocks_larger_than_the_ring_are_dropped_not_split() {
-        let (mut input, output) = capture_ring(4);
+        let (mut input, output) = capture_ring(4, 1);
         let big = [0.1_f32; 5];
-        assert!(!input.push_mixdown(&[&big[..]]));
-        assert_eq!(output.available(), 0);
-        assert_eq!(output.counters().dropped_samples(), 5);
+        assert!(!input.push_block(&[&big[..]]));
+        assert_eq!(output.available_frames(), 0);
+        assert_eq!(output.counters().dropped_frames(), 5);
+    }
+
+    #[test]
+    fn missing_channels_are_silence_and_extra_ones_are_left_out() {
+        let (mut input, mut output) = capture_ring(8, 2);
+        let mono = [0.5_f32, 0.25];
+        assert!(input.push_block(&[&mono[..]]));
+        let third = [9.0_f32, 9.0];
+        assert!(input.push_block(&[&mono[..], &mono[..], &third[..]]));
+        let mut buf = [0.0_f32; 8];
+        assert_eq!(output.pop_frames(&mut buf), 4);
+        assert_eq!(buf, [0.5, 0.0, 0.25, 0.0, 0.5, 0.5, 0.25, 0.25]);
     }
 }

@@ -8,6 +8,8 @@
 //! * [`dsp`]: measuring and preparing the captured signal;
 //! * [`inference`]: ONNX Runtime and the trained models, found and started at run time;
 //! * [`engine`] and [`layers`]: audio in, pattern layers out (shared by the worker and the CLI);
+//! * [`take`]: the Record switch; the worker records a take to disk, an export thread exports it;
+//! * [`export`]: stems and annotations of a file ([`export::job`], shared by the plugin and CLI);
 //! * [`editor`]: the egui editor that shows what the worker published;
 //! * [`plugin`] and [`params`]: the plugin as hosts see it.
 
@@ -22,6 +24,7 @@ pub mod layers;
 pub mod params;
 pub mod picture;
 pub mod plugin;
+pub mod take;
 pub mod worker;
 
 pub use plugin::Strata;

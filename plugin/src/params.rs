@@ -22,6 +22,8 @@ pub struct ViewSettings {
     pub frozen: bool,
     /// Scales (seconds) whose lanes are hidden.
     pub hidden_scales: Vec<f64>,
+    /// The folder takes are exported into (each take gets a folder inside it).
+    pub export_folder: String,
 }
 
 /// Shortest and longest time span of the lanes, in seconds.
@@ -34,6 +36,7 @@ impl Default for ViewSettings {
             span_s: 60.0,
             frozen: false,
             hidden_scales: Vec::new(),
+            export_folder: default_export_folder(),
         }
     }
 }
@@ -67,4 +70,14 @@ impl StrataParams {
     pub fn update_view(&self, change: impl FnOnce(&mut ViewSettings)) {
         change(&mut self.view.lock().unwrap_or_else(|e| e.into_inner()));
     }
+}
+
+/// Where exports go until the user says otherwise: `~/Music/Strata` (the temporary folder when
+/// there is no home).
+pub fn default_export_folder() -> String {
+    std::env::var_os("HOME")
+        .map(|h| std::path::PathBuf::from(h).join("Music").join("Strata"))
+        .unwrap_or_else(|| std::env::temp_dir().join("Strata"))
+        .display()
+        .to_string()
 }

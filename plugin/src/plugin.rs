@@ -1,6 +1,6 @@
 //! The plugin as hosts see it: "Strata", an analyzer with CLAP and VST3 wrappers.
 //!
-//! `process()` leaves the audio untouched and hands a mono mixdown to the capture ring
+//! `process()` leaves the audio untouched and copies it into the capture ring
 //! ([`crate::capture`]); everything else happens on the worker thread ([`crate::worker`]) that
 //! `activate()` starts and `deactivate()` stops.
 
@@ -16,7 +16,7 @@ use crate::editor::{self, EditorShared};
 use crate::params::StrataParams;
 use crate::worker::{status_channel, Worker, WorkerConfig};
 
-/// Seconds of mono audio the capture ring holds: how long the worker may stall (loading models,
+/// Seconds of audio the capture ring holds: how long the worker may stall (loading models,
 /// a busy machine) before the audio thread has to drop samples.
 pub const RING_SECONDS: f32 = 10.0;
 
@@ -105,7 +105,7 @@ impl Plugin for Strata {
 
     fn activate(
         &mut self,
-        _layout: &AudioIOLayout,
+        layout: &AudioIOLayout,
         buffer_config: &BufferConfig,
         _context: &mut impl ActivateContext<Self>,
     ) -> bool {
@@ -119,12 +119,14 @@ impl Plugin for Strata {
             return true;
         }
         let capacity = (sample_rate * RING_SECONDS) as usize + buffer_config.max_buffer_size as usize;
-        let (input, output) = capture_ring(capacity);
+        let channels = layout.main_input_channels.map_or(1, |c| c.get() as usize);
+        let (input, output) = capture_ring(capacity, channels);
         let (publisher, feed) = status_channel();
         self.editor_shared.replace_feed(feed);
         let mut config = WorkerConfig::from_env(self.activations, sample_rate);
         config.tempo_bits = Some(self.tempo_bits.clone());
         config.beats_per_bar = Some(self.beats_per_bar.clone());
+        config.takes = Some(self.editor_shared.takes.clone());
         // If no thread can be started the plugin still passes audio; it just captures nothing.
         let repaint = self.editor_shared.repaint.clone();
         let wake = Box::new(move || repaint.request_repaint());
@@ -153,7 +155,7 @@ impl Plugin for Strata {
         // The buffer already holds the input (in place): leaving it alone passes audio through
         // bit-exact. Capture only reads it.
         if let Some(capture) = self.capture.as_mut() {
-            capture.push_mixdown(buffer.as_slice_immutable());
+            capture.push_block(buffer.as_slice_immutable());
         }
         // Silence is information for an analyzer: ask the host to keep calling us.
         ProcessStatus::KeepAlive

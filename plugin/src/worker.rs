@@ -13,19 +13,20 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::capture::CaptureOutput;
+use crate::capture::{mix_to_mono, CaptureOutput};
 use crate::dsp::InputMeter;
 use crate::engine::Engine;
 use crate::inference::{locate_models, ModelSet, Workload};
 use crate::layers::LayerFrame;
+use crate::take::{TakeControl, TakeRecorder};
 
 /// How often the worker publishes a status, in wall-clock time.
 pub const PUBLISH_INTERVAL: Duration = Duration::from_millis(30);
 /// How long the worker sleeps when the ring is empty. Short enough that the ring (seconds long)
 /// never fills while it sleeps; long enough to cost nothing.
 pub const IDLE_WAIT: Duration = Duration::from_millis(5);
-/// Samples the worker moves out of the ring per pass.
-const SCRATCH_SAMPLES: usize = 16_384;
+/// Frames the worker moves out of the ring per pass.
+const SCRATCH_FRAMES: usize = 16_384;
 /// Seconds of audio kept for the analysis while the models load.
 pub const PENDING_SECONDS: f32 = 30.0;
 /// Status messages the editor's queue holds; older news is not worth more.
@@ -177,6 +178,8 @@ pub struct WorkerConfig {
     pub hash_samples: bool,
     /// Append the report to this file when the worker stops.
     pub report_file: Option<std::path::PathBuf>,
+    /// The Record switch and where takes go; `None`: this worker never records.
+    pub takes: Option<Arc<TakeControl>>,
 }
 
 impl WorkerConfig {
@@ -190,6 +193,7 @@ impl WorkerConfig {
             beats_per_bar: None,
             hash_samples: report_file.is_some(),
             report_file,
+            takes: None,
         }
     }
 }
@@ -273,7 +277,14 @@ fn run(
     // keeps draining the ring, never on the audio or GUI thread.
     crate::inference::start_runtime_in_background();
 
-    let mut scratch = vec![0.0_f32; SCRATCH_SAMPLES];
+    let channels = capture.channels();
+    let mut scratch = vec![0.0_f32; SCRATCH_FRAMES * channels];
+    // The models listen to the channels' average; the take keeps them all.
+    let mut mono: Vec<f32> = Vec::with_capacity(SCRATCH_FRAMES);
+    let mut recorder = config
+        .takes
+        .clone()
+        .map(|control| TakeRecorder::new(control, config.sample_rate_hz.round().max(1.0) as u32, channels));
     let mut meter = InputMeter::new(config.sample_rate_hz);
     let mut hash = config.hash_samples.then(Fnv1a64::new);
     let mut received: u64 = 0;
@@ -316,9 +327,14 @@ fn run(
                 None => {}
             }
         }
-        let n = capture.pop_into(&mut scratch);
+        let n = capture.pop_frames(&mut scratch);
+        if let Some(r) = recorder.as_mut() {
+            // Also with nothing new, so the switch takes effect while the host is stopped.
+            r.process(&scratch[..n * channels]);
+        }
         if n > 0 {
-            let block = &scratch[..n];
+            mix_to_mono(&scratch[..n * channels], channels, &mut mono);
+            let block = &mono[..];
             if engine.is_none() && analysis_error.is_none() {
                 pending.extend_from_slice(block);
                 if pending.len() > pending_cap {
@@ -360,6 +376,9 @@ fn run(
                 .map(|b| b.load(Ordering::Relaxed))
                 .filter(|b| *b > 0)
                 .unwrap_or(4);
+            if let Some(r) = recorder.as_mut() {
+                r.set_tempo(tempo_bpm, beats_per_bar);
+            }
             let mut periods_s = [f32::NAN; MAX_LEVELS];
             let mut period_strengths = [0.0; MAX_LEVELS];
             if let Some(e) = engine.as_ref() {
@@ -377,12 +396,12 @@ fn run(
                 peak_dbfs: reading.peak_dbfs,
                 dc_offset: reading.dc_offset,
                 received_samples: received,
-                dropped_samples: counters.dropped_samples(),
+                dropped_samples: counters.dropped_frames(),
                 dropped_blocks: counters.dropped_blocks(),
                 non_finite_samples: reading.non_finite_samples,
                 silent_seconds: reading.silent_seconds,
                 capture_rate_hz: rate as f32,
-                ring_fill: capture.available() as f32 / capture.capacity() as f32,
+                ring_fill: capture.available_frames() as f32 / capture.capacity_frames() as f32,
                 stopped: stopping && drained,
                 tempo_bpm,
                 beats_per_bar,
@@ -407,6 +426,10 @@ fn run(
         }
     }
 
+    // The take (if one is being recorded) ends with the activation.
+    if let Some(r) = recorder.as_mut() {
+        r.finish();
+    }
     // By now the runtime has had the whole activation to start; wait for it if it has not.
     let runtime = match crate::inference::runtime() {
         Ok(rt) => rt.summary(),
@@ -418,7 +441,7 @@ fn run(
         activation: config.activation,
         sample_rate_hz: config.sample_rate_hz,
         received_samples: received,
-        dropped_samples: counters.dropped_samples(),
+        dropped_samples: counters.dropped_frames(),
         dropped_blocks: counters.dropped_blocks(),
         non_finite_samples: final_reading.non_finite_samples,
         peak_dbfs: final_reading.session_peak_dbfs,
@@ -523,7 +546,7 @@ mod tests {
 
     #[test]
     fn worker_drains_everything_before_it_stops() {
-        let (mut input, output) = capture_ring(48_000);
+        let (mut input, output) = capture_ring(48_000, 1);
         let (publisher, mut feed) = status_channel();
         let worker = Worker::spawn(
             WorkerConfig {
@@ -533,6 +556,7 @@ mod tests {
                 beats_per_bar: None,
                 hash_samples: true,
                 report_file: None,
+                takes: None,
             },
             output,
             publisher,
@@ -542,7 +566,7 @@ mod tests {
         let mut expected = Fnv1a64::new();
         for block in 0..100 {
             let samples: Vec<f32> = (0..256).map(|i| ((block * 256 + i) as f32).sin()).collect();
-            assert!(input.push_mixdown(&[&samples[..]]));
+            assert!(input.push_block(&[&samples[..]]));
             expected.update_samples(&samples);
         }
         let report = worker.stop().expect("worker thread ended normally");
@@ -556,7 +580,7 @@ mod tests {
 
     #[test]
     fn dropping_a_worker_joins_it() {
-        let (_input, output) = capture_ring(16);
+        let (_input, output) = capture_ring(16, 2);
         let (publisher, _feed) = status_channel();
         let config = WorkerConfig {
             activation: 1,
@@ -565,9 +589,10 @@ mod tests {
             beats_per_bar: None,
             hash_samples: false,
             report_file: None,
+            takes: None,
         };
         for _ in 0..20 {
-            let (_i, o) = capture_ring(16);
+            let (_i, o) = capture_ring(16, 2);
             let (p, _f) = status_channel();
             drop(Worker::spawn(config.clone(), o, p, Box::new(|| ())).unwrap());
         }

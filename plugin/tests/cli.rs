@@ -4,6 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+mod common;
+
 fn strata() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_strata"));
     c.env_remove("STRATA_MODELS");
@@ -150,106 +152,41 @@ fn nan_samples_multichannel_and_odd_rates_are_analysed() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
-fn read_wav(path: &Path) -> (u32, Vec<Vec<f32>>) {
-    let mut r = hound::WavReader::open(path).unwrap();
-    let spec = r.spec();
-    assert_eq!((spec.bits_per_sample, spec.sample_format), (32, hound::SampleFormat::Float));
-    let n_ch = spec.channels as usize;
-    let interleaved: Vec<f32> = r.samples::<f32>().map(Result::unwrap).collect();
-    let channels = (0..n_ch).map(|c| interleaved.iter().skip(c).step_by(n_ch).copied().collect()).collect();
-    (spec.sample_rate, channels)
-}
-
 #[test]
-fn export_writes_stems_that_sum_back_to_the_input_and_labels_that_parse() {
+fn export_writes_stems_that_sum_back_to_the_input_and_annotations_that_parse() {
     let out = temp("export");
     let o = strata().args(["export", "--quiet", "--out"]).arg(&out).arg(asset()).output().unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let mut input = Vec::new();
-    let mut file = strata::audio_file::AudioFile::open(&asset()).unwrap();
-    while file.read_planar(&mut input).unwrap() {}
+    common::check_export(&out, &asset());
 
-    let mut stems: Vec<PathBuf> = std::fs::read_dir(&out)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("stem_"))
-        .collect();
-    stems.sort();
-    assert!(stems.len() >= 2, "at least one layer stem and the residual: {stems:?}");
-    assert!(stems.iter().any(|p| p.ends_with("stem_residual.wav")));
-    let mut sum = vec![vec![0.0_f64; input[0].len()]; input.len()];
-    for stem in &stems {
-        let (rate, audio) = read_wav(stem);
-        assert_eq!(rate, 44_100);
-        assert_eq!(audio.len(), input.len());
-        for (acc, ch) in sum.iter_mut().zip(&audio) {
-            assert_eq!(ch.len(), acc.len());
-            for (a, &v) in acc.iter_mut().zip(ch) {
-                *a += f64::from(v);
-            }
-        }
-    }
-    let worst = sum
-        .iter()
-        .zip(&input)
-        .flat_map(|(s, x)| s.iter().zip(x).map(|(a, &b)| (a - f64::from(b)).abs()))
-        .fold(0.0, f64::max);
-    assert!(worst <= 1e-6, "stems sum back to the input within 1e-6 of full scale (worst {worst})");
-
-    // Audacity labels: start<TAB>end<TAB>text, start <= end.
-    let labels = std::fs::read_to_string(out.join("labels_1s.txt")).unwrap();
-    assert!(!labels.is_empty());
-    for line in labels.lines() {
-        let parts: Vec<&str> = line.split('\t').collect();
-        assert_eq!(parts.len(), 3, "{line}");
-        let (a, b): (f64, f64) = (parts[0].parse().unwrap(), parts[1].parse().unwrap());
-        assert!(a <= b && !parts[2].is_empty(), "{line}");
-    }
-    // CSV: a header and rows of seven fields.
-    let csv = std::fs::read_to_string(out.join("events.csv")).unwrap();
-    let mut lines = csv.lines();
-    assert_eq!(lines.next(), Some("kind,scale_s,start_s,end_s,token,label,strength"));
-    let rows: Vec<&str> = lines.collect();
-    assert!(rows.iter().all(|r| r.split(',').count() == 7));
-    assert!(rows.iter().any(|r| r.starts_with("segment,")));
-
-    // Cue points with labels read back from every stem.
-    let first_stem = stems.iter().find(|p| !p.ends_with("stem_residual.wav")).unwrap();
-    let cues = strata::export::read_wav_cues(first_stem).unwrap();
-    assert!(!cues.is_empty(), "the layer stem has cue points");
-    assert!(cues.iter().all(|(frame, label)| (*frame as usize) <= input[0].len() && label.contains(" s layer: ")));
-    assert!(hound::WavReader::open(first_stem).is_ok(), "the WAV with cue chunks still opens");
-
-    // The MIDI file parses: a tempo track, then one track per layer with markers.
-    let mid = std::fs::read(out.join("strata_markers.mid")).unwrap();
-    let smf = midly::Smf::parse(&mid).unwrap();
-    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("strata.json")).unwrap()).unwrap();
-    let layers = json["layers"].as_array().unwrap();
-    assert_eq!(smf.tracks.len(), 1 + layers.len());
-    let markers = |t: &Vec<midly::TrackEvent>| t.iter().filter(|e| matches!(e.kind, midly::TrackEventKind::Meta(midly::MetaMessage::Marker(_)))).count();
-    for (track, layer) in smf.tracks[1..].iter().zip(layers) {
-        let expected = layer["segments"].as_array().unwrap().len() + layer["changes"].as_array().unwrap().len();
-        assert_eq!(markers(track), expected);
-    }
-
-    // JAMS: valid against the JAMS schema, and each annotation's values against its namespace.
-    let jams: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("strata.jams")).unwrap()).unwrap();
-    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/jams");
-    let schema: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(fixtures.join("jams_schema.json")).unwrap()).unwrap();
-    let validator = jsonschema::validator_for(&schema).unwrap();
-    let errors: Vec<String> = validator.iter_errors(&jams).map(|e| e.to_string()).collect();
-    assert!(errors.is_empty(), "{errors:?}");
-    for (file, namespace) in [("open.json", "segment_open"), ("multi.json", "multi_segment")] {
-        let ns: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(fixtures.join(file)).unwrap()).unwrap();
-        let value_schema = jsonschema::validator_for(&ns[namespace]["value"]).unwrap();
-        let annotations: Vec<&serde_json::Value> = jams["annotations"].as_array().unwrap().iter().filter(|a| a["namespace"] == namespace).collect();
-        assert!(!annotations.is_empty(), "a {namespace} annotation");
-        for a in annotations {
-            for obs in a["data"].as_array().unwrap() {
-                assert!(value_schema.is_valid(&obs["value"]), "{namespace}: {}", obs["value"]);
-            }
-        }
-    }
-    assert_eq!(jams["annotations"].as_array().unwrap().len(), layers.len() + 1);
+    // An export is never overwritten without asking...
+    let before = std::fs::read(out.join("strata.json")).unwrap();
+    let o = strata().args(["export", "--quiet", "--out"]).arg(&out).arg(asset()).output().unwrap();
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("already holds an export") && err.lines().count() <= 2, "{err}");
+    assert_eq!(std::fs::read(out.join("strata.json")).unwrap(), before);
+    // ...and replaced whole when asked.
+    std::fs::write(out.join("stale.txt"), b"from an earlier export").unwrap();
+    let o = strata().args(["export", "--quiet", "--replace", "--out"]).arg(&out).arg(asset()).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(!out.join("stale.txt").exists(), "the old export was replaced, not merged into");
+    common::check_export(&out, &asset());
+    // A folder holding anything else is never replaced.
+    let other = temp("export-other");
+    std::fs::write(other.join("my song.wav"), b"precious").unwrap();
+    let o = strata().args(["export", "--quiet", "--replace", "--out"]).arg(&other).arg(asset()).output().unwrap();
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("not a Strata export"));
+    assert_eq!(std::fs::read(other.join("my song.wav")).unwrap(), b"precious");
+    assert_eq!(std::fs::read_dir(&other).unwrap().count(), 1);
+    let parent_entries = |dir: &Path| {
+        std::fs::read_dir(dir.parent().unwrap())
+            .unwrap()
+            .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().contains(".strata-"))
+            .count()
+    };
+    assert_eq!(parent_entries(&out), 0, "no staging folder is left behind");
     std::fs::remove_dir_all(out).unwrap();
+    std::fs::remove_dir_all(other).unwrap();
 }

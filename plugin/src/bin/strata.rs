@@ -3,7 +3,8 @@
 //!     strata analyze AUDIO... --out DIR      (a folder analyses every audio file in it)
 //!     strata export AUDIO --out DIR          (also stems and annotations)
 //!
-//! writes DIR/strata.json and DIR/strata.png (one subfolder per file when several are given).
+//! `analyze` writes DIR/strata.json and DIR/strata.png (one subfolder per file when several are
+//! given); `export` fills DIR with everything [`strata::export::job`] lists, all at once.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -11,8 +12,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
-use strata::audio_file::AudioFile;
-use strata::engine::Engine;
+use strata::export::job::{analyse_file, export, ExportProgress, ExportRequest};
 use strata::inference::{locate_models, runtime, ModelSet, Workload};
 
 #[derive(Parser)]
@@ -37,6 +37,10 @@ enum Command {
     /// changes, JAMS, a MIDI file of markers, and strata.json with its picture.
     Export {
         input: PathBuf,
+        /// Replace an earlier Strata export in the output folder (anything else is never
+        /// replaced).
+        #[arg(long)]
+        replace: bool,
         #[command(flatten)]
         options: Options,
     },
@@ -107,21 +111,60 @@ fn run(cli: Cli) -> Result<()> {
                     options.out.clone()
                 };
                 let models = ModelSet::load(&models_dir, rt, Workload::Batched)?;
-                analyze_file(file, &dest, models, &options, false)
+                analyze_file(file, &dest, models, &options)
                     .with_context(|| format!("analysing {}", file.display()))?;
                 eprintln!("{} -> {}", file.display(), dest.display());
             }
             Ok(())
         }
-        Command::Export { input, options } => {
+        Command::Export { input, replace, options } => {
             let (models_dir, rt) = options.prepare()?;
             let models = ModelSet::load(&models_dir, rt, Workload::Batched)?;
-            analyze_file(&input, &options.out, models, &options, true)
-                .with_context(|| format!("exporting {}", input.display()))?;
-            eprintln!("{} -> {}", input.display(), options.out.display());
+            let request = ExportRequest {
+                input: input.clone(),
+                dest: options.out.clone(),
+                replace,
+                source_name: None,
+                tempo_bpm: options.tempo,
+                beats_per_bar: options.beats_per_bar,
+            };
+            let progress = ExportProgress::new();
+            let summary = std::thread::scope(|scope| {
+                let job = scope.spawn(|| export(&request, models, &progress));
+                let bar = (!options.quiet).then(progress_bar);
+                while !job.is_finished() {
+                    if let Some(bar) = &bar {
+                        let (step, fraction) = progress.get();
+                        bar.set_message(step.describe());
+                        bar.set_position((fraction * 1000.0) as u64);
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                }
+                if let Some(bar) = bar {
+                    bar.finish_and_clear();
+                }
+                job.join().unwrap_or(Err(strata::export::job::ExportError::Cancelled))
+            })
+            .with_context(|| format!("exporting {}", input.display()))?;
+            eprintln!(
+                "{} -> {} ({} stems and the residual; stems sum back to the input within {:.1e})",
+                input.display(),
+                summary.dest.display(),
+                summary.stem_periods_s.len(),
+                summary.max_sum_error
+            );
             Ok(())
         }
     }
+}
+
+fn progress_bar() -> ProgressBar {
+    let bar = ProgressBar::new(1000);
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {elapsed_precise} {msg:<44} [{bar:30}] {percent}%")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar
 }
 
 fn collect_inputs(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
@@ -149,63 +192,46 @@ fn collect_inputs(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-/// Analyses `path` into `dest` (with stems and annotations when `stems`).
-fn analyze_file(path: &Path, dest: &Path, models: ModelSet, options: &Options, stems: bool) -> Result<()> {
+/// Analyses `path` into `dest/strata.json` and `dest/strata.png`.
+fn analyze_file(path: &Path, dest: &Path, models: ModelSet, options: &Options) -> Result<()> {
     // Check the destination before the long part, so a bad folder fails at once; a folder made
     // here is removed again if the job fails.
     let existed = dest.exists();
     std::fs::create_dir_all(dest).with_context(|| format!("cannot create output folder {}", dest.display()))?;
-    let result = analyze_into(path, dest, models, options, stems);
+    let result = analyze_into(path, dest, models, options);
     if result.is_err() && !existed {
         let _ = std::fs::remove_dir(dest); // only if still empty
     }
     result
 }
 
-fn analyze_into(path: &Path, dest: &Path, models: ModelSet, options: &Options, stems: bool) -> Result<()> {
-    let mut file = AudioFile::open(path)?;
-    let mut engine = Engine::new(models, file.sample_rate())?;
-    let bar = (!options.quiet).then(|| {
-        let bar = match file.duration_s() {
-            Some(d) => ProgressBar::new(d.ceil() as u64),
-            None => ProgressBar::new_spinner(),
-        };
-        bar.set_style(
-            ProgressStyle::with_template("{spinner} {elapsed_precise} [{bar:40}] {pos}/{len} s audio ({eta} left)")
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
-        );
-        bar
-    });
-    let mut block = Vec::new();
-    let mut updates = Vec::new();
-    while file.read_mono(&mut block)? {
-        updates.clear();
-        engine.push(&block, &mut updates)?;
-        if let Some(bar) = &bar {
-            bar.set_position(file.position_s() as u64);
-        }
-    }
-    engine.finish(&mut updates)?;
-    if let Some(bar) = bar {
-        bar.finish_and_clear();
-    }
-    if engine.duration_s() == 0.0 {
-        bail!("{} holds no audio samples", path.display());
-    }
-    let staging = tempfile_dir(dest)?;
+fn analyze_into(path: &Path, dest: &Path, models: ModelSet, options: &Options) -> Result<()> {
+    let progress = ExportProgress::new();
     let source = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let analysis = engine.analysis(&source, options.tempo, options.beats_per_bar);
+    let analysis = std::thread::scope(|scope| {
+        let job = scope.spawn(|| analyse_file(path, models, &source, options.tempo, options.beats_per_bar, &progress));
+        let bar = (!options.quiet).then(progress_bar);
+        while !job.is_finished() {
+            if let Some(bar) = &bar {
+                bar.set_message("analysing");
+                bar.set_position((progress.get().1 * 1000.0) as u64);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        if let Some(bar) = bar {
+            bar.finish_and_clear();
+        }
+        job.join().unwrap_or(Err(strata::export::job::ExportError::Cancelled))
+    })?
+    .analysis;
+    // Written beside their final names and renamed, so nothing half-written is ever in `dest`.
+    let staging = dest.join(format!(".strata-partial-{}", std::process::id()));
+    std::fs::create_dir_all(&staging).with_context(|| format!("cannot write into output folder {}", dest.display()))?;
     let result = (|| -> Result<()> {
         let json = serde_json::to_string_pretty(&analysis)?;
-        std::fs::write(staging.join("strata.json"), json)
-            .with_context(|| format!("writing into {}", staging.display()))?;
+        std::fs::write(staging.join("strata.json"), json).with_context(|| format!("writing into {}", staging.display()))?;
         strata::picture::draw(&analysis, &staging.join("strata.png"))?;
-        let mut names = vec!["strata.json".to_owned(), "strata.png".to_owned()];
-        if stems {
-            names.extend(export_stems(path, &analysis, &staging)?);
-        }
-        // Move the finished files into place; nothing half-written is ever in `dest`.
-        for name in &names {
+        for name in ["strata.json", "strata.png"] {
             std::fs::rename(staging.join(name), dest.join(name))
                 .with_context(|| format!("moving {name} into {}", dest.display()))?;
         }
@@ -213,56 +239,4 @@ fn analyze_into(path: &Path, dest: &Path, models: ModelSet, options: &Options, s
     })();
     let _ = std::fs::remove_dir_all(&staging);
     result
-}
-
-/// Writes the stems, label tracks and CSV for `analysis` into `dir`; returns the file names.
-fn export_stems(path: &Path, analysis: &strata::layers::Analysis, dir: &Path) -> Result<Vec<String>> {
-    use strata::export::{add_wav_cues, jams, midi, stems, write_audacity_labels, write_csv, write_wav};
-    // Stems need the whole signal (the repeating model looks periods ahead and back).
-    let mut file = AudioFile::open(path)?;
-    let rate = file.sample_rate();
-    let mut channels = Vec::new();
-    while file.read_planar(&mut channels)? {}
-    let periods = stems::distinct_periods(analysis.layers.iter().filter_map(|l| l.period_s), rate);
-    let separated = stems::separate(&channels, rate, &periods);
-    let mut names = Vec::new();
-    // Cue points: a stem carries the segments and changes of the layers with its period; the
-    // residual carries every layer's changes.
-    let frame = |t: f64| (t.max(0.0) * f64::from(rate)).round() as u32;
-    for (i, (period, audio)) in separated.layers.iter().enumerate() {
-        let name = format!("stem_{}_{period:.3}s.wav", i + 1);
-        write_wav(&dir.join(&name), audio, rate).with_context(|| format!("writing {name}"))?;
-        let mut cues: Vec<(u32, String)> = Vec::new();
-        for layer in analysis.layers.iter().filter(|l| l.period_s.is_some_and(|p| (p - period).abs() / period <= stems::SAME_PERIOD)) {
-            cues.extend(layer.segments.iter().map(|s| (frame(s.start_s), format!("{} s layer: {}", layer.scale_s, s.label))));
-            cues.extend(layer.changes.iter().map(|c| (frame(c.time_s), format!("{} s layer: change {:.2}", layer.scale_s, c.strength))));
-        }
-        cues.sort();
-        add_wav_cues(&dir.join(&name), &cues).with_context(|| format!("writing cue points into {name}"))?;
-        names.push(name);
-    }
-    write_wav(&dir.join("stem_residual.wav"), &separated.residual, rate).context("writing stem_residual.wav")?;
-    let mut cues: Vec<(u32, String)> = analysis
-        .layers
-        .iter()
-        .flat_map(|l| l.changes.iter().map(move |c| (frame(c.time_s), format!("{} s layer: change {:.2}", l.scale_s, c.strength))))
-        .collect();
-    cues.sort();
-    add_wav_cues(&dir.join("stem_residual.wav"), &cues).context("writing cue points into stem_residual.wav")?;
-    names.push("stem_residual.wav".to_owned());
-    std::fs::write(dir.join("strata.jams"), serde_json::to_string_pretty(&jams(analysis))?).context("writing strata.jams")?;
-    names.push("strata.jams".to_owned());
-    std::fs::write(dir.join("strata_markers.mid"), midi(analysis)?).context("writing strata_markers.mid")?;
-    names.push("strata_markers.mid".to_owned());
-    names.extend(write_audacity_labels(analysis, dir).context("writing label tracks")?);
-    write_csv(analysis, &dir.join("events.csv")).context("writing events.csv")?;
-    names.push("events.csv".to_owned());
-    Ok(names)
-}
-
-/// A fresh hidden staging folder inside `dest` (same file system, so renames are atomic).
-fn tempfile_dir(dest: &Path) -> Result<PathBuf> {
-    let dir = dest.join(format!(".strata-partial-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).with_context(|| format!("cannot write into output folder {}", dest.display()))?;
-    Ok(dir)
 }

@@ -20,6 +20,7 @@ use nice_plug_egui::{
 use crate::inference;
 use crate::layers::LayerFrame;
 use crate::params::{StrataParams, ViewSettings, MIN_EDITOR_SIZE, SPAN_RANGE_S};
+use crate::take::{ExportState, RecorderState, TakeControl};
 use crate::worker::{AnalysisState, StatusFeed, WorkerStatus};
 use lanes::LaneHistory;
 
@@ -33,6 +34,9 @@ pub struct EditorShared {
     /// The last hour of layers. It lives here, not in the editor, so closing the editor loses
     /// nothing (while it is closed the frames wait in the worker's queue, which holds an hour).
     pub history: Mutex<LaneHistory>,
+    /// The Record switch, the take and its export. Here so they outlive the editor window and
+    /// the worker of each activation.
+    pub takes: Arc<TakeControl>,
 }
 
 impl EditorShared {
@@ -41,7 +45,13 @@ impl EditorShared {
             feed: Mutex::new(None),
             repaint: RepaintNotifier::new(),
             history: Mutex::new(LaneHistory::default()),
+            takes: Arc::new(TakeControl::new()),
         }
+    }
+
+    /// Like [`EditorShared::new`], with takes recorded into `dir`.
+    pub fn with_takes_dir(dir: std::path::PathBuf) -> Self {
+        Self { takes: Arc::new(TakeControl::with_dir(dir)), ..Self::new() }
     }
 
     /// Points the editor at a new worker's queue.
@@ -132,6 +142,8 @@ impl StrataEditor {
         });
         input_section(ui, self.status.as_ref(), &history);
         ui.separator();
+        take_section(ui, &self.shared.takes, &mut view);
+        ui.separator();
         let scales = match &self.analysis {
             Some(AnalysisState::Running { scales_s, .. }) => scales_s.clone(),
             _ => Vec::new(),
@@ -162,6 +174,110 @@ impl NiceEguiApp for StrataEditor {
             self.params
                 .update_view(|v| v.editor_size = (w as u32, h as u32));
         }
+    }
+}
+
+/// The colour of warnings and errors.
+const WARNING: egui::Color32 = egui::Color32::from_rgb(0xE0, 0x6C, 0x4C);
+
+/// Record, the take, and its export: one row, with a second for the export's progress or result.
+fn take_section(ui: &mut egui::Ui, takes: &Arc<TakeControl>, view: &mut ViewSettings) {
+    ui.horizontal_wrapped(|ui| {
+        let recording = takes.is_recording();
+        let label = if recording { "● Recording" } else { "● Record" };
+        let button = egui::Button::new(egui::RichText::new(label).color(if recording { egui::Color32::WHITE } else { ui.visuals().text_color() }))
+            .fill(if recording { egui::Color32::from_rgb(0xC0, 0x30, 0x30) } else { ui.visuals().widgets.inactive.bg_fill });
+        if ui
+            .add(button)
+            .on_hover_text(format!("Record the track's audio (all channels, untouched) to a take on disk, in {}", takes.dir().display()))
+            .clicked()
+        {
+            takes.set_recording(!recording);
+        }
+        match takes.recorder_state() {
+            RecorderState::Idle => {
+                ui.weak("no take yet");
+            }
+            RecorderState::Recording { sample_rate, channels, .. } => {
+                let s = takes.recorded_frames() as f64 / f64::from(sample_rate.max(1));
+                ui.label(format!("recording {} · {channels} ch · {sample_rate} Hz", clock(s)));
+            }
+            RecorderState::Ready(take) => {
+                ui.label(format!("{} · {} · {} ch", take.name, clock(take.duration_s()), take.channels))
+                    .on_hover_text(take.path.display().to_string());
+            }
+            RecorderState::Failed { reason, kept } => {
+                ui.colored_label(WARNING, reason);
+                if let Some(take) = kept {
+                    ui.label(format!("kept: {} ({})", take.path.display(), clock(take.duration_s())));
+                }
+            }
+        }
+        ui.separator();
+        ui.label("Export to");
+        ui.add(egui::TextEdit::singleline(&mut view.export_folder).desired_width(220.0).hint_text("folder"))
+            .on_hover_text("The folder the export goes into; each take gets a folder of its own inside it");
+        let export_state = takes.export_state();
+        let running = matches!(export_state, ExportState::Running { .. });
+        let can_export = takes.take().is_some() && !running && !takes.is_recording();
+        if ui.add_enabled(can_export, egui::Button::new("Export")).on_hover_text("Stems, annotations and the analysis of the last take").clicked() {
+            takes.start_export(std::path::Path::new(view.export_folder.trim()), false);
+        }
+    });
+    match takes.export_state() {
+        ExportState::Idle => {}
+        ExportState::NeedsConfirmation { dest, .. } => {
+            ui.horizontal_wrapped(|ui| {
+                ui.colored_label(WARNING, format!("{} already holds an export of this take.", dest.display()));
+                if ui.button("Replace it").clicked() {
+                    takes.start_export(std::path::Path::new(view.export_folder.trim()), true);
+                }
+                if ui.button("Cancel").clicked() {
+                    takes.dismiss_export();
+                }
+            });
+        }
+        ExportState::Running { dest, progress } => {
+            ui.horizontal_wrapped(|ui| {
+                let (step, fraction) = progress.get();
+                ui.add(egui::ProgressBar::new(fraction as f32).desired_width(180.0).show_percentage());
+                ui.label(format!("{} → {}", step.describe(), dest.display()));
+                if ui.button("Cancel").clicked() {
+                    progress.cancel();
+                }
+            });
+            // Keep the bar moving while nothing else asks for a repaint.
+            ui.ctx().request_repaint_after(std::time::Duration::from_millis(200));
+        }
+        ExportState::Done { dest, files, stems, max_sum_error } => {
+            ui.horizontal_wrapped(|ui| {
+                ui.label(format!(
+                    "Exported {files} files ({stems} layer stems and the residual, summing back within {max_sum_error:.0e}) to {}",
+                    dest.display()
+                ));
+                if ui.small_button("OK").clicked() {
+                    takes.dismiss_export();
+                }
+            });
+        }
+        ExportState::Failed { reason } => {
+            ui.horizontal_wrapped(|ui| {
+                ui.colored_label(WARNING, format!("Export failed: {reason}"));
+                if ui.small_button("OK").clicked() {
+                    takes.dismiss_export();
+                }
+            });
+        }
+    }
+}
+
+/// Seconds as m:ss, or h:mm:ss from an hour.
+fn clock(seconds: f64) -> String {
+    let s = seconds.max(0.0).round() as u64;
+    if s >= 3600 {
+        format!("{}:{:02}:{:02}", s / 3600, (s % 3600) / 60, s % 60)
+    } else {
+        format!("{}:{:02}", s / 60, s % 60)
     }
 }
 

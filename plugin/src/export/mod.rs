@@ -2,6 +2,7 @@
 //! open: Audacity label tracks, a CSV, JAMS, a standard MIDI file of markers, and cue points with
 //! labels inside the stem WAVs.
 
+pub mod job;
 pub mod stems;
 
 use std::fmt::Write as _;
@@ -185,9 +186,12 @@ pub fn midi(analysis: &Analysis) -> Result<Vec<u8>, std::io::Error> {
 
 /// Appends cue points with labels to a finished WAV file (a `cue ` chunk and a `LIST`/`adtl`
 /// chunk of `labl` entries), the way DAWs and editors store markers, and fixes the RIFF size.
+/// The file is extended in place: an hour of audio is not read into memory for a few markers.
 pub fn add_wav_cues(path: &Path, cues: &[(u32, String)]) -> std::io::Result<()> {
-    let mut bytes = std::fs::read(path)?;
-    if bytes.len() < 12 || &bytes[0..4] != b"RIFF" || &bytes[8..12] != b"WAVE" {
+    use std::io::{Read, Seek, SeekFrom, Write};
+    let mut file = std::fs::OpenOptions::new().read(true).write(true).open(path)?;
+    let mut header = [0_u8; 12];
+    if file.read_exact(&mut header).is_err() || &header[0..4] != b"RIFF" || &header[8..12] != b"WAVE" {
         return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{} is not a WAV file", path.display())));
     }
     let mut cue = Vec::new();
@@ -212,50 +216,67 @@ pub fn add_wav_cues(path: &Path, cues: &[(u32, String)]) -> std::io::Result<()> 
             adtl.push(0);
         }
     }
+    let mut chunks = Vec::new();
     for (tag, body) in [(b"cue ", cue), (b"LIST", adtl)] {
-        bytes.extend_from_slice(tag);
-        bytes.extend_from_slice(&(body.len() as u32).to_le_bytes());
-        bytes.extend_from_slice(&body);
+        chunks.extend_from_slice(tag);
+        chunks.extend_from_slice(&(body.len() as u32).to_le_bytes());
+        chunks.extend_from_slice(&body);
         if body.len() % 2 == 1 {
-            bytes.push(0);
+            chunks.push(0);
         }
     }
-    let riff_size = (bytes.len() - 8) as u32;
-    bytes[4..8].copy_from_slice(&riff_size.to_le_bytes());
-    let tmp = path.with_extension("wav.part");
-    std::fs::write(&tmp, &bytes)?;
-    std::fs::rename(&tmp, path)
+    let end = file.seek(SeekFrom::End(0))?;
+    let riff_size = u32::try_from(end + chunks.len() as u64 - 8)
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{} would pass the 4 GiB WAV limit", path.display())))?;
+    file.write_all(&chunks)?;
+    file.seek(SeekFrom::Start(4))?;
+    file.write_all(&riff_size.to_le_bytes())?;
+    file.sync_all()
 }
 
-/// Reads back the cue points and labels of a WAV file (frame, label), in cue id order.
+/// Reads back the cue points and labels of a WAV file (frame, label), in cue id order. Skips
+/// over the audio data rather than reading it.
 pub fn read_wav_cues(path: &Path) -> std::io::Result<Vec<(u32, String)>> {
-    let bytes = std::fs::read(path)?;
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file = std::io::BufReader::new(std::fs::File::open(path)?);
+    let len = file.get_ref().metadata()?.len();
+    let mut header = [0_u8; 12];
+    file.read_exact(&mut header)?;
+    if &header[0..4] != b"RIFF" || &header[8..12] != b"WAVE" {
+        return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{} is not a WAV file", path.display())));
+    }
+    let u32_at = |b: &[u8], i: usize| u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
     let mut positions: Vec<(u32, u32)> = Vec::new();
     let mut labels: std::collections::BTreeMap<u32, String> = Default::default();
-    let mut at = 12;
-    while at + 8 <= bytes.len() {
-        let tag = &bytes[at..at + 4];
-        let size = u32::from_le_bytes([bytes[at + 4], bytes[at + 5], bytes[at + 6], bytes[at + 7]]) as usize;
-        let body = &bytes[at + 8..(at + 8 + size).min(bytes.len())];
-        let u32_at = |b: &[u8], i: usize| u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
-        if tag == b"cue " && body.len() >= 4 {
-            for k in 0..u32_at(body, 0) as usize {
-                let o = 4 + 24 * k;
-                if o + 24 <= body.len() {
-                    positions.push((u32_at(body, o), u32_at(body, o + 20)));
+    let mut at = 12_u64;
+    while at + 8 <= len {
+        file.seek(SeekFrom::Start(at))?;
+        let mut chunk_header = [0_u8; 8];
+        file.read_exact(&mut chunk_header)?;
+        let tag = &chunk_header[0..4];
+        let size = u64::from(u32_at(&chunk_header, 4));
+        if tag == b"cue " || tag == b"LIST" {
+            let mut body = vec![0_u8; size.min(len - at - 8) as usize];
+            file.read_exact(&mut body)?;
+            if tag == b"cue " && body.len() >= 4 {
+                for k in 0..u32_at(&body, 0) as usize {
+                    let o = 4 + 24 * k;
+                    if o + 24 <= body.len() {
+                        positions.push((u32_at(&body, o), u32_at(&body, o + 20)));
+                    }
                 }
-            }
-        } else if tag == b"LIST" && body.starts_with(b"adtl") {
-            let mut i = 4;
-            while i + 12 <= body.len() {
-                let len = u32_at(body, i + 4) as usize;
-                if &body[i..i + 4] == b"labl" && i + 8 + len <= body.len() {
-                    let id = u32_at(body, i + 8);
-                    let text = &body[i + 12..i + 8 + len];
-                    let text = text.split(|&b| b == 0).next().unwrap_or(&[]);
-                    labels.insert(id, String::from_utf8_lossy(text).into_owned());
+            } else if body.starts_with(b"adtl") {
+                let mut i = 4;
+                while i + 12 <= body.len() {
+                    let len = u32_at(&body, i + 4) as usize;
+                    if &body[i..i + 4] == b"labl" && i + 8 + len <= body.len() {
+                        let id = u32_at(&body, i + 8);
+                        let text = &body[i + 12..i + 8 + len];
+                        let text = text.split(|&b| b == 0).next().unwrap_or(&[]);
+                        labels.insert(id, String::from_utf8_lossy(text).into_owned());
+                    }
+                    i += 8 + len + (len % 2);
                 }
-                i += 8 + len + (len % 2);
             }
         }
         at += 8 + size + (size % 2);

@@ -1,0 +1,109 @@
+//! Checks shared by the tests that export: the CLI's `strata export` and the plugin's Export.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+pub fn read_wav(path: &Path) -> (u32, Vec<Vec<f32>>) {
+    let mut r = hound::WavReader::open(path).unwrap();
+    let spec = r.spec();
+    assert_eq!((spec.bits_per_sample, spec.sample_format), (32, hound::SampleFormat::Float));
+    let n_ch = spec.channels as usize;
+    let interleaved: Vec<f32> = r.samples::<f32>().map(Result::unwrap).collect();
+    let channels = (0..n_ch).map(|c| interleaved.iter().skip(c).step_by(n_ch).copied().collect()).collect();
+    (spec.sample_rate, channels)
+}
+
+
+/// Checks an export folder against the audio it was made from: the stems sum back to the input
+/// within 1e-6, the Audacity labels and the CSV parse, every stem's cue points read back with
+/// their labels, the MIDI file parses with a marker per segment and change, and the JAMS file
+/// passes the JAMS schema (its values each namespace's).
+pub fn check_export(out: &Path, source: &Path) {
+    let mut input = Vec::new();
+    let mut file = strata::audio_file::AudioFile::open(source).unwrap();
+    while file.read_planar(&mut input).unwrap() {}
+
+    let mut stems: Vec<PathBuf> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("stem_"))
+        .collect();
+    stems.sort();
+    assert!(stems.len() >= 2, "at least one layer stem and the residual: {stems:?}");
+    assert!(stems.iter().any(|p| p.ends_with("stem_residual.wav")));
+    let mut sum = vec![vec![0.0_f64; input[0].len()]; input.len()];
+    for stem in &stems {
+        let (rate, audio) = read_wav(stem);
+        assert_eq!(rate, file.sample_rate());
+        assert_eq!(audio.len(), input.len());
+        for (acc, ch) in sum.iter_mut().zip(&audio) {
+            assert_eq!(ch.len(), acc.len());
+            for (a, &v) in acc.iter_mut().zip(ch) {
+                *a += f64::from(v);
+            }
+        }
+    }
+    let worst = sum
+        .iter()
+        .zip(&input)
+        .flat_map(|(s, x)| s.iter().zip(x).map(|(a, &b)| (a - f64::from(b)).abs()))
+        .fold(0.0, f64::max);
+    assert!(worst <= 1e-6, "stems sum back to the input within 1e-6 of full scale (worst {worst})");
+
+    // Audacity labels: start<TAB>end<TAB>text, start <= end.
+    let labels = std::fs::read_to_string(out.join("labels_1s.txt")).unwrap();
+    assert!(!labels.is_empty());
+    for line in labels.lines() {
+        let parts: Vec<&str> = line.split('\t').collect();
+        assert_eq!(parts.len(), 3, "{line}");
+        let (a, b): (f64, f64) = (parts[0].parse().unwrap(), parts[1].parse().unwrap());
+        assert!(a <= b && !parts[2].is_empty(), "{line}");
+    }
+    // CSV: a header and rows of seven fields.
+    let csv = std::fs::read_to_string(out.join("events.csv")).unwrap();
+    let mut lines = csv.lines();
+    assert_eq!(lines.next(), Some("kind,scale_s,start_s,end_s,token,label,strength"));
+    let rows: Vec<&str> = lines.collect();
+    assert!(rows.iter().all(|r| r.split(',').count() == 7));
+    assert!(rows.iter().any(|r| r.starts_with("segment,")));
+
+    // Cue points with labels read back from every stem.
+    let first_stem = stems.iter().find(|p| !p.ends_with("stem_residual.wav")).unwrap();
+    let cues = strata::export::read_wav_cues(first_stem).unwrap();
+    assert!(!cues.is_empty(), "the layer stem has cue points");
+    assert!(cues.iter().all(|(frame, label)| (*frame as usize) <= input[0].len() && label.contains(" s layer: ")));
+    assert!(hound::WavReader::open(first_stem).is_ok(), "the WAV with cue chunks still opens");
+
+    // The MIDI file parses: a tempo track, then one track per layer with markers.
+    let mid = std::fs::read(out.join("strata_markers.mid")).unwrap();
+    let smf = midly::Smf::parse(&mid).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("strata.json")).unwrap()).unwrap();
+    let layers = json["layers"].as_array().unwrap();
+    assert_eq!(smf.tracks.len(), 1 + layers.len());
+    let markers = |t: &Vec<midly::TrackEvent>| t.iter().filter(|e| matches!(e.kind, midly::TrackEventKind::Meta(midly::MetaMessage::Marker(_)))).count();
+    for (track, layer) in smf.tracks[1..].iter().zip(layers) {
+        let expected = layer["segments"].as_array().unwrap().len() + layer["changes"].as_array().unwrap().len();
+        assert_eq!(markers(track), expected);
+    }
+
+    // JAMS: valid against the JAMS schema, and each annotation's values against its namespace.
+    let jams: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("strata.jams")).unwrap()).unwrap();
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/jams");
+    let schema: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(fixtures.join("jams_schema.json")).unwrap()).unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let errors: Vec<String> = validator.iter_errors(&jams).map(|e| e.to_string()).collect();
+    assert!(errors.is_empty(), "{errors:?}");
+    for (file, namespace) in [("open.json", "segment_open"), ("multi.json", "multi_segment")] {
+        let ns: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(fixtures.join(file)).unwrap()).unwrap();
+        let value_schema = jsonschema::validator_for(&ns[namespace]["value"]).unwrap();
+        let annotations: Vec<&serde_json::Value> = jams["annotations"].as_array().unwrap().iter().filter(|a| a["namespace"] == namespace).collect();
+        assert!(!annotations.is_empty(), "a {namespace} annotation");
+        for a in annotations {
+            for obs in a["data"].as_array().unwrap() {
+                assert!(value_schema.is_valid(&obs["value"]), "{namespace}: {}", obs["value"]);
+            }
+        }
+    }
+    assert_eq!(jams["annotations"].as_array().unwrap().len(), layers.len() + 1);
+}
