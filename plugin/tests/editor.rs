@@ -135,3 +135,111 @@ fn lanes_show_every_scale_its_letters_and_its_changes() {
     assert_eq!(lanes, scales.len() - 1);
     assert!(drawn.texts.iter().any(|(t, _)| t == "A"));
 }
+
+/// An editor driven like a user would: frames rendered in one egui context, with pointer clicks
+/// on the drawn widgets.
+struct Driver {
+    ctx: egui::Context,
+    editor: StrataEditor,
+}
+
+impl Driver {
+    fn frame(&mut self, events: Vec<egui::Event>) -> Drawn {
+        let input = egui::RawInput {
+            screen_rect: Some(egui::Rect::from_min_size(egui::Pos2::ZERO, egui::vec2(1400.0, 900.0))),
+            events,
+            ..Default::default()
+        };
+        let editor = &mut self.editor;
+        let mut output = self.ctx.run_ui(input, |ui| editor.draw(ui));
+        output.textures_delta.clear();
+        let mut drawn = Drawn::default();
+        for clipped in &output.shapes {
+            collect(&clipped.shape, &mut drawn);
+        }
+        drawn
+    }
+
+    /// Clicks the widget whose text is `label` (found in the frame drawn just before).
+    fn click(&mut self, label: &str) -> Drawn {
+        let drawn = self.frame(Vec::new());
+        let pos = drawn
+            .texts
+            .iter()
+            .find(|(t, _)| t == label)
+            .map(|(_, p)| *p + egui::vec2(4.0, 6.0))
+            .unwrap_or_else(|| panic!("no {label:?} drawn: {:?}", drawn.texts.iter().map(|t| &t.0).collect::<Vec<_>>()));
+        let button = |pressed| egui::Event::PointerButton { pos, button: egui::PointerButton::Primary, pressed, modifiers: Default::default() };
+        self.frame(vec![egui::Event::PointerMoved(pos), button(true)]);
+        self.frame(vec![button(false)])
+    }
+}
+
+#[test]
+fn record_and_export_buttons_record_a_take_and_export_it() {
+    use strata::capture::capture_ring;
+    use strata::take::{ExportState, RecorderState};
+    use strata::worker::{Worker, WorkerConfig};
+
+    let root = std::env::temp_dir().join(format!("strata-editor-take-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    let shared = Arc::new(EditorShared::with_takes_dir(root.join("takes")));
+    let params = Arc::new(StrataParams::default());
+    params.update_view(|v| v.export_folder = root.join("exports").display().to_string());
+    let mut driver = Driver { ctx: egui::Context::default(), editor: StrataEditor::new(params, shared.clone()) };
+
+    // What the plugin does on activate: a worker that records into the editor's take control.
+    let rate = 44_100;
+    let (mut input, output) = capture_ring(rate * 20, 2);
+    let (publisher, feed) = status_channel();
+    shared.replace_feed(feed);
+    let mut config = WorkerConfig::from_env(1, rate as f32);
+    config.takes = Some(shared.takes.clone());
+    let worker = Worker::spawn(config, output, publisher, Box::new(|| ())).unwrap();
+
+    driver.click("● Record");
+    assert!(shared.takes.is_recording(), "the button turned Record on");
+    // Ten seconds of a stereo beat: a click every half second over a low tone.
+    let left: Vec<f32> = (0..rate * 10)
+        .map(|i| if i % (rate / 2) < 200 { 0.8 } else { 0.0 } + 0.2 * (i as f32 * 0.01).sin())
+        .collect();
+    let right: Vec<f32> = left.iter().map(|x| 0.5 * x).collect();
+    for (l, r) in left.chunks(512).zip(right.chunks(512)) {
+        assert!(input.push_block(&[l, r]));
+    }
+    let start = std::time::Instant::now();
+    while shared.takes.recorded_frames() < left.len() as u64 {
+        assert!(start.elapsed().as_secs() < 60, "the worker records what arrives");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let drawn = driver.click("● Recording");
+    assert!(!shared.takes.is_recording());
+    while matches!(shared.takes.recorder_state(), RecorderState::Recording { .. }) {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let take = shared.takes.take().expect("a take");
+    assert_eq!(take.frames, left.len() as u64);
+    let drawn = if drawn.texts.iter().any(|(t, _)| t.starts_with("Strata take")) { drawn } else { driver.frame(Vec::new()) };
+    assert!(drawn.texts.iter().any(|(t, _)| t.starts_with(&take.name)), "the editor names the take");
+
+    driver.click("Export");
+    shared.takes.wait_for_export();
+    match shared.takes.export_state() {
+        ExportState::Done { dest, .. } => {
+            assert_eq!(dest, root.join("exports").join(&take.name));
+            assert!(dest.join("strata.jams").is_file() && dest.join("stem_residual.wav").is_file());
+        }
+        other => panic!("{other:?}"),
+    }
+    let drawn = driver.frame(Vec::new());
+    assert!(drawn.texts.iter().any(|(t, _)| t.starts_with("Exported ")), "the editor says where it went");
+    // Exporting the same take again asks before replacing.
+    driver.click("Export");
+    assert!(matches!(shared.takes.export_state(), ExportState::NeedsConfirmation { .. }));
+    let drawn = driver.frame(Vec::new());
+    assert!(drawn.texts.iter().any(|(t, _)| t == "Replace it"));
+    driver.click("Cancel");
+    assert!(matches!(shared.takes.export_state(), ExportState::Idle));
+    worker.stop().unwrap();
+    std::fs::remove_dir_all(root).unwrap();
+}

@@ -226,7 +226,7 @@ fn demo() -> Result<()> {
     let mut cargo = Command::new(cargo());
     cargo.args([
         "run", "--release", "--quiet", "-p", "strata", "--bin", "strata", "--",
-        "export", "assets/machine_wars_excerpt.ogg", "--out", "out/example",
+        "export", "assets/machine_wars_excerpt.ogg", "--out", "out/example", "--replace",
     ]);
     run(&mut cargo)?;
     println!("Wrote the analysis (strata.json, strata.png), stems and annotations into out/example/");
@@ -245,7 +245,7 @@ fn bench(extra: &[String]) -> Result<()> {
     run(&mut process)?;
     // The worker's latency, through the library (no host needed).
     let mut latency = Command::new(cargo());
-    latency.args(["bench", "-p", "strata", "--bench", "latency", "--bench", "editor_frame"]);
+    latency.args(["bench", "-p", "strata", "--bench", "latency", "--bench", "editor_frame", "--bench", "export"]);
     run(&mut latency)
 }
 

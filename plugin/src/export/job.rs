@@ -450,7 +450,9 @@ fn split_stems(input: &Path, dir: &Path, names: &[String], periods: &[f64], fram
     if read != frames {
         return Err(ExportError::InputChanged { path: input.to_owned(), before: frames, after: read });
     }
-    splitter.finish(&mut out);
+    while splitter.finish_some(&mut out) {
+        flush(&mut out, &mut writers)?;
+    }
     flush(&mut out, &mut writers)?;
     for (w, path) in writers.into_iter().zip(&paths) {
         w.finalize().map_err(|e| ExportError::wav(path, e))?;

@@ -36,6 +36,9 @@ pub const NEIGHBOURS: usize = 3;
 /// How far, in seconds, the repeating model looks either side at most. It bounds the memory and
 /// the delay of the longest stage (a 40 s period is still compared with one repeat each side).
 pub const MAX_REACH_S: f64 = 40.0;
+/// Frames a stage emits per pass: bounds what is in flight between stages (and, at the end,
+/// what one call of [`StemSplitter::finish_some`] hands out).
+const BATCH_FRAMES: usize = 256;
 /// Periods closer than this (relative) are one layer.
 pub const SAME_PERIOD: f64 = 0.03;
 
@@ -98,27 +101,27 @@ impl Analyser {
     }
 
     /// Appends `block` (one slice per channel) and returns every frame it completes.
-    fn push(&mut self, block: &[&[f32]], frames: &mut Vec<Frame>) {
+    fn push(&mut self, block: &[&[f32]], frames: &mut Vec<Frame>, pool: &mut FramePool) {
         for (h, c) in self.history.iter_mut().zip(block) {
             h.extend(c.iter().map(|&x| if x.is_finite() { x } else { 0.0 }));
         }
-        self.cut(frames);
+        self.cut(frames, pool);
     }
 
     /// Pads with zeros until the last frame touching a real sample is out (`len` samples in all).
-    fn finish(&mut self, frames: &mut Vec<Frame>) {
+    fn finish(&mut self, frames: &mut Vec<Frame>, pool: &mut FramePool) {
         // The last frame that covers real samples ends up to N_FFT - 1 samples past the end.
         for h in &mut self.history {
             h.extend(std::iter::repeat_n(0.0, N_FFT - 1));
         }
-        self.cut(frames);
+        self.cut(frames, pool);
     }
 
-    fn cut(&mut self, frames: &mut Vec<Frame>) {
+    fn cut(&mut self, frames: &mut Vec<Frame>, pool: &mut FramePool) {
         let available = self.history.first().map_or(0, Vec::len);
         let mut start = 0;
         while start + N_FFT <= available {
-            let mut frame = Vec::with_capacity(self.history.len() * BINS);
+            let mut frame = pool.take();
             for h in &self.history {
                 for ((i, w), x) in self.input.iter_mut().zip(&self.window).zip(&h[start..start + N_FFT]) {
                     *i = w * x;
@@ -133,6 +136,30 @@ impl Analyser {
         for h in &mut self.history {
             h.drain(..start);
         }
+    }
+}
+
+/// Frames and magnitude rows no longer needed, kept for reuse. Every frame has the same size, so
+/// a stream allocates only while its queues fill and then reuses; allocating and freeing a
+/// frame at a time instead fragments the heap to about twice the memory in use.
+#[derive(Default)]
+struct FramePool {
+    frames: Vec<Frame>,
+    rows: Vec<Vec<f32>>,
+}
+
+impl FramePool {
+    /// An empty frame (capacity kept from an earlier one when there is one).
+    fn take(&mut self) -> Frame {
+        let mut f = self.frames.pop().unwrap_or_default();
+        f.clear();
+        f
+    }
+
+    fn take_row(&mut self) -> Vec<f32> {
+        let mut r = self.rows.pop().unwrap_or_default();
+        r.clear();
+        r
     }
 }
 
@@ -163,20 +190,20 @@ impl Stage {
         Self {
             period_frames,
             reach_frames,
-            mags: VecDeque::new(),
+            // Sized once for what they will hold, so they never grow by doubling.
+            mags: VecDeque::with_capacity(2 * reach_frames + 2),
             first_mag: 0,
-            pending: VecDeque::new(),
+            pending: VecDeque::with_capacity(reach_frames + 2),
             next_emit: 0,
             frames_in: 0,
             column: Vec::with_capacity(2 * NEIGHBOURS + 1),
         }
     }
 
-    fn push(&mut self, frame: Frame, channels: usize) {
+    fn push(&mut self, frame: Frame, channels: usize, pool: &mut FramePool) {
         let gain = 1.0 / channels as f32;
-        let mag = (0..BINS)
-            .map(|f| (0..channels).map(|c| frame[c * BINS + f].norm()).sum::<f32>() * gain)
-            .collect();
+        let mut mag = pool.take_row();
+        mag.extend((0..BINS).map(|f| (0..channels).map(|c| frame[c * BINS + f].norm()).sum::<f32>() * gain));
         self.mags.push_back(mag);
         self.pending.push_back(frame);
         self.frames_in += 1;
@@ -184,13 +211,17 @@ impl Stage {
 
     /// Emits, oldest first, every frame whose neighbourhood is complete (every frame when
     /// `finishing`), as (what repeats, what is passed on).
-    fn emit(&mut self, channels: usize, finishing: bool, out: &mut Vec<(Frame, Frame)>) {
+    /// Emits at most `max` frames; returns how many.
+    fn emit(&mut self, channels: usize, finishing: bool, max: usize, out: &mut Vec<(Frame, Frame)>, pool: &mut FramePool) -> usize {
         let p = self.period_frames as isize;
         let k_max = (self.reach_frames / self.period_frames) as isize;
-        while self.next_emit < self.frames_in && (finishing || self.next_emit + self.reach_frames < self.frames_in) {
+        let mut emitted = 0;
+        while emitted < max && self.next_emit < self.frames_in && (finishing || self.next_emit + self.reach_frames < self.frames_in) {
+            emitted += 1;
             let Some(mut repeating) = self.pending.pop_front() else { break };
             let t = self.next_emit as isize;
-            let mut rest = repeating.clone();
+            let mut rest = pool.take();
+            rest.extend_from_slice(&repeating);
             let rows: Vec<&Vec<f32>> = (-k_max..=k_max)
                 .map(|k| t + k * p)
                 .filter(|&u| u >= self.first_mag as isize && (u as usize) < self.frames_in)
@@ -213,10 +244,13 @@ impl Stage {
             self.next_emit += 1;
             // The next frame looks back no further than next_emit - reach.
             while self.first_mag + self.reach_frames < self.next_emit {
-                self.mags.pop_front();
+                if let Some(row) = self.mags.pop_front() {
+                    pool.rows.push(row);
+                }
                 self.first_mag += 1;
             }
         }
+        emitted
     }
 }
 
@@ -305,9 +339,12 @@ pub struct StemSplitter {
     samples_in: u64,
     /// Samples handed out so far, per stem.
     samples_out: Vec<u64>,
-    /// Per stem and channel, samples made final but not yet handed out (held back only at the
-    /// end, past the last input sample).
+    /// Per channel, the samples a stage's synthesiser made final in one pass, before they are
+    /// cut to the input's length and handed out.
     scratch: Vec<Vec<f32>>,
+    pool: FramePool,
+    /// Whether the end of the input has been seen.
+    finishing: bool,
 }
 
 impl StemSplitter {
@@ -325,6 +362,8 @@ impl StemSplitter {
             samples_in: 0,
             samples_out: vec![0; periods_s.len()],
             scratch: vec![Vec::new(); channels],
+            pool: FramePool::default(),
+            finishing: false,
         }
     }
 
@@ -345,36 +384,51 @@ impl StemSplitter {
     pub fn push(&mut self, block: &[&[f32]], stems: &mut [Vec<Vec<f32>>]) {
         let len = block.iter().map(|c| c.len()).min().unwrap_or(0);
         let block: Vec<&[f32]> = (0..self.channels).map(|c| block.get(c).map_or(&[][..], |b| &b[..len])).collect();
-        if block.iter().any(|c| c.len() < len) {
-            return;
-        }
         self.samples_in += len as u64;
         let mut frames = Vec::new();
-        self.analyser.push(&block, &mut frames);
-        self.cascade(frames, false, stems);
+        self.analyser.push(&block, &mut frames, &mut self.pool);
+        while self.pass(std::mem::take(&mut frames), false, stems) > 0 {}
     }
 
     /// Ends the stream: appends the rest of every stem, so each ends up exactly as long as the
-    /// input.
+    /// input. Holds up to the splitter's whole delay of output at once; a stream that must stay
+    /// small calls [`StemSplitter::finish_some`] instead.
     pub fn finish(&mut self, stems: &mut [Vec<Vec<f32>>]) {
-        let mut frames = Vec::new();
-        self.analyser.finish(&mut frames);
-        self.cascade(frames, true, stems);
+        while self.finish_some(stems) {}
     }
 
-    fn cascade(&mut self, mut incoming: Vec<Frame>, finishing: bool, stems: &mut [Vec<Vec<f32>>]) {
+    /// Ends the stream a batch at a time: appends some of the rest of the stems and returns
+    /// whether more remains (call it again after handing those samples on).
+    pub fn finish_some(&mut self, stems: &mut [Vec<Vec<f32>>]) -> bool {
+        let mut frames = Vec::new();
+        if !self.finishing {
+            self.finishing = true;
+            self.analyser.finish(&mut frames, &mut self.pool);
+        }
+        self.pass(frames, true, stems);
+        self.stages.iter().any(|s| s.next_emit < s.frames_in)
+    }
+
+    /// One pass down the cascade: every stage takes what the one before passed on and emits at
+    /// most [`BATCH_FRAMES`] frames (a stage finishes only once the one before has). Returns how
+    /// many frames the stages emitted in all.
+    fn pass(&mut self, mut incoming: Vec<Frame>, finishing: bool, stems: &mut [Vec<Vec<f32>>]) -> usize {
         let mut emitted = Vec::new();
+        let mut total = 0;
+        let mut upstream_done = finishing;
         for k in 0..self.stages.len() {
             for frame in incoming.drain(..) {
-                self.stages[k].push(frame, self.channels);
+                self.stages[k].push(frame, self.channels, &mut self.pool);
             }
             emitted.clear();
-            self.stages[k].emit(self.channels, finishing, &mut emitted);
+            total += self.stages[k].emit(self.channels, upstream_done, BATCH_FRAMES, &mut emitted, &mut self.pool);
+            upstream_done = upstream_done && self.stages[k].next_emit == self.stages[k].frames_in;
             for s in &mut self.scratch {
                 s.clear();
             }
             for (repeating, rest) in emitted.drain(..) {
                 self.synthesisers[k].add(&repeating, &mut self.scratch);
+                self.pool.frames.push(repeating);
                 incoming.push(rest);
             }
             // Samples past the end of the input are padding.
@@ -388,6 +442,9 @@ impl StemSplitter {
             }
             self.samples_out[k] += n as u64;
         }
+        // What the last stage passes on is the residual, computed in the time domain instead.
+        self.pool.frames.append(&mut incoming);
+        total
     }
 }
 

@@ -1,0 +1,129 @@
+//! Export memory and speed against file length: `cargo bench -p strata --bench export`.
+//!
+//! Writes synthetic stereo pieces of 1, 10 and 60 minutes (44.1 kHz, 32-bit float: a click every
+//! beat, a bass riff every two bars, chords every eight, drifting in level), then runs each job
+//! in a child process of its own and reads the child's peak resident memory (`VmHWM`):
+//!
+//! * the baseline: the analysis alone (`job::analyse_file`, what `strata analyze` does), which
+//!   streams and is known to stay flat;
+//! * the export (`job::export`: analysis, stems, residual, annotations).
+//!
+//! Memory that does not grow with the file shows as a 60-minute / 1-minute ratio near 1.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use strata::export::job::{self, ExportProgress, ExportRequest};
+use strata::inference::{locate_models, runtime, ModelSet, Workload};
+
+const RATE: u32 = 44_100;
+const MINUTES: [u32; 3] = [1, 10, 60];
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--child") {
+        child(&args[i + 1], Path::new(&args[i + 2]), Path::new(&args[i + 3]));
+        return;
+    }
+    if args.iter().any(|a| a == "--list") {
+        println!("export: bench");
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("strata-export-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp folder");
+    println!("| length | analysis alone: peak MB, × real time | export: peak MB, × real time |");
+    println!("|---|---|---|");
+    let mut peaks = Vec::new();
+    for minutes in MINUTES {
+        let wav = dir.join(format!("{minutes}min.wav"));
+        write_piece(&wav, minutes);
+        let seconds = f64::from(minutes * 60);
+        let (a_mb, a_s) = run_child("analyse", &wav, &dir.join(format!("a{minutes}")));
+        let (e_mb, e_s) = run_child("export", &wav, &dir.join(format!("e{minutes}")));
+        println!(
+            "| {minutes} min | {a_mb:.0} MB, {:.0}× | {e_mb:.0} MB, {:.0}× |",
+            seconds / a_s,
+            seconds / e_s
+        );
+        peaks.push((a_mb, e_mb));
+        let _ = std::fs::remove_dir_all(dir.join(format!("e{minutes}")));
+        let _ = std::fs::remove_file(&wav);
+    }
+    let (first, last) = (peaks[0], peaks[peaks.len() - 1]);
+    println!(
+        "peak memory, 60 min / 1 min: analysis {:.2}×, export {:.2}×; export / analysis at 60 min: {:.1}×",
+        last.0 / first.0,
+        last.1 / first.1,
+        last.1 / last.0
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Runs one job in a child process; returns its peak resident memory (MB) and wall time (s).
+fn run_child(what: &str, wav: &Path, out: &Path) -> (f64, f64) {
+    let exe = std::env::current_exe().expect("own path");
+    let start = Instant::now();
+    let o = std::process::Command::new(exe)
+        .args(["--child", what])
+        .arg(wav)
+        .arg(out)
+        .output()
+        .expect("child");
+    let wall = start.elapsed().as_secs_f64();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let kb: f64 = String::from_utf8_lossy(&o.stdout).trim().parse().expect("VmHWM in kB");
+    (kb / 1024.0, wall)
+}
+
+fn child(what: &str, wav: &Path, out: &Path) {
+    let models = ModelSet::load(&locate_models().expect("models"), runtime().expect("ONNX Runtime"), Workload::Batched)
+        .expect("models load");
+    let progress = ExportProgress::new();
+    match what {
+        "analyse" => {
+            job::analyse_file(wav, models, "bench", None, 4.0, &progress).expect("analysis");
+        }
+        _ => {
+            let request = ExportRequest {
+                input: wav.to_owned(),
+                dest: PathBuf::from(out),
+                replace: false,
+                source_name: None,
+                tempo_bpm: None,
+                beats_per_bar: 4.0,
+            };
+            job::export(&request, models, &progress).expect("export");
+        }
+    }
+    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+    let hwm = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .expect("VmHWM");
+    println!("{hwm}");
+}
+
+/// A synthetic piece at 120 BPM: a click every beat, a four-note bass riff every two bars, a
+/// chord every eight bars, all drifting slowly in level.
+fn write_piece(path: &Path, minutes: u32) {
+    let spec = hound::WavSpec { channels: 2, sample_rate: RATE, bits_per_sample: 32, sample_format: hound::SampleFormat::Float };
+    let mut w = hound::WavWriter::create(path, spec).expect("bench WAV");
+    let beat = (RATE / 2) as usize;
+    let riff = [55.0_f32, 65.4, 73.4, 49.0];
+    let chords = [[220.0_f32, 277.2, 329.6], [196.0, 246.9, 293.7]];
+    let tau = std::f32::consts::TAU;
+    for n in 0..(RATE * 60 * minutes) as usize {
+        let t = n as f32 / RATE as f32;
+        let in_beat = n % beat;
+        let click = if in_beat < 300 { 0.5 * (1.0 - in_beat as f32 / 300.0) * ((n * 7919) % 13) as f32 / 13.0 } else { 0.0 };
+        let bass_f = riff[(n / (2 * beat)) % 4];
+        let bass = 0.25 * (tau * bass_f * t).sin();
+        let chord = chords[(n / (32 * beat)) % 2].iter().map(|f| (tau * f * t).sin()).sum::<f32>() * 0.06;
+        let drift = 0.8 + 0.2 * (tau * t / 37.0).sin();
+        let mono = drift * (click + bass);
+        w.write_sample(mono + chord).expect("write");
+        w.write_sample(mono - chord).expect("write");
+    }
+    w.finalize().expect("finalize");
+}
