@@ -131,6 +131,9 @@ impl StrataEditor {
         }
         let saved = self.params.view();
         let mut view = saved.clone();
+        // The take row comes first: its controls keep one place whatever the rows below say.
+        take_section(ui, &self.shared.takes, &mut view);
+        ui.separator();
         ui.horizontal_wrapped(|ui| {
             ui.heading("Strata");
             ui.separator();
@@ -141,8 +144,6 @@ impl StrataEditor {
             }
         });
         input_section(ui, self.status.as_ref(), &history);
-        ui.separator();
-        take_section(ui, &self.shared.takes, &mut view);
         ui.separator();
         let scales = match &self.analysis {
             Some(AnalysisState::Running { scales_s, .. }) => scales_s.clone(),
@@ -180,13 +181,24 @@ impl NiceEguiApp for StrataEditor {
 /// The colour of warnings and errors.
 const WARNING: egui::Color32 = egui::Color32::from_rgb(0xE0, 0x6C, 0x4C);
 
-/// Record, the take, and its export: one row, with a second for the export's progress or result.
+/// Record, the take, and its export: one row (the buttons first, at fixed places, then what the
+/// take is), with a second for the export's progress or result.
 fn take_section(ui: &mut egui::Ui, takes: &Arc<TakeControl>, view: &mut ViewSettings) {
     ui.horizontal_wrapped(|ui| {
         let recording = takes.is_recording();
-        let label = if recording { "● Recording" } else { "● Record" };
+        // The record dot is painted: the default fonts have no circle glyph.
+        let (dot, _) = ui.allocate_exact_size(egui::vec2(12.0, 12.0), egui::Sense::hover());
+        let red = egui::Color32::from_rgb(0xE0, 0x40, 0x40);
+        if recording {
+            ui.painter().circle_filled(dot.center(), 5.5, red);
+        } else {
+            ui.painter().circle_stroke(dot.center(), 5.0, egui::Stroke::new(1.5, red));
+        }
+        let label = if recording { "Recording" } else { "Record" };
         let button = egui::Button::new(egui::RichText::new(label).color(if recording { egui::Color32::WHITE } else { ui.visuals().text_color() }))
-            .fill(if recording { egui::Color32::from_rgb(0xC0, 0x30, 0x30) } else { ui.visuals().widgets.inactive.bg_fill });
+            .fill(if recording { egui::Color32::from_rgb(0xC0, 0x30, 0x30) } else { ui.visuals().widgets.inactive.bg_fill })
+            // One width on and off, so nothing after it moves when it is clicked.
+            .min_size(egui::vec2(84.0, 0.0));
         if ui
             .add(button)
             .on_hover_text(format!("Record the track's audio (all channels, untouched) to a take on disk, in {}", takes.dir().display()))
@@ -194,6 +206,17 @@ fn take_section(ui: &mut egui::Ui, takes: &Arc<TakeControl>, view: &mut ViewSett
         {
             takes.set_recording(!recording);
         }
+        ui.separator();
+        ui.label("Export to");
+        ui.add(egui::TextEdit::singleline(&mut view.export_folder).desired_width(220.0).hint_text("folder"))
+            .on_hover_text("The folder the export goes into; each take gets a folder of its own inside it");
+        let export_state = takes.export_state();
+        let running = matches!(export_state, ExportState::Running { .. });
+        let can_export = takes.take().is_some() && !running && !takes.is_recording();
+        if ui.add_enabled(can_export, egui::Button::new("Export")).on_hover_text("Stems, annotations and the analysis of the last take").clicked() {
+            takes.start_export(std::path::Path::new(view.export_folder.trim()), false);
+        }
+        ui.separator();
         match takes.recorder_state() {
             RecorderState::Idle => {
                 ui.weak("no take yet");
@@ -212,16 +235,6 @@ fn take_section(ui: &mut egui::Ui, takes: &Arc<TakeControl>, view: &mut ViewSett
                     ui.label(format!("kept: {} ({})", take.path.display(), clock(take.duration_s())));
                 }
             }
-        }
-        ui.separator();
-        ui.label("Export to");
-        ui.add(egui::TextEdit::singleline(&mut view.export_folder).desired_width(220.0).hint_text("folder"))
-            .on_hover_text("The folder the export goes into; each take gets a folder of its own inside it");
-        let export_state = takes.export_state();
-        let running = matches!(export_state, ExportState::Running { .. });
-        let can_export = takes.take().is_some() && !running && !takes.is_recording();
-        if ui.add_enabled(can_export, egui::Button::new("Export")).on_hover_text("Stems, annotations and the analysis of the last take").clicked() {
-            takes.start_export(std::path::Path::new(view.export_folder.trim()), false);
         }
     });
     match takes.export_state() {

@@ -1,0 +1,239 @@
+//! Record and Export as a producer does them: the built `Strata.clap`, loaded by a real CLAP host
+//! (clack-host), its editor embedded in an X11 window on an Xvfb display, real music played
+//! through it at real-time pace, and the editor's Record, Record-off and Export buttons clicked
+//! with real X pointer events (XTest). Checks that the take on disk is exactly a stretch of what
+//! was played, bit for bit, and that the export folder appears with stems that sum back to the
+//! take and every annotation file.
+//!
+//! Needs `Xvfb` and libXtst (`.ci/deps` installs both).
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+use strata_host_tests::audio::decode;
+use strata_host_tests::*;
+use x11_dl::{xlib, xtest};
+
+/// Where the editor draws its buttons, in window pixels. The take row is the editor's first row
+/// and its widgets have fixed widths (egui's bundled fonts, scale 1 on Xvfb), so these do not
+/// depend on anything the plugin shows below.
+const RECORD_BUTTON: (i32, i32) = (70, 18);
+const EXPORT_BUTTON: (i32, i32) = (451, 18);
+
+/// An Xvfb server on a display of its own, stopped on drop.
+struct Xvfb {
+    child: Child,
+    display: String,
+}
+
+impl Xvfb {
+    fn start() -> Xvfb {
+        for n in 60..100 {
+            if Path::new(&format!("/tmp/.X{n}-lock")).exists() {
+                continue;
+            }
+            let child = Command::new("Xvfb")
+                .args([format!(":{n}"), "-screen".into(), "0".into(), "1100x700x24".into(), "-nolisten".into(), "tcp".into()])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .expect("Xvfb is needed for the editor test (Debian package xvfb; .ci/deps installs it)");
+            let socket = PathBuf::from(format!("/tmp/.X11-unix/X{n}"));
+            let start = Instant::now();
+            while !socket.exists() && start.elapsed() < Duration::from_secs(10) {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            if socket.exists() {
+                return Xvfb { child, display: format!(":{n}") };
+            }
+        }
+        panic!("no free X display between :60 and :99");
+    }
+}
+
+impl Drop for Xvfb {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Our connection to the display: the host's window and the pointer.
+struct Display {
+    xlib: xlib::Xlib,
+    xtest: xtest::Xf86vmode,
+    display: *mut xlib::Display,
+}
+
+impl Display {
+    fn open() -> Display {
+        let xlib = xlib::Xlib::open().expect("libX11");
+        let xtest = xtest::Xf86vmode::open().expect("libXtst (Debian package libxtst6)");
+        // SAFETY: plain Xlib calls; the display stays open until drop.
+        let display = unsafe { (xlib.XOpenDisplay)(std::ptr::null()) };
+        assert!(!display.is_null(), "cannot open the Xvfb display");
+        Display { xlib, xtest, display }
+    }
+
+    /// A 1000x600 top-level window at the screen's origin, like a DAW's plugin window.
+    fn host_window(&self) -> u64 {
+        // SAFETY: the display is open.
+        unsafe {
+            let screen = (self.xlib.XDefaultScreen)(self.display);
+            let root = (self.xlib.XRootWindow)(self.display, screen);
+            let w = (self.xlib.XCreateSimpleWindow)(self.display, root, 0, 0, 1000, 600, 0, 0, 0x202020);
+            (self.xlib.XMapWindow)(self.display, w);
+            (self.xlib.XFlush)(self.display);
+            w
+        }
+    }
+
+    /// A left click at window (= screen: no window manager moves it) coordinates.
+    fn click(&self, (x, y): (i32, i32)) {
+        // SAFETY: the display is open.
+        unsafe {
+            (self.xtest.XTestFakeMotionEvent)(self.display, -1, x, y, 0);
+            (self.xlib.XFlush)(self.display);
+            std::thread::sleep(Duration::from_millis(100));
+            (self.xtest.XTestFakeButtonEvent)(self.display, 1, 1, 0);
+            (self.xlib.XFlush)(self.display);
+            std::thread::sleep(Duration::from_millis(80));
+            (self.xtest.XTestFakeButtonEvent)(self.display, 1, 0, 0);
+            (self.xlib.XFlush)(self.display);
+        }
+    }
+}
+
+impl Drop for Display {
+    fn drop(&mut self) {
+        // SAFETY: opened in `open`, closed once.
+        unsafe { (self.xlib.XCloseDisplay)(self.display) };
+    }
+}
+
+fn wait_for<T>(what: &str, limit: Duration, mut found: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(t) = found() {
+            return t;
+        }
+        assert!(start.elapsed() < limit, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn files_with_extension(dir: &Path, ext: &str) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|e| e == ext)).collect())
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+fn read_wav(path: &Path) -> (u16, Vec<f32>) {
+    let mut r = hound::WavReader::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let channels = r.spec().channels;
+    (channels, r.samples::<f32>().map(Result::unwrap).collect())
+}
+
+#[test]
+fn record_and_export_from_the_editor_of_the_clap_bundle() {
+    let _lock = plugin_lock();
+    let xvfb = Xvfb::start();
+    let root = std::env::temp_dir().join(format!("strata-record-gui-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(root.join("home")).unwrap();
+    // This test is the only one in its process, so it may set the environment: the display, where
+    // takes go, and a home whose Music/Strata is the editor's default export folder.
+    std::env::set_var("DISPLAY", &xvfb.display);
+    std::env::set_var("STRATA_TAKES_DIR", root.join("takes"));
+    std::env::set_var("HOME", root.join("home"));
+    let export_folder = root.join("home/Music/Strata");
+
+    let audio = decode(&asset("machine_wars_excerpt.ogg")).unwrap();
+    assert_eq!(audio.channels.len(), 2);
+    let display = Display::open();
+    let window = display.host_window();
+    let bundle = ClapBundle::load(&bundled("Strata.clap").unwrap()).unwrap();
+    let mut plugin = bundle.instantiate(STRATA_CLAP_ID).unwrap();
+    // SAFETY: the window lives until the display closes, after the plugin is gone.
+    unsafe { plugin.open_gui_in_x11(window).unwrap() };
+    let rate = audio.sample_rate;
+    let block = 512;
+    let mut running = plugin.start(f64::from(rate), block).unwrap();
+
+    // Plays `seconds` more of the file at real-time pace, as a DAW would.
+    let mut pos = 0;
+    let mut play = |running: &mut RunningPlugin, seconds: f64| {
+        let end = (pos + (seconds * f64::from(rate)) as usize).min(audio.frames());
+        let start = Instant::now();
+        let first = pos;
+        while pos < end {
+            let n = block.min(end - pos);
+            for (c, ch) in audio.channels.iter().enumerate() {
+                running.input[c][..n].copy_from_slice(&ch[pos..pos + n]);
+            }
+            running.process(n).unwrap();
+            pos += n;
+            let due = Duration::from_secs_f64((pos - first) as f64 / f64::from(rate));
+            if let Some(wait) = due.checked_sub(start.elapsed()) {
+                std::thread::sleep(wait);
+            }
+        }
+    };
+
+    // Two seconds in (the editor has drawn by then), Record; eight seconds later, Record off.
+    play(&mut running, 2.0);
+    assert!(files_with_extension(&root.join("takes"), "wav").is_empty(), "nothing recorded before Record");
+    display.click(RECORD_BUTTON);
+    play(&mut running, 8.0);
+    let take_path = wait_for("the take file", Duration::from_secs(5), || files_with_extension(&root.join("takes"), "wav").pop());
+    display.click(RECORD_BUTTON);
+    play(&mut running, 1.0);
+    let played = pos;
+
+    // The take is one stretch of what was played, bit for bit, both channels.
+    let (channels, take) = read_wav(&take_path);
+    assert_eq!(channels, 2);
+    let frames = take.len() / 2;
+    assert!(frames as f64 > 6.0 * f64::from(rate) && frames as f64 <= 9.0 * f64::from(rate), "{frames} frames recorded");
+    let offset = (0..played - frames)
+        .find(|&o| audio.channels[0][o] == take[0] && audio.channels[1][o] == take[1] && audio.channels[0][o + 1] == take[2])
+        .expect("the take's first frame is a frame that was played");
+    for f in 0..frames {
+        for c in 0..2 {
+            assert!(audio.channels[c][offset + f].to_bits() == take[2 * f + c].to_bits(), "frame {f}, channel {c} differs");
+        }
+    }
+
+    // Export: a folder named after the take appears in the export folder, whole.
+    display.click(EXPORT_BUTTON);
+    let dest = wait_for("the export", Duration::from_secs(180), || {
+        std::fs::read_dir(&export_folder)
+            .ok()?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .find(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("Strata take ")))
+    });
+    for name in ["strata.json", "strata.png", "strata.jams", "strata_markers.mid", "events.csv", "stem_residual.wav"] {
+        assert!(dest.join(name).is_file(), "{name} in {}", dest.display());
+    }
+    let stems = files_with_extension(&dest, "wav");
+    assert!(stems.len() >= 2, "{stems:?}");
+    let mut sum = vec![0.0_f64; take.len()];
+    for stem in &stems {
+        let (c, samples) = read_wav(stem);
+        assert_eq!((c, samples.len()), (2, take.len()), "{}", stem.display());
+        for (s, v) in sum.iter_mut().zip(&samples) {
+            *s += f64::from(*v);
+        }
+    }
+    let worst = sum.iter().zip(&take).map(|(s, &x)| (s - f64::from(x)).abs()).fold(0.0, f64::max);
+    assert!(worst <= 1e-6, "stems sum back to the take within 1e-6 (worst {worst})");
+    assert_eq!(files_with_extension(&dest, "txt").len(), 6, "one Audacity label track per layer");
+
+    plugin.stop(running);
+    drop(plugin);
+    drop(display);
+    std::fs::remove_dir_all(root).unwrap();
+}
