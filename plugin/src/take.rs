@@ -63,6 +63,9 @@ pub struct Take {
     /// The host's tempo and beats per bar when the take ended, if it gave them.
     pub tempo_bpm: Option<f64>,
     pub beats_per_bar: u32,
+    /// Frames the audio thread dropped while this take was recorded (the worker fell behind):
+    /// the take is missing them, so the editor warns when this is not 0.
+    pub dropped_frames: u64,
 }
 
 impl Take {
@@ -317,6 +320,8 @@ pub struct TakeRecorder {
     /// The host's tempo and beats per bar, as the worker last saw them.
     tempo_bpm: Option<f64>,
     beats_per_bar: u32,
+    /// The capture ring's count of dropped frames, as the worker last saw it.
+    dropped_total: u64,
 }
 
 struct OpenTake {
@@ -325,6 +330,8 @@ struct OpenTake {
     name: String,
     frames: u64,
     last_header_update: Instant,
+    /// The ring's dropped-frame count when the take started.
+    dropped_at_start: u64,
 }
 
 impl TakeRecorder {
@@ -336,7 +343,14 @@ impl TakeRecorder {
             open: None,
             tempo_bpm: None,
             beats_per_bar: 4,
+            dropped_total: 0,
         }
+    }
+
+    /// Tells the recorder how many frames the audio thread has dropped so far (the capture
+    /// counters), so a take can say it has gaps.
+    pub fn set_dropped_frames(&mut self, total: u64) {
+        self.dropped_total = total;
     }
 
     /// Tells the recorder the host's tempo, for the take's annotations.
@@ -405,7 +419,14 @@ impl TakeRecorder {
                     sample_rate: self.sample_rate,
                     channels: self.channels,
                 });
-                self.open = Some(OpenTake { writer, path, name, frames: 0, last_header_update: Instant::now() });
+                self.open = Some(OpenTake {
+                    writer,
+                    path,
+                    name,
+                    frames: 0,
+                    last_header_update: Instant::now(),
+                    dropped_at_start: self.dropped_total,
+                });
             }
             Err(e) => {
                 // Switch off, so the editor shows the switch as it really is.
@@ -430,6 +451,7 @@ impl TakeRecorder {
             channels: self.channels,
             tempo_bpm: self.tempo_bpm,
             beats_per_bar: self.beats_per_bar,
+            dropped_frames: self.dropped_total.saturating_sub(open.dropped_at_start),
         };
         let state = match (error, finalized) {
             (None, Ok(())) if take.frames > 0 => RecorderState::Ready(take),
@@ -519,10 +541,14 @@ mod tests {
         let dir = temp("record");
         let control = Arc::new(TakeControl::with_dir(dir.clone()));
         let mut recorder = TakeRecorder::new(control.clone(), 44_100, 2);
+        recorder.set_dropped_frames(5); // before the take: not its gap
         recorder.process(&[9.0, 9.0]); // switch off: not recorded
         control.set_recording(true);
         let frames: Vec<f32> = (0..20_000).map(|i| (i as f32 * 0.001).sin()).collect();
-        for block in frames.chunks(512) {
+        for (i, block) in frames.chunks(512).enumerate() {
+            if i == 10 {
+                recorder.set_dropped_frames(12); // the audio thread dropped 7 frames meanwhile
+            }
             recorder.process(block);
         }
         assert!(matches!(control.recorder_state(), RecorderState::Recording { .. }));
@@ -530,6 +556,7 @@ mod tests {
         recorder.process(&[]);
         let take = control.take().expect("a finished take");
         assert_eq!((take.frames, take.channels, take.sample_rate), (10_000, 2, 44_100));
+        assert_eq!(take.dropped_frames, 7, "the take knows it has a gap");
         let read: Vec<f32> = hound::WavReader::open(&take.path).unwrap().into_samples().map(Result::unwrap).collect();
         assert_eq!(read, frames);
         std::fs::remove_dir_all(dir).unwrap();

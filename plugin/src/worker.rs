@@ -329,6 +329,7 @@ fn run(
         }
         let n = capture.pop_frames(&mut scratch);
         if let Some(r) = recorder.as_mut() {
+            r.set_dropped_frames(capture.counters().dropped_frames());
             // Also with nothing new, so the switch takes effect while the host is stopped.
             r.process(&scratch[..n * channels]);
         }

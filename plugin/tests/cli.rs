@@ -190,3 +190,28 @@ fn export_writes_stems_that_sum_back_to_the_input_and_annotations_that_parse() {
     std::fs::remove_dir_all(out).unwrap();
     std::fs::remove_dir_all(other).unwrap();
 }
+
+#[test]
+fn an_export_that_cannot_finish_writing_leaves_nothing_and_says_why() {
+    // A file-size limit makes every write past 1 MiB fail part-way through the stems, as a disk
+    // filling up does (EFBIG here rather than ENOSPC; the same error path). SIGXFSZ is ignored so
+    // the write returns the error instead of killing the process.
+    let dir = temp("export-limit");
+    let out = dir.join("out");
+    let o = Command::new("bash")
+        .arg("-c")
+        .arg("trap '' XFSZ; ulimit -f 1024; exec \"$0\" export --quiet --out \"$1\" \"$2\"")
+        .arg(env!("CARGO_BIN_EXE_strata"))
+        .arg(&out)
+        .arg(asset())
+        .env_remove("STRATA_MODELS")
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("cannot write") && err.contains(".wav"), "{err}");
+    assert!(!out.exists(), "no export folder appears");
+    let left: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert!(left.is_empty(), "no staging folder is left: {left:?}");
+    std::fs::remove_dir_all(dir).unwrap();
+}

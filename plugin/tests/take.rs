@@ -68,7 +68,7 @@ fn a_recorded_take_is_the_track_bit_for_bit_and_exports_like_the_cli() {
     worker.stop().unwrap();
 
     let take = control.take().unwrap();
-    assert_eq!((take.channels, take.sample_rate), (2, rate));
+    assert_eq!((take.channels, take.sample_rate, take.dropped_frames), (2, rate, 0));
     let (take_rate, recorded) = common::read_wav(&take.path);
     assert_eq!(take_rate, rate);
     for c in 0..2 {

@@ -228,6 +228,12 @@ fn take_section(ui: &mut egui::Ui, takes: &Arc<TakeControl>, view: &mut ViewSett
             RecorderState::Ready(take) => {
                 ui.label(format!("{} · {} · {} ch", take.name, clock(take.duration_s()), take.channels))
                     .on_hover_text(take.path.display().to_string());
+                if take.dropped_frames > 0 {
+                    ui.colored_label(
+                        WARNING,
+                        format!("{} frames missing: the worker fell behind while recording", take.dropped_frames),
+                    );
+                }
             }
             RecorderState::Failed { reason, kept } => {
                 ui.colored_label(WARNING, reason);

@@ -143,8 +143,8 @@ pub enum ExportError {
     DestinationNotAnExport { path: PathBuf },
     #[error("the disk holding {path} is full: free some space and export again")]
     DiskFull { path: PathBuf },
-    #[error("cannot write {path}: {source}")]
-    Write { path: PathBuf, source: std::io::Error },
+    #[error("cannot write {path}: {reason}")]
+    Write { path: PathBuf, reason: std::io::Error },
     #[error(transparent)]
     Input(#[from] AudioFileError),
     #[error("{path} holds no audio samples")]
@@ -170,14 +170,26 @@ impl ExportError {
         if source.kind() == std::io::ErrorKind::StorageFull || matches!(source.raw_os_error(), Some(28) | Some(122)) {
             ExportError::DiskFull { path: path.to_owned() }
         } else {
-            ExportError::Write { path: path.to_owned(), source }
+            ExportError::Write { path: path.to_owned(), reason: source }
+        }
+    }
+
+    /// Names a file in the staging folder by where it was going (the staging folder is hidden
+    /// and gone by the time the user reads the message).
+    fn in_destination(self, staging: &Path, dest: &Path) -> Self {
+        let moved = |p: PathBuf| p.strip_prefix(staging).map(|rel| dest.join(rel)).unwrap_or(p);
+        match self {
+            ExportError::DiskFull { path } => ExportError::DiskFull { path: moved(path) },
+            ExportError::Write { path, reason } => ExportError::Write { path: moved(path), reason },
+            ExportError::ReadBack { path, reason } => ExportError::ReadBack { path: moved(path), reason },
+            other => other,
         }
     }
 
     fn wav(path: &Path, e: hound::Error) -> Self {
         match e {
             hound::Error::IoError(io) => Self::write(path, io),
-            other => Self::Write { path: path.to_owned(), source: std::io::Error::other(other.to_string()) },
+            other => Self::Write { path: path.to_owned(), reason: std::io::Error::other(other.to_string()) },
         }
     }
 }
@@ -275,7 +287,7 @@ pub fn export(request: &ExportRequest, models: ModelSet, progress: &ExportProgre
     let staging = unique_sibling(parent, &name, "partial");
     std::fs::create_dir(&staging).map_err(|e| ExportError::write(&staging, e))?;
 
-    let result = write_export(request, models, progress, &staging);
+    let result = write_export(request, models, progress, &staging).map_err(|e| e.in_destination(&staging, dest));
     let result = result.and_then(|summary| {
         move_into_place(&staging, dest, replacing, parent, &name)?;
         Ok(ExportSummary { dest: dest.clone(), ..summary })
@@ -527,4 +539,35 @@ fn write_residual(input: &Path, dir: &Path, names: &[String], frames: u64, progr
     }
     writer.finalize().map_err(|e| ExportError::wav(&residual_path, e))?;
     Ok(max_error)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_disk_is_named_as_such() {
+        let path = Path::new("/music/export");
+        let full = ExportError::write(path, std::io::Error::from_raw_os_error(28));
+        assert_eq!(full.to_string(), "the disk holding /music/export is full: free some space and export again");
+        let denied = ExportError::write(path, std::io::Error::from_raw_os_error(13));
+        assert!(denied.to_string().starts_with("cannot write /music/export: "), "{denied}");
+    }
+
+    #[test]
+    fn only_empty_folders_and_earlier_exports_are_export_destinations() {
+        let dir = std::env::temp_dir().join(format!("strata-job-dest-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(!check_destination(&dir, false).unwrap(), "a missing folder");
+        std::fs::create_dir_all(&dir).unwrap();
+        assert!(!check_destination(&dir, false).unwrap(), "an empty folder");
+        std::fs::write(dir.join(ANALYSIS_FILE), "{}").unwrap();
+        assert!(matches!(check_destination(&dir, false), Err(ExportError::DestinationExists { .. })));
+        assert!(check_destination(&dir, true).unwrap(), "an earlier export, replace asked");
+        std::fs::remove_file(dir.join(ANALYSIS_FILE)).unwrap();
+        std::fs::write(dir.join("song.wav"), "x").unwrap();
+        assert!(matches!(check_destination(&dir, true), Err(ExportError::DestinationNotAnExport { .. })));
+        assert!(matches!(check_destination(&dir.join("song.wav"), true), Err(ExportError::DestinationNotAnExport { .. })));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
