@@ -89,6 +89,30 @@ impl Display {
         }
     }
 
+    /// Whether the editor has drawn its take row: the record dot's red is on screen.
+    fn record_dot_drawn(&self) -> bool {
+        // SAFETY: the display is open; the image is read within its bounds and destroyed once.
+        unsafe {
+            let screen = (self.xlib.XDefaultScreen)(self.display);
+            let root = (self.xlib.XRootWindow)(self.display, screen);
+            let (x0, y0, w, h) = (2, 4, 24, 28);
+            let image = (self.xlib.XGetImage)(self.display, root, x0, y0, w, h, !0, xlib::ZPixmap);
+            if image.is_null() {
+                return false;
+            }
+            let mut red = false;
+            for y in 0..h as i32 {
+                for x in 0..w as i32 {
+                    let p = (self.xlib.XGetPixel)(image, x, y);
+                    let (r, g, b) = ((p >> 16) & 0xFF, (p >> 8) & 0xFF, p & 0xFF);
+                    red |= r > 0xB0 && g < 0x70 && b < 0x70;
+                }
+            }
+            (self.xlib.XDestroyImage)(image);
+            red
+        }
+    }
+
     /// A left click at window (= screen: no window manager moves it) coordinates.
     fn click(&self, (x, y): (i32, i32)) {
         // SAFETY: the display is open.
@@ -183,8 +207,13 @@ fn record_and_export_from_the_editor_of_the_clap_bundle() {
         }
     };
 
-    // Two seconds in (the editor has drawn by then), Record; eight seconds later, Record off.
+    // Once the editor has drawn (and at least two seconds in), Record; eight seconds later, off.
     play(&mut running, 2.0);
+    let start = Instant::now();
+    while !display.record_dot_drawn() {
+        assert!(start.elapsed() < Duration::from_secs(20), "the editor never drew its take row");
+        play(&mut running, 0.25);
+    }
     assert!(files_with_extension(&root.join("takes"), "wav").is_empty(), "nothing recorded before Record");
     display.click(RECORD_BUTTON);
     play(&mut running, 8.0);
