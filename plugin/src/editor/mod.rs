@@ -421,7 +421,8 @@ fn lanes_section(
         let row = ((pos.y - timeline.top()) / lane_h) as usize;
         if let Some(&level) = visible.get(row) {
             let t = t0 + f64::from((pos.x - timeline.left()) / timeline.width()) * view.span_s;
-            let known = t >= history.earliest_time() - scales[level] && t <= history.latest_time();
+            // Nothing was heard before 0 s, whatever the first window reached back to.
+            let known = t >= 0.0 && t >= history.earliest_time() - scales[level] && t <= history.latest_time();
             if let Some(f) = history.frame_at(level, t).filter(|_| known) {
                 let tip = format!(
                     "{t:.2} s · pattern {} · surprise {:+.1}\n{}",
