@@ -65,6 +65,9 @@ impl Strata {
 impl Drop for Strata {
     fn drop(&mut self) {
         self.stop_worker();
+        // An export still running would outlive the instance, and the host may unload the
+        // library right after: stop it (it removes what it had staged; the take stays) and wait.
+        self.editor_shared.takes.cancel_export();
     }
 }
 
