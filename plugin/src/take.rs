@@ -203,7 +203,7 @@ impl TakeControl {
                 return;
             }
             Err(e) => {
-                self.set_export_state(ExportState::Failed { reason: format!("{e}. The take is kept at {}", take.path.display()) });
+                self.set_export_state(failed_keeping(&take.path, e));
                 return;
             }
             Ok(_) => {}
@@ -230,9 +230,7 @@ impl TakeControl {
                         max_sum_error: summary.max_sum_error,
                     }
                 }
-                Err(reason) => ExportState::Failed {
-                    reason: format!("{reason}. The take is kept at {}", request.input.display()),
-                },
+                Err(reason) => failed_keeping(&request.input, reason),
             };
             control.set_export_state(state);
         });
@@ -259,10 +257,7 @@ impl TakeControl {
         if let ExportState::Running { progress, .. } = self.export_state() {
             progress.cancel();
         }
-        let handle = self.export_thread.lock().unwrap_or_else(|e| e.into_inner()).take();
-        if let Some(handle) = handle {
-            let _ = handle.join();
-        }
+        self.wait_for_export();
     }
 
     /// Waits for a running export to end (for tests and shutdown).
@@ -273,16 +268,12 @@ impl TakeControl {
         }
     }
 
-    /// Removes the take files that were exported, except `keep`.
-    fn remove_exported_takes(&self, keep: Option<&Path>) {
+    /// Removes the take files that were exported.
+    fn remove_exported_takes(&self) {
         let mut exported = self.exported.lock().unwrap_or_else(|e| e.into_inner());
-        exported.retain(|p| {
-            if Some(p.as_path()) == keep {
-                return true;
-            }
+        for p in exported.drain(..) {
             let _ = std::fs::remove_file(p);
-            false
-        });
+        }
     }
 }
 
@@ -295,8 +286,13 @@ impl Default for TakeControl {
 impl Drop for TakeControl {
     fn drop(&mut self) {
         self.cancel_export();
-        self.remove_exported_takes(None);
+        self.remove_exported_takes();
     }
+}
+
+/// A failed export's state: the reason, and where the take (untouched) is.
+fn failed_keeping(take: &Path, reason: impl std::fmt::Display) -> ExportState {
+    ExportState::Failed { reason: format!("{reason}. The take is kept at {}", take.display()) }
 }
 
 /// Loads the models for a batch job and runs the export: on the export thread only.
@@ -412,7 +408,7 @@ impl TakeRecorder {
         match created {
             Ok(writer) => {
                 // The previous take stays until the new one is safely under way.
-                self.control.remove_exported_takes(None);
+                self.control.remove_exported_takes();
                 self.control.recorded_frames.store(0, Ordering::Relaxed);
                 self.control.set_recorder_state(RecorderState::Recording {
                     path: path.clone(),
@@ -483,7 +479,7 @@ impl Drop for TakeRecorder {
 
 fn describe_write_error(path: &Path, e: &hound::Error) -> String {
     match e {
-        hound::Error::IoError(io) if io.kind() == std::io::ErrorKind::StorageFull || io.raw_os_error() == Some(28) => {
+        hound::Error::IoError(io) if job::is_disk_full(io) => {
             format!("the disk holding {} is full", path.display())
         }
         other => format!("cannot write {}: {other}", path.display()),

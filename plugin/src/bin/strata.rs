@@ -129,23 +129,8 @@ fn run(cli: Cli) -> Result<()> {
                 beats_per_bar: options.beats_per_bar,
             };
             let progress = ExportProgress::new();
-            let summary = std::thread::scope(|scope| {
-                let job = scope.spawn(|| export(&request, models, &progress));
-                let bar = (!options.quiet).then(progress_bar);
-                while !job.is_finished() {
-                    if let Some(bar) = &bar {
-                        let (step, fraction) = progress.get();
-                        bar.set_message(step.describe());
-                        bar.set_position((fraction * 1000.0) as u64);
-                    }
-                    std::thread::sleep(std::time::Duration::from_millis(100));
-                }
-                if let Some(bar) = bar {
-                    bar.finish_and_clear();
-                }
-                job.join().unwrap_or(Err(strata::export::job::ExportError::Cancelled))
-            })
-            .with_context(|| format!("exporting {}", input.display()))?;
+            let summary = with_progress_bar(&progress, options.quiet, || export(&request, models, &progress))
+                .with_context(|| format!("exporting {}", input.display()))?;
             eprintln!(
                 "{} -> {} ({} stems and the residual; stems sum back to the input within {:.1e})",
                 input.display(),
@@ -158,13 +143,33 @@ fn run(cli: Cli) -> Result<()> {
     }
 }
 
-fn progress_bar() -> ProgressBar {
-    let bar = ProgressBar::new(1000);
-    bar.set_style(
-        ProgressStyle::with_template("{spinner} {elapsed_precise} {msg:<44} [{bar:30}] {percent}%")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
-    bar
+/// Runs `job` on a thread of its own while this one draws a progress bar following `progress`
+/// (none when `quiet`), and returns what the job returned.
+fn with_progress_bar<T: Send>(progress: &ExportProgress, quiet: bool, job: impl FnOnce() -> T + Send) -> T {
+    std::thread::scope(|scope| {
+        let job = scope.spawn(job);
+        let bar = (!quiet).then(|| {
+            let bar = ProgressBar::new(1000);
+            bar.set_style(
+                ProgressStyle::with_template("{spinner} {elapsed_precise} {msg:<44} [{bar:30}] {percent}%")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
+            bar
+        });
+        while !job.is_finished() {
+            if let Some(bar) = &bar {
+                let (step, fraction) = progress.get();
+                bar.set_message(step.describe());
+                bar.set_position((fraction * 1000.0) as u64);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        if let Some(bar) = bar {
+            bar.finish_and_clear();
+        }
+        // A panic in the job is a bug: let it show as one.
+        job.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })
 }
 
 fn collect_inputs(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
@@ -208,20 +213,8 @@ fn analyze_file(path: &Path, dest: &Path, models: ModelSet, options: &Options) -
 fn analyze_into(path: &Path, dest: &Path, models: ModelSet, options: &Options) -> Result<()> {
     let progress = ExportProgress::new();
     let source = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let analysis = std::thread::scope(|scope| {
-        let job = scope.spawn(|| analyse_file(path, models, &source, options.tempo, options.beats_per_bar, &progress));
-        let bar = (!options.quiet).then(progress_bar);
-        while !job.is_finished() {
-            if let Some(bar) = &bar {
-                bar.set_message("analysing");
-                bar.set_position((progress.get().1 * 1000.0) as u64);
-            }
-            std::thread::sleep(std::time::Duration::from_millis(100));
-        }
-        if let Some(bar) = bar {
-            bar.finish_and_clear();
-        }
-        job.join().unwrap_or(Err(strata::export::job::ExportError::Cancelled))
+    let analysis = with_progress_bar(&progress, options.quiet, || {
+        analyse_file(path, models, &source, options.tempo, options.beats_per_bar, &progress)
     })?
     .analysis;
     // Written beside their final names and renamed, so nothing half-written is ever in `dest`.

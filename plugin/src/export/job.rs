@@ -166,8 +166,7 @@ pub enum ExportError {
 impl ExportError {
     /// A write error, told apart into a full disk and anything else.
     fn write(path: &Path, source: std::io::Error) -> Self {
-        // ENOSPC and EDQUOT: no space (or quota) left on the device.
-        if source.kind() == std::io::ErrorKind::StorageFull || matches!(source.raw_os_error(), Some(28) | Some(122)) {
+        if is_disk_full(&source) {
             ExportError::DiskFull { path: path.to_owned() }
         } else {
             ExportError::Write { path: path.to_owned(), reason: source }
@@ -192,6 +191,11 @@ impl ExportError {
             other => Self::Write { path: path.to_owned(), reason: std::io::Error::other(other.to_string()) },
         }
     }
+}
+
+/// Whether a write failed for want of space: ENOSPC, or EDQUOT (the user's quota is used up).
+pub fn is_disk_full(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::StorageFull || matches!(e.raw_os_error(), Some(28) | Some(122))
 }
 
 /// What an export wrote.

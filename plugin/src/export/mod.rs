@@ -43,24 +43,6 @@ pub fn write_csv(analysis: &Analysis, path: &Path) -> std::io::Result<()> {
     std::fs::write(path, text)
 }
 
-/// Writes mono or multichannel f32 audio as a 32-bit float WAV.
-pub fn write_wav(path: &Path, channels: &[Vec<f32>], sample_rate: u32) -> Result<(), hound::Error> {
-    let spec = hound::WavSpec {
-        channels: channels.len() as u16,
-        sample_rate,
-        bits_per_sample: 32,
-        sample_format: hound::SampleFormat::Float,
-    };
-    let mut w = hound::WavWriter::create(path, spec)?;
-    let len = channels.first().map_or(0, Vec::len);
-    for n in 0..len {
-        for c in channels {
-            w.write_sample(c[n])?;
-        }
-    }
-    w.finalize()
-}
-
 /// The JAMS version Strata writes.
 pub const JAMS_VERSION: &str = "0.3.5";
 
