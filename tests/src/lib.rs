@@ -15,6 +15,7 @@ use clack_extensions::state::{HostState, HostStateImpl, PluginState};
 use clack_host::prelude::*;
 
 pub mod audio;
+pub mod x11;
 
 /// Strata's CLAP id (fixed: hosts store it in projects).
 pub const STRATA_CLAP_ID: &str = "org.strata-audio.strata";
@@ -90,32 +91,21 @@ pub fn last_worker_report() -> Result<serde_json::Value> {
     Ok(serde_json::from_str(line)?)
 }
 
-/// FNV-1a 64 over the bit patterns of `samples`, as the worker computes it.
-pub fn fnv1a64(samples: impl IntoIterator<Item = f32>) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for s in samples {
-        for b in s.to_bits().to_le_bytes() {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-    }
-    format!("{h:016x}")
+/// FNV-1a 64 over the bit patterns of `samples`, as the worker's report writes it (the plugin's
+/// own `Fnv1a64`, checked against the reference vector in its unit tests).
+pub fn fnv1a64(samples: &[f32]) -> String {
+    let mut h = strata::worker::Fnv1a64::new();
+    h.update_samples(samples);
+    format!("{:016x}", h.finish())
 }
 
-/// The plugin's mono mixdown, computed exactly as the capture ring computes it (see the plugin's
-/// `capture` module): mono as is, otherwise the channels summed in order, times `1 / n`.
-pub fn mixdown(channels: &[Vec<f32>], start: usize, len: usize) -> impl Iterator<Item = f32> + '_ {
-    let gain = 1.0 / channels.len() as f32;
-    (start..start + len).map(move |i| {
-        if channels.len() == 1 {
-            return channels[0][i];
-        }
-        let mut sum = channels[0][i];
-        for c in &channels[1..] {
-            sum += c[i];
-        }
-        sum * gain
-    })
+/// The mono mixdown the worker analyses, of frames `start..start + len` of `channels` (the
+/// plugin's own `mix_to_mono`, which its unit tests pin down).
+pub fn mixdown(channels: &[Vec<f32>], start: usize, len: usize) -> Vec<f32> {
+    let interleaved: Vec<f32> = (start..start + len).flat_map(|i| channels.iter().map(move |c| c[i])).collect();
+    let mut mono = Vec::with_capacity(len);
+    strata::capture::mix_to_mono(&interleaved, channels.len(), &mut mono);
+    mono
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -254,6 +244,26 @@ pub struct RunningPlugin {
 }
 
 impl RunningPlugin {
+    /// Plays frames `range` of `channels` through the plugin in blocks of `block` frames at
+    /// real-time pace for `sample_rate`, as a DAW playing does.
+    pub fn play_in_real_time(&mut self, channels: &[Vec<f32>], range: std::ops::Range<usize>, block: usize, sample_rate: f64) -> Result<()> {
+        let start = std::time::Instant::now();
+        let mut pos = range.start;
+        while pos < range.end {
+            let n = block.min(range.end - pos);
+            for (input, ch) in self.input.iter_mut().zip(channels) {
+                input[..n].copy_from_slice(&ch[pos..pos + n]);
+            }
+            self.process(n)?;
+            pos += n;
+            let due = std::time::Duration::from_secs_f64((pos - range.start) as f64 / sample_rate);
+            if let Some(wait) = due.checked_sub(start.elapsed()) {
+                std::thread::sleep(wait);
+            }
+        }
+        Ok(())
+    }
+
     /// One process call over the first `frames` frames of `input`, into `output`.
     pub fn process(&mut self, frames: usize) -> Result<()> {
         let inputs = self.in_ports.with_input_buffers([AudioPortBuffer {

@@ -40,7 +40,7 @@ fn assert_worker_received(input: &[Vec<f32>], sample_rate: f64, what: &str) -> s
     assert_eq!(dropped, 0, "{what}: the ring holds more than was sent, so nothing may drop");
     assert_eq!(
         report["received_fnv1a64"].as_str().unwrap(),
-        fnv1a64(mixdown(input, 0, input[0].len())),
+        fnv1a64(&mixdown(input, 0, input[0].len())),
         "{what}: the worker received exactly the mono mixdown that was sent, in order"
     );
     report
@@ -216,7 +216,7 @@ fn bad_input_passes_bit_exact_and_is_reported() -> Result<()> {
     let report = last_worker_report()?;
     assert_eq!(report["received_samples"].as_u64().unwrap(), n as u64);
     // Mixdown of a NaN or an infinity is non-finite; +inf + -inf is NaN.
-    let expected_non_finite = mixdown(&input, 0, n).filter(|s| !s.is_finite()).count() as u64;
+    let expected_non_finite = mixdown(&input, 0, n).iter().filter(|s| !s.is_finite()).count() as u64;
     assert_eq!(report["non_finite_samples"].as_u64().unwrap(), expected_non_finite);
     assert!(expected_non_finite >= 16_000);
     Ok(())

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use strata_host_tests::audio::decode;
 use strata_host_tests::*;
+use strata_host_tests::x11::HostDisplay;
 use x11_dl::{xlib, xtest};
 
 /// Where the editor draws its buttons, in window pixels. The take row is the editor's first row
@@ -59,80 +60,57 @@ impl Drop for Xvfb {
     }
 }
 
-/// Our connection to the display: the host's window and the pointer.
+/// The host's display, and the pointer: clicks by XTest, and a look at what is on screen.
 struct Display {
-    xlib: xlib::Xlib,
+    host: HostDisplay,
     xtest: xtest::Xf86vmode,
-    display: *mut xlib::Display,
 }
 
 impl Display {
     fn open() -> Display {
-        let xlib = xlib::Xlib::open().expect("libX11");
+        let host = HostDisplay::open().expect("the Xvfb display");
         let xtest = xtest::Xf86vmode::open().expect("libXtst (Debian package libxtst6)");
-        // SAFETY: plain Xlib calls; the display stays open until drop.
-        let display = unsafe { (xlib.XOpenDisplay)(std::ptr::null()) };
-        assert!(!display.is_null(), "cannot open the Xvfb display");
-        Display { xlib, xtest, display }
-    }
-
-    /// A 1000x600 top-level window at the screen's origin, like a DAW's plugin window.
-    fn host_window(&self) -> u64 {
-        // SAFETY: the display is open.
-        unsafe {
-            let screen = (self.xlib.XDefaultScreen)(self.display);
-            let root = (self.xlib.XRootWindow)(self.display, screen);
-            let w = (self.xlib.XCreateSimpleWindow)(self.display, root, 0, 0, 1000, 600, 0, 0, 0x202020);
-            (self.xlib.XMapWindow)(self.display, w);
-            (self.xlib.XFlush)(self.display);
-            w
-        }
+        Display { host, xtest }
     }
 
     /// Whether the editor has drawn its take row: the record dot's red is on screen.
     fn record_dot_drawn(&self) -> bool {
+        let (x, d) = (&self.host.xlib, self.host.display);
         // SAFETY: the display is open; the image is read within its bounds and destroyed once.
         unsafe {
-            let screen = (self.xlib.XDefaultScreen)(self.display);
-            let root = (self.xlib.XRootWindow)(self.display, screen);
+            let root = (x.XRootWindow)(d, (x.XDefaultScreen)(d));
             let (x0, y0, w, h) = (2, 4, 24, 28);
-            let image = (self.xlib.XGetImage)(self.display, root, x0, y0, w, h, !0, xlib::ZPixmap);
+            let image = (x.XGetImage)(d, root, x0, y0, w, h, !0, xlib::ZPixmap);
             if image.is_null() {
                 return false;
             }
             let mut red = false;
             for y in 0..h as i32 {
-                for x in 0..w as i32 {
-                    let p = (self.xlib.XGetPixel)(image, x, y);
+                for xx in 0..w as i32 {
+                    let p = (x.XGetPixel)(image, xx, y);
                     let (r, g, b) = ((p >> 16) & 0xFF, (p >> 8) & 0xFF, p & 0xFF);
                     red |= r > 0xB0 && g < 0x70 && b < 0x70;
                 }
             }
-            (self.xlib.XDestroyImage)(image);
+            (x.XDestroyImage)(image);
             red
         }
     }
 
     /// A left click at window (= screen: no window manager moves it) coordinates.
-    fn click(&self, (x, y): (i32, i32)) {
+    fn click(&self, (px, py): (i32, i32)) {
+        let (x, d) = (&self.host.xlib, self.host.display);
         // SAFETY: the display is open.
         unsafe {
-            (self.xtest.XTestFakeMotionEvent)(self.display, -1, x, y, 0);
-            (self.xlib.XFlush)(self.display);
+            (self.xtest.XTestFakeMotionEvent)(d, -1, px, py, 0);
+            (x.XFlush)(d);
             std::thread::sleep(Duration::from_millis(100));
-            (self.xtest.XTestFakeButtonEvent)(self.display, 1, 1, 0);
-            (self.xlib.XFlush)(self.display);
+            (self.xtest.XTestFakeButtonEvent)(d, 1, 1, 0);
+            (x.XFlush)(d);
             std::thread::sleep(Duration::from_millis(80));
-            (self.xtest.XTestFakeButtonEvent)(self.display, 1, 0, 0);
-            (self.xlib.XFlush)(self.display);
+            (self.xtest.XTestFakeButtonEvent)(d, 1, 0, 0);
+            (x.XFlush)(d);
         }
-    }
-}
-
-impl Drop for Display {
-    fn drop(&mut self) {
-        // SAFETY: opened in `open`, closed once.
-        unsafe { (self.xlib.XCloseDisplay)(self.display) };
     }
 }
 
@@ -178,7 +156,7 @@ fn record_and_export_from_the_editor_of_the_clap_bundle() {
     let audio = decode(&asset("machine_wars_excerpt.ogg")).unwrap();
     assert_eq!(audio.channels.len(), 2);
     let display = Display::open();
-    let window = display.host_window();
+    let window = display.host.host_window(1000, 600);
     let bundle = ClapBundle::load(&bundled("Strata.clap").unwrap()).unwrap();
     let mut plugin = bundle.instantiate(STRATA_CLAP_ID).unwrap();
     // SAFETY: the window lives until the display closes, after the plugin is gone.
@@ -191,20 +169,8 @@ fn record_and_export_from_the_editor_of_the_clap_bundle() {
     let mut pos = 0;
     let mut play = |running: &mut RunningPlugin, seconds: f64| {
         let end = (pos + (seconds * f64::from(rate)) as usize).min(audio.frames());
-        let start = Instant::now();
-        let first = pos;
-        while pos < end {
-            let n = block.min(end - pos);
-            for (c, ch) in audio.channels.iter().enumerate() {
-                running.input[c][..n].copy_from_slice(&ch[pos..pos + n]);
-            }
-            running.process(n).unwrap();
-            pos += n;
-            let due = Duration::from_secs_f64((pos - first) as f64 / f64::from(rate));
-            if let Some(wait) = due.checked_sub(start.elapsed()) {
-                std::thread::sleep(wait);
-            }
-        }
+        running.play_in_real_time(&audio.channels, pos..end, block, f64::from(rate)).unwrap();
+        pos = end;
     };
 
     // Once the editor has drawn (and at least two seconds in), Record; eight seconds later, off.

@@ -4,12 +4,12 @@
 //!
 //!     strata-gui-host FILE [--hold SECONDS]      (needs DISPLAY, e.g. Xvfb)
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use strata_host_tests::audio::decode;
 use strata_host_tests::*;
-use x11_dl::xlib;
+use strata_host_tests::x11::HostDisplay;
 
 fn main() -> Result<()> {
     let mut args = std::env::args().skip(1);
@@ -22,43 +22,18 @@ fn main() -> Result<()> {
     if audio.channels.len() != 2 {
         bail!("this host plays stereo files");
     }
-    // The host's window, 1000x600, on the default display.
-    let x = xlib::Xlib::open().context("loading libX11")?;
-    // SAFETY: plain Xlib calls on a display this function opens and keeps open until it returns.
-    let window = unsafe {
-        let display = (x.XOpenDisplay)(std::ptr::null());
-        if display.is_null() {
-            bail!("cannot open the X display (is DISPLAY set?)");
-        }
-        let screen = (x.XDefaultScreen)(display);
-        let root = (x.XRootWindow)(display, screen);
-        let w = (x.XCreateSimpleWindow)(display, root, 0, 0, 1000, 600, 0, 0, 0x202020);
-        (x.XMapWindow)(display, w);
-        (x.XFlush)(display);
-        w
-    };
+    // The host's window, 1000x600, on the default display; it outlives the plugin (declared
+    // first, dropped last).
+    let display = HostDisplay::open()?;
+    let window = display.host_window(1000, 600);
     let bundle = ClapBundle::load(&bundled("Strata.clap")?)?;
     let mut plugin = bundle.instantiate(STRATA_CLAP_ID)?;
-    // SAFETY: the window lives until the process ends.
+    // SAFETY: the window lives until the display closes, after the plugin is gone.
     unsafe { plugin.open_gui_in_x11(window)? };
     let rate = f64::from(audio.sample_rate);
-    let block = 512;
-    let mut running = plugin.start(rate, block)?;
-    let start = Instant::now();
+    let mut running = plugin.start(rate, 512)?;
     let total = audio.frames();
-    let mut pos = 0;
-    while pos < total {
-        let n = block.min(total - pos);
-        for (c, ch) in audio.channels.iter().enumerate() {
-            running.input[c][..n].copy_from_slice(&ch[pos..pos + n]);
-        }
-        running.process(n)?;
-        pos += n;
-        let due = Duration::from_secs_f64(pos as f64 / rate);
-        if let Some(wait) = due.checked_sub(start.elapsed()) {
-            std::thread::sleep(wait);
-        }
-    }
+    running.play_in_real_time(&audio.channels, 0..total, 512, rate)?;
     println!("played {:.1} s; holding the window for {hold} s", total as f64 / rate);
     std::thread::sleep(Duration::from_secs_f64(hold));
     plugin.stop(running);
