@@ -4,15 +4,17 @@
 //!
 //! samples (host rate) → resample to the model rate → log-mel frames → frame embeddings →
 //! per scale, at its hop: encoder (vector + token) → tower level (prediction, surprise) →
-//! changes, segments, and periods from the embedding history.
+//! segments. The log-mel frames are also kept (see [`crate::layers::patterns`]): the pattern
+//! layers, with their periods and changed stretches, are found in them when asked for, and the
+//! tower's surprise confirms those changes.
 
 use std::collections::VecDeque;
 
 use crate::dsp::logmel::LogMel;
 use crate::dsp::resample::{ResampleError, StreamResampler};
 use crate::inference::models::{ModelError, ModelSet, TowerState};
-use crate::layers::period::{PeriodEstimate, PeriodTracker};
-use crate::layers::{self, Analysis, Change, ChangeDetector, Frames, Layer, LayerFrame, FORMAT_VERSION};
+use crate::layers::patterns::{MelHistory, PatternConfig, PROFILE_BANDS};
+use crate::layers::{self, Analysis, Change, ChangeDetector, Frames, Layer, LayerFrame, Pattern, FORMAT_VERSION};
 
 /// Everything that can stop the engine.
 #[derive(Debug, thiserror::Error)]
@@ -57,7 +59,9 @@ pub struct Engine {
     resampler: StreamResampler,
     logmel: LogMel,
     levels: Vec<Level>,
-    periods: PeriodTracker,
+    /// The log-mel frames the pattern layers are found in.
+    history: MelHistory,
+    pattern_config: PatternConfig,
     /// Frame embeddings from absolute frame `emb_first` on.
     embeddings: VecDeque<f32>,
     emb_first: usize,
@@ -96,13 +100,26 @@ impl Engine {
                 changes: Vec::new(),
             })
             .collect();
-        let periods = PeriodTracker::new(m.frame_rate, m.frame_dim);
+        let scales: Vec<f64> = m.scales.iter().map(|s| s.scale_s).collect();
+        let lm = m.logmel();
+        let pattern_config = PatternConfig {
+            frame_rate: m.frame_rate,
+            bins: lm.n_mels,
+            lanes: (0..scales.len())
+                .map(|i| {
+                    let (lo, hi) = period_range(&scales, i);
+                    (scales[i], lo, hi)
+                })
+                .collect(),
+            band_edges_hz: profile_band_edges_hz(lm.f_min, lm.f_max),
+        };
         Ok(Self {
             input_rate,
             resampler,
             logmel,
             levels,
-            periods,
+            history: MelHistory::new(lm.n_mels, None),
+            pattern_config,
             embeddings: VecDeque::new(),
             emb_first: 0,
             frames_total: 0,
@@ -163,10 +180,8 @@ impl Engine {
         }
         self.new_emb.clear();
         self.models.frame_embeddings(&self.mel, &mut self.new_emb)?;
+        self.history.push(&self.mel);
         let d = self.models.manifest.frame_dim;
-        for e in self.new_emb.chunks_exact(d) {
-            self.periods.push(e);
-        }
         self.embeddings.extend(self.new_emb.iter().copied());
         self.frames_total += made;
         for i in 0..self.levels.len() {
@@ -271,43 +286,79 @@ impl Engine {
         Ok(())
     }
 
-    /// The current period estimate of level `i`.
-    pub fn period(&self, i: usize) -> Option<PeriodEstimate> {
-        let scales: Vec<f64> = self.models.manifest.scales.iter().map(|s| s.scale_s).collect();
-        let (lo, hi) = period_range(&scales, i);
-        self.periods.estimate(lo, hi)
+    /// Keeps only the last `seconds` of log-mel frames for the pattern layers (`None`: the whole
+    /// stream). A live session bounds it; a file analysis keeps everything.
+    pub fn set_pattern_history(&mut self, seconds: Option<f64>) {
+        let frames = seconds.map(|s| (s * self.models.manifest.frame_rate).ceil().max(1.0) as usize);
+        self.history.set_limit(frames);
     }
 
-    /// Changes found so far at level `i`.
-    pub fn changes(&self, i: usize) -> &[Change] {
+    /// The pattern layers in the frames heard so far (within the history kept), shortest period
+    /// first. Costs a fraction of a second for minutes of audio: call it when needed, not per
+    /// block.
+    pub fn patterns(&self) -> Vec<Pattern> {
+        let mut patterns = self.history.patterns(&self.pattern_config);
+        let frame_rate = self.models.manifest.frame_rate;
+        for p in &mut patterns {
+            // The tower's surprise confirms a change: a surprise peak of the layer's lane near
+            // the start of the stretch strengthens it.
+            if let Some(level) = self.lane_index(p.scale_s).map(|i| &self.levels[i]) {
+                let near = level.hop as f64 / frame_rate;
+                for c in &mut p.changes {
+                    if level.changes.iter().any(|s| (s.time_s - c.start_s).abs() <= near) {
+                        c.strength = (c.strength + layers::SURPRISE_AGREEMENT_BONUS).min(1.0);
+                    }
+                }
+            }
+        }
+        patterns
+    }
+
+    fn lane_index(&self, scale_s: f64) -> Option<usize> {
+        self.models.manifest.scales.iter().position(|s| s.scale_s == scale_s)
+    }
+
+    /// Changes found so far at level `i` from the tower's surprise alone.
+    pub fn surprise_changes(&self, i: usize) -> &[Change] {
         &self.levels[i].changes
     }
 
     /// The analysis so far, as `strata.json` holds it.
     pub fn analysis(&self, source: &str, tempo_bpm: Option<f64>, beats_per_bar: f64) -> Analysis {
+        let patterns = self.patterns();
+        self.analysis_with(patterns, source, tempo_bpm, beats_per_bar)
+    }
+
+    /// The analysis so far with pattern layers already found (see [`Engine::patterns`]).
+    pub fn analysis_with(&self, mut patterns: Vec<Pattern>, source: &str, tempo_bpm: Option<f64>, beats_per_bar: f64) -> Analysis {
         let m = &self.models.manifest;
+        let in_beats = |p: f64| tempo_bpm.map(|bpm| p * bpm / 60.0);
+        for p in &mut patterns {
+            p.period_beats = in_beats(p.period_s);
+            p.period_bars = p.period_beats.map(|b| b / beats_per_bar);
+        }
         let layers = self
             .levels
             .iter()
             .enumerate()
             .map(|(i, level)| {
                 let hop_s = level.hop as f64 / m.frame_rate;
-                let period = self.period(i);
-                let period_s = period.map(|p| p.period_s);
-                let beats = tempo_bpm.zip(period_s).map(|(bpm, p)| p * bpm / 60.0);
+                // The lane's period is that of the strongest pattern living at its timescale.
+                let main = lane_main_pattern(&patterns, m.scales[i].scale_s);
+                let period_s = main.map(|p| p.period_s);
+                let beats = period_s.and_then(in_beats);
                 let segments = layers::segments(&level.frames.time_s, &level.frames.token, hop_s);
-                let changes = layers::with_token_changes(&level.changes, &segments, m.scales[i].scale_s, hop_s);
                 Layer {
                     scale_s: m.scales[i].scale_s,
                     hop_s,
                     period_s,
-                    period_confidence: period.map_or(0.0, |p| p.confidence),
-                    strength: period.map_or(0.0, |p| p.strength),
+                    period_confidence: main.map_or(0.0, |p| p.confidence),
+                    strength: main.map_or(0.0, |p| p.strength),
                     period_beats: beats,
                     period_bars: beats.map(|b| b / beats_per_bar),
                     segments,
                     frames: level.frames.clone(),
-                    changes,
+                    changes: main.map_or_else(Vec::new, |p| p.changes.iter().map(Change::stretch).collect()),
                 }
             })
             .collect();
@@ -320,8 +371,27 @@ impl Engine {
             backend: self.models.encoder_backend.to_string(),
             models: m.id.clone(),
             layers,
+            profile_bands_hz: self.pattern_config.band_edges_hz.clone(),
+            patterns,
         }
     }
+}
+
+/// The strongest pattern of the lane with scale `scale_s`.
+pub fn lane_main_pattern(patterns: &[Pattern], scale_s: f64) -> Option<&Pattern> {
+    patterns
+        .iter()
+        .filter(|p| p.scale_s == scale_s)
+        .max_by(|a, b| a.confidence.total_cmp(&b.confidence))
+}
+
+/// Upper edges of the profile bands: [`PROFILE_BANDS`] equal steps on the mel scale between the
+/// front end's lowest and highest frequencies (the bands the log-mel bins fall into).
+pub fn profile_band_edges_hz(f_min: f64, f_max: f64) -> Vec<f64> {
+    let mel = |f: f64| 2595.0 * (1.0 + f / 700.0).log10();
+    let hz = |m: f64| 700.0 * (10f64.powf(m / 2595.0) - 1.0);
+    let (lo, hi) = (mel(f_min), mel(f_max));
+    (1..=PROFILE_BANDS).map(|b| hz(lo + (hi - lo) * b as f64 / PROFILE_BANDS as f64)).collect()
 }
 
 #[cfg(test)]
@@ -348,5 +418,5 @@ fn push_change(level: &mut Level, k: usize, frame_rate: f64) {
     let time_s = (end as f64 - level.hop as f64 / 2.0) / frame_rate;
     let z = f64::from(level.frames.surprise[k]);
     let strength = (z / (3.0 * level.detector.threshold())).clamp(0.0, 1.0);
-    level.changes.push(Change { time_s, strength });
+    level.changes.push(Change::at(time_s, strength));
 }

@@ -17,7 +17,8 @@ use crate::capture::{mix_to_mono, CaptureOutput};
 use crate::dsp::InputMeter;
 use crate::engine::Engine;
 use crate::inference::{locate_models, ModelSet, Workload};
-use crate::layers::LayerFrame;
+use crate::engine::lane_main_pattern;
+use crate::layers::{LayerFrame, Pattern};
 use crate::take::{TakeControl, TakeRecorder};
 
 /// How often the worker publishes a status, in wall-clock time.
@@ -31,6 +32,13 @@ const SCRATCH_FRAMES: usize = 16_384;
 pub const PENDING_SECONDS: f32 = 30.0;
 /// Status messages the editor's queue holds; older news is not worth more.
 pub const STATUS_QUEUE_CAPACITY: usize = 256;
+
+/// Seconds of audio between two searches for the pattern layers (each costs a fraction of a
+/// second of this thread's time for ten minutes of history).
+pub const PATTERN_REFRESH_S: f64 = 5.0;
+/// Seconds of the most recent audio the live pattern layers are found in: a session can run for
+/// hours, and what played ten minutes ago no longer tells what repeats now.
+pub const LIVE_PATTERN_HISTORY_S: f64 = 600.0;
 
 /// Environment variable: a file the worker appends one JSON line to when it stops, saying what it
 /// received. For support and for the host tests.
@@ -94,11 +102,16 @@ pub enum AnalysisState {
     Unavailable(String),
 }
 
+/// The newest pattern layers, shared by the worker (which replaces them) and the editor (which
+/// reads them).
+type SharedPatterns = Arc<std::sync::Mutex<Arc<Vec<Pattern>>>>;
+
 /// The worker's sending half of the queues to the editor.
 pub struct StatusPublisher {
     producer: rtrb::Producer<WorkerStatus>,
     layers: rtrb::Producer<LayerFrame>,
     analysis: std::sync::Arc<std::sync::Mutex<AnalysisState>>,
+    patterns: SharedPatterns,
 }
 
 /// The editor's receiving half.
@@ -106,17 +119,20 @@ pub struct StatusFeed {
     consumer: rtrb::Consumer<WorkerStatus>,
     layers: rtrb::Consumer<LayerFrame>,
     analysis: std::sync::Arc<std::sync::Mutex<AnalysisState>>,
+    patterns: SharedPatterns,
 }
 
-/// Makes the lock-free queues from a worker to the editor. (The analysis state changes a few
-/// times per activation; its mutex is shared by the worker and the GUI thread only.)
+/// Makes the lock-free queues from a worker to the editor. (The analysis state and the pattern
+/// layers change every few seconds at most; their mutexes are shared by the worker and the GUI
+/// thread only, never the audio thread, and each is held just long enough to swap an `Arc`.)
 pub fn status_channel() -> (StatusPublisher, StatusFeed) {
     let (producer, consumer) = rtrb::RingBuffer::new(STATUS_QUEUE_CAPACITY);
     let (layers_tx, layers_rx) = rtrb::RingBuffer::new(LAYER_QUEUE_CAPACITY);
     let analysis = std::sync::Arc::new(std::sync::Mutex::new(AnalysisState::Starting));
+    let patterns: SharedPatterns = Arc::default();
     (
-        StatusPublisher { producer, layers: layers_tx, analysis: analysis.clone() },
-        StatusFeed { consumer, layers: layers_rx, analysis },
+        StatusPublisher { producer, layers: layers_tx, analysis: analysis.clone(), patterns: patterns.clone() },
+        StatusFeed { consumer, layers: layers_rx, analysis, patterns },
     )
 }
 
@@ -135,6 +151,11 @@ impl StatusPublisher {
     /// Tells the editor where the analysis stands.
     pub fn set_analysis(&self, state: AnalysisState) {
         *self.analysis.lock().unwrap_or_else(|e| e.into_inner()) = state;
+    }
+
+    /// Hands the editor the newest pattern layers.
+    pub fn set_patterns(&self, patterns: Arc<Vec<Pattern>>) {
+        *self.patterns.lock().unwrap_or_else(|e| e.into_inner()) = patterns;
     }
 }
 
@@ -158,6 +179,11 @@ impl StatusFeed {
     /// Where the analysis stands.
     pub fn analysis(&self) -> AnalysisState {
         self.analysis.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The newest pattern layers (times from the start of the activation).
+    pub fn patterns(&self) -> Arc<Vec<Pattern>> {
+        self.patterns.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 }
 
@@ -300,12 +326,14 @@ fn run(
     let mut updates: Vec<LayerFrame> = Vec::new();
     let mut layer_frames: u64 = 0;
     let mut last_publish = Instant::now();
+    let mut patterns = LivePatterns::default();
 
     loop {
         let stopping = stop.load(Ordering::Acquire);
         if engine.is_none() && analysis_error.is_none() {
             match start_engine(config.sample_rate_hz) {
                 Some(Ok(mut e)) => {
+                    e.set_pattern_history(Some(LIVE_PATTERN_HISTORY_S));
                     publisher.set_analysis(AnalysisState::Running {
                         models: e.models().manifest.id.clone(),
                         scales_s: e.models().manifest.scales.iter().map(|s| s.scale_s).collect(),
@@ -353,6 +381,9 @@ fn run(
                     }
                 }
             }
+            if let Some(e) = engine.as_ref() {
+                patterns.refresh_if_due(e, engine_offset_s, &publisher);
+            }
             meter.add(block);
             if let Some(hash) = hash.as_mut() {
                 hash.update_samples(block);
@@ -383,8 +414,8 @@ fn run(
             let mut periods_s = [f32::NAN; MAX_LEVELS];
             let mut period_strengths = [0.0; MAX_LEVELS];
             if let Some(e) = engine.as_ref() {
-                for i in 0..e.models().manifest.scales.len().min(MAX_LEVELS) {
-                    if let Some(p) = e.period(i) {
+                for (i, scale) in e.models().manifest.scales.iter().enumerate().take(MAX_LEVELS) {
+                    if let Some(p) = lane_main_pattern(&patterns.found, scale.scale_s) {
                         periods_s[i] = p.period_s as f32;
                         period_strengths[i] = p.strength as f32;
                     }
@@ -489,6 +520,39 @@ fn analyse(
         publisher.publish_layer(frame);
     }
     Ok(n)
+}
+
+/// The worker's copy of the newest pattern layers, found again every [`PATTERN_REFRESH_S`] of
+/// audio.
+#[derive(Default)]
+struct LivePatterns {
+    found: Vec<Pattern>,
+    /// Seconds of audio the engine had analysed when they were found.
+    at_s: f64,
+}
+
+impl LivePatterns {
+    /// Finds the layers again if enough new audio has arrived, and hands them to the editor with
+    /// times shifted by `offset_s` (audio the engine never saw).
+    fn refresh_if_due(&mut self, engine: &Engine, offset_s: f64, publisher: &StatusPublisher) {
+        let now_s = engine.duration_s();
+        if now_s - self.at_s < PATTERN_REFRESH_S {
+            return;
+        }
+        self.at_s = now_s;
+        self.found = engine.patterns();
+        for p in &mut self.found {
+            for s in &mut p.active {
+                s.start_s += offset_s;
+                s.end_s += offset_s;
+            }
+            for c in &mut p.changes {
+                c.start_s += offset_s;
+                c.end_s += offset_s;
+            }
+        }
+        publisher.set_patterns(Arc::new(self.found.clone()));
+    }
 }
 
 /// Starts the analysis engine if ONNX Runtime is ready: `None` while it is still loading, the

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use strata::audio_file::AudioFile;
 use strata::editor::{EditorShared, StrataEditor};
-use strata::engine::Engine;
+use strata::engine::{lane_main_pattern, Engine};
 use strata::inference::{runtime, ModelSet, Workload};
 use strata::layers::LayerFrame;
 use strata::params::StrataParams;
@@ -24,9 +24,10 @@ fn recorded_layers() -> (Vec<LayerFrame>, Vec<f64>, [f32; MAX_LEVELS]) {
     while file.read_mono(&mut block).unwrap() {
         engine.push(&block, &mut frames).unwrap();
     }
+    let patterns = engine.patterns();
     let mut periods = [f32::NAN; MAX_LEVELS];
-    for (i, p) in periods.iter_mut().enumerate().take(engine.models().manifest.scales.len()) {
-        *p = engine.period(i).map_or(f32::NAN, |e| e.period_s as f32);
+    for (p, scale) in periods.iter_mut().zip(&engine.models().manifest.scales) {
+        *p = lane_main_pattern(&patterns, scale.scale_s).map_or(f32::NAN, |e| e.period_s as f32);
     }
     (frames, scales, periods)
 }

@@ -1,14 +1,17 @@
 //! Pattern layers: per timescale, which pattern plays (token), how often it repeats (period),
-//! how strongly, and when it changes; and `strata.json`, the stable output format.
+//! how strongly, and when it changes; the layers the music is built from ([`patterns`]); and
+//! `strata.json`, the stable output format.
 
-pub mod period;
+pub mod patterns;
+
+pub use patterns::{ChangeSpan, Pattern, Span};
 
 use serde::{Deserialize, Serialize};
 
 use crate::inference::models::ChangeDetectionSpec;
 
-/// The `strata.json` format version.
-pub const FORMAT_VERSION: u32 = 1;
+/// The `strata.json` format version (2: pattern layers, changes as stretches).
+pub const FORMAT_VERSION: u32 = 2;
 
 /// One step of one layer, as the editor receives it live.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -99,7 +102,14 @@ pub struct Analysis {
     pub tempo_bpm: Option<f64>,
     pub backend: String,
     pub models: String,
+    /// Per timescale (lane), shortest first.
     pub layers: Vec<Layer>,
+    /// Upper edges (Hz) of the spectral bands of every pattern's `profile`, lowest first.
+    #[serde(default)]
+    pub profile_bands_hz: Vec<f64>,
+    /// The layers the music is built from, shortest period first.
+    #[serde(default)]
+    pub patterns: Vec<Pattern>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -136,37 +146,30 @@ pub struct Segment {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Change {
+    /// When the change starts (version 1: the only time given).
     pub time_s: f64,
     pub strength: f64,
+    /// The changed stretch (version 2).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub start_s: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub end_s: Option<f64>,
 }
 
-/// Strength of a change seen only as a new token (no surprise peak near it). Kept below every
-/// surprise peak's strength (at least 1/3: a peak must pass the threshold, and strength is z over
-/// three thresholds), so consumers can keep only surprise-backed changes with `strength > 0.25`.
-pub const TOKEN_CHANGE_STRENGTH: f64 = 0.2;
-/// Added to a surprise change's strength when the token changes there too.
-pub const TOKEN_AGREEMENT_BONUS: f64 = 0.25;
-
-/// A layer's changes: its surprise peaks, plus the places where one stable pattern gives way to
-/// another (both segments at least twice the layer's scale long, so flicker does not count). A
-/// token change within one hop of a surprise peak strengthens that peak instead of adding one.
-pub fn with_token_changes(surprise: &[Change], segments: &[Segment], scale_s: f64, hop_s: f64) -> Vec<Change> {
-    let mut out: Vec<Change> = surprise.to_vec();
-    let stable = |s: &Segment| s.end_s - s.start_s >= 2.0 * scale_s;
-    for pair in segments.windows(2) {
-        let (a, b) = (&pair[0], &pair[1]);
-        if a.token == b.token || !stable(a) || !stable(b) {
-            continue;
-        }
-        let t = b.start_s;
-        match out.iter_mut().find(|c| (c.time_s - t).abs() <= hop_s) {
-            Some(c) => c.strength = (c.strength + TOKEN_AGREEMENT_BONUS).min(1.0),
-            None => out.push(Change { time_s: t, strength: TOKEN_CHANGE_STRENGTH }),
-        }
+impl Change {
+    /// A change at one instant.
+    pub fn at(time_s: f64, strength: f64) -> Self {
+        Self { time_s, strength, start_s: None, end_s: None }
     }
-    out.sort_by(|a, b| a.time_s.total_cmp(&b.time_s));
-    out
+
+    /// A changed stretch.
+    pub fn stretch(c: &ChangeSpan) -> Self {
+        Self { time_s: c.start_s, strength: c.strength, start_s: Some(c.start_s), end_s: Some(c.end_s) }
+    }
 }
+
+/// Added to a pattern layer's change when its lane's surprise peaks at its start.
+pub const SURPRISE_AGREEMENT_BONUS: f64 = 0.25;
 
 /// Letter labels in order of first appearance: A, B, ..., Z, AA, AB, ...
 pub fn label(index: usize) -> String {
@@ -225,19 +228,6 @@ pub fn segments(times: &[f64], tokens: &[u8], hop_s: f64) -> Vec<Segment> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn token_changes_join_surprise_changes() {
-        let seg = |a: f64, b: f64, t: u8| Segment { start_s: a, end_s: b, token: t, label: String::new() };
-        let segments = [seg(0.0, 10.0, 1), seg(10.0, 12.0, 2), seg(12.0, 30.0, 3), seg(30.0, 50.0, 4)];
-        let surprise = [Change { time_s: 30.2, strength: 0.5 }];
-        let changes = with_token_changes(&surprise, &segments, 2.0, 0.5);
-        // 10 -> 12 is too short to count; 12 -> 30 and 30 -> 50 are stable: the change at 30
-        // agrees with the surprise peak at 30.2 and strengthens it.
-        assert_eq!(changes, vec![Change { time_s: 30.2, strength: 0.75 }]);
-        let alone = with_token_changes(&[], &segments, 2.0, 0.5);
-        assert_eq!(alone, vec![Change { time_s: 30.0, strength: TOKEN_CHANGE_STRENGTH }]);
-    }
 
     #[test]
     fn labels_count_like_spreadsheet_columns() {

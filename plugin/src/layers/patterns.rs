@@ -1,0 +1,865 @@
+//! Pattern layers: the parts of the sound that repeat at their own periods, found in the log-mel
+//! history, each with where it sounds, when it plays and when it changes.
+//!
+//! A mix repeats at every multiple of its shortest layer's period, so one similarity curve of the
+//! whole mix cannot say which lag starts a new layer. Layers live in parts of the spectrum, and
+//! they are nested: the hats repeat every beat, the drums every bar *and so every beat too*. The
+//! discovery is therefore a sieve, shortest period first, over the log-mel bins taken in
+//! [`BINS_PER_CHANNEL`]-bin channels:
+//!
+//! 1. Every channel votes, within each timescale's lag range (the lanes of
+//!    [`crate::engine::period_range`]), for its own period in what is left of the sound. Its
+//!    trajectory is band-passed in time for that range (a 20 s swell does not hide a half-second
+//!    hat pattern); its similarity across lags is `1 - mean‖x(t) - x(t-l)‖² / 2·var`, from an FFT
+//!    autocorrelation. Its period is the first peak reaching [`PEAK_FRACTION`] of the range's
+//!    best that repeats better than at any divisor of that lag by [`DIVISOR_JUMP`] (a channel
+//!    that repeats every beat also repeats every bar) and not much worse than at any longer lag
+//!    ([`SUB_PERIOD_LOSS`]: half a drum bar repeats partly, the bar wholly).
+//! 2. Votes within [`SAME_LAYER`] of each other are one candidate; its weight is how strongly its
+//!    channels repeat. The shortest candidate with at least [`MIN_LAYER_WEIGHT`] (and
+//!    [`MIN_RELATIVE_WEIGHT`] of the round's strongest) is a layer.
+//! 3. The layer's repeating model is the median of its channels' power a few periods before and
+//!    after each frame (adaptive REPET's model). What it explains, `min(power, model)`, is taken
+//!    out of those channels, and the search goes on in what is left: with the drums taken out,
+//!    the bass that repeats every two bars stands on its own.
+//!
+//! A layer's changes are where it stops matching its own repeats: its channels' level against
+//! its model, in dB, smoothed in time so noise averages out while a changed pitch, filter,
+//! density or loudness does not, and scored against the layer's own typical difference.
+//! Stretches that stand out are the layer's changes, placed at frame resolution (20 ms). Where
+//! two layers claim the same stretch, the one that stands out more keeps it.
+//!
+//! Everything is a function of the frames alone, so the analysis of a stream is the analysis of
+//! the whole file, whatever the blocks it came in.
+
+use std::sync::Arc;
+
+use realfft::num_complex::Complex;
+use realfft::{ComplexToReal, RealFftPlanner, RealToComplex};
+use serde::{Deserialize, Serialize};
+
+/// Adjacent log-mel bins analysed together as one channel.
+pub const BINS_PER_CHANNEL: usize = 2;
+/// Spectral bands a layer's profile is reported in.
+pub const PROFILE_BANDS: usize = 8;
+/// A channel's period in a lag range is the first peak reaching this fraction of the range's best
+/// similarity (above the range's mean).
+pub const PEAK_FRACTION: f64 = 0.85;
+/// A channel votes only if its best similarity in the range stands this far above the range's
+/// mean (a channel that repeats no better at one lag than at any other has no period there).
+pub const MIN_PROMINENCE: f64 = 0.2;
+/// A lag that is a multiple of a shorter one is a period of its own only if the channel's
+/// similarity there beats the one at the shorter lag by this much.
+pub const DIVISOR_JUMP: f64 = 0.04;
+/// A channel's period must repeat no worse than at any longer lag (up to [`LONGER_LAGS`] times its
+/// range) by more
+/// than this fraction of its prominence: otherwise it is a part of a longer pattern.
+pub const SUB_PERIOD_LOSS: f64 = 0.3;
+/// The longer lags a vote is tested against reach this many times its range's longest lag.
+pub const LONGER_LAGS: usize = 2;
+/// A channel votes only while at least this fraction of its power is left unexplained.
+pub const MIN_LEFT: f64 = 0.1;
+/// Votes within this relative distance of a candidate's shortest vote are that candidate.
+pub const SAME_LAYER: f64 = 0.04;
+/// A candidate needs at least this fraction of the strongest candidate's weight in the same round
+/// of the sieve: the shortest of the strong candidates is the next layer, not a chance match of a
+/// few channels.
+pub const MIN_RELATIVE_WEIGHT: f64 = 0.3;
+/// Periods within this relative distance are the same layer's.
+pub const SAME_PERIOD: f64 = 0.03;
+/// The sieve stops after this many layers.
+pub const MAX_LAYERS: usize = 8;
+/// Power below this (linear, -60 dB) counts as silence.
+const POWER_FLOOR: f64 = 1e-6;
+/// A layer needs at least this much vote weight (summed prominence of its channels).
+pub const MIN_LAYER_WEIGHT: f64 = 1.5;
+/// Shortest period reported, in seconds.
+pub const MIN_PERIOD_S: f64 = 0.18;
+
+/// What a layer takes out of the spectrum: the median of this many repeats either side.
+const MODEL_MAX_NEIGHBOURS: usize = 3;
+/// Change detection: the reference reaches at least this far (seconds) either side...
+const MODEL_REACH_S: f64 = 16.0;
+/// ...in at most this many repeats on each side.
+const CHANGE_NEIGHBOURS: usize = 6;
+/// Frames each channel's trajectory is smoothed over before it is compared with its model.
+const CHANGE_FRAME_SMOOTHING: usize = 5;
+/// Seconds the signed difference from the model is averaged over.
+const CHANGE_SMOOTHING_S: f64 = 0.5;
+/// A change starts where the layer's difference passes this robust z-score...
+const CHANGE_Z_ENTER: f64 = 5.0;
+/// ...and spans every frame around it above this one.
+const CHANGE_Z_STAY: f64 = 2.0;
+/// Changes of one layer closer than this (seconds) are one change.
+const CHANGE_MERGE_GAP_S: f64 = 1.0;
+/// No change is reported before this many seconds (nor before one period of the layer).
+const MIN_HEARD_S: f64 = 1.0;
+/// Changes shorter than this (seconds) are not reported.
+const CHANGE_MIN_S: f64 = 1.0;
+/// Two layers' changes overlapping by more than this fraction of the shorter are one change.
+const CHANGE_SAME_EVENT: f64 = 0.5;
+/// A change's strength is its mean z-score over this, capped at 1.
+const CHANGE_FULL_Z: f64 = 12.0;
+/// A layer is active where its channels are within this many dB of their loudest (95th
+/// percentile) level, smoothed over a second.
+const ACTIVE_RANGE_DB: f32 = 25.0;
+
+/// One discovered pattern layer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Pattern {
+    /// Repetition period in seconds.
+    pub period_s: f64,
+    /// The period in beats and bars, when the tempo is known.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub period_beats: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub period_bars: Option<f64>,
+    /// How strongly and widely it repeats, 0..1 (its vote weight against the strongest layer's).
+    pub confidence: f64,
+    /// How closely its parts of the sound match themselves one period apart, 0..1 (the mean
+    /// prominence of its channels' similarity peaks).
+    pub strength: f64,
+    /// The timescale (lane) it belongs to: the scale whose period range fits it best.
+    pub scale_s: f64,
+    /// Where it sounds: weight per spectral band, 0..1, lowest band first (see `bands_hz`).
+    pub profile: Vec<f32>,
+    /// "low", "mid", "high" or "wide": the profile in a word.
+    pub register: String,
+    /// Stretches where it plays.
+    pub active: Vec<Span>,
+    /// Stretches where it plays differently from its own repeats.
+    pub changes: Vec<ChangeSpan>,
+}
+
+/// A stretch of time, seconds from the start of the input.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Span {
+    pub start_s: f64,
+    pub end_s: f64,
+}
+
+/// A stretch where a layer changed, and how clearly (0..1).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ChangeSpan {
+    pub start_s: f64,
+    pub end_s: f64,
+    pub strength: f64,
+}
+
+/// What the discovery needs to know about the frames.
+#[derive(Debug, Clone)]
+pub struct PatternConfig {
+    /// Frames per second.
+    pub frame_rate: f64,
+    /// Log-mel bins per frame.
+    pub bins: usize,
+    /// The lanes: (scale in seconds, shortest lag, longest lag), shortest first.
+    pub lanes: Vec<(f64, f64, f64)>,
+    /// Upper edges of the [`PROFILE_BANDS`] profile bands, in Hz.
+    pub band_edges_hz: Vec<f64>,
+}
+
+/// The log-mel history the layers are found in: frames of `bins` values in dB, oldest first,
+/// keeping at most `limit` frames (all of them when `None`).
+#[derive(Debug, Clone)]
+pub struct MelHistory {
+    bins: usize,
+    values: std::collections::VecDeque<f32>,
+    /// Absolute index of the oldest frame kept.
+    first: usize,
+    limit: Option<usize>,
+}
+
+/// dB per natural-log unit.
+const DB_PER_NEPER: f32 = 4.342_945;
+
+impl MelHistory {
+    pub fn new(bins: usize, limit: Option<usize>) -> Self {
+        Self {
+            bins,
+            values: std::collections::VecDeque::new(),
+            first: 0,
+            limit,
+        }
+    }
+
+    /// Keeps at most `limit` frames from now on (`None`: all).
+    pub fn set_limit(&mut self, limit: Option<usize>) {
+        self.limit = limit;
+        self.trim();
+    }
+
+    /// Appends log-mel frames (natural log, as the front end makes them).
+    pub fn push(&mut self, log_mel: &[f32]) {
+        self.values.extend(log_mel.iter().map(|&v| if v.is_finite() { v * DB_PER_NEPER } else { -60.0 }));
+        self.trim();
+    }
+
+    fn trim(&mut self) {
+        if let Some(limit) = self.limit {
+            let frames = self.len();
+            if frames > limit {
+                let drop = frames - limit;
+                self.values.drain(..drop * self.bins);
+                self.first += drop;
+            }
+        }
+    }
+
+    /// Frames held.
+    pub fn len(&self) -> usize {
+        self.values.len() / self.bins.max(1)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+
+    /// Absolute index of the oldest frame held.
+    pub fn first_frame(&self) -> usize {
+        self.first
+    }
+
+    /// The layers in the frames held. Times are from the start of the stream.
+    pub fn patterns(&self, config: &PatternConfig) -> Vec<Pattern> {
+        let (a, b) = self.values.as_slices();
+        let frames: Vec<f32> = if b.is_empty() { a.to_vec() } else { [a, b].concat() };
+        let offset_s = self.first as f64 / config.frame_rate;
+        let mut patterns = discover(&frames, self.bins, config);
+        for p in &mut patterns {
+            for s in &mut p.active {
+                s.start_s += offset_s;
+                s.end_s += offset_s;
+            }
+            for c in &mut p.changes {
+                c.start_s += offset_s;
+                c.end_s += offset_s;
+            }
+        }
+        patterns
+    }
+}
+
+/// One channel's vote: (period in frames, weight, channel).
+type Vote = (f64, f64, usize);
+
+/// The layers in `frames` (`bins` dB values per frame, oldest first), shortest period first.
+pub fn discover(frames: &[f32], bins: usize, config: &PatternConfig) -> Vec<Pattern> {
+    let t = frames.len() / bins.max(1);
+    if t < 4 || bins / BINS_PER_CHANNEL == 0 {
+        return Vec::new();
+    }
+    let mut power: Vec<f64> = frames.iter().map(|&db| 10f64.powf(f64::from(db) / 10.0)).collect();
+    let original = channel_power(&power, bins);
+    let mut residual_db = vec![0.0_f32; power.len()];
+    let mut acf = Autocorrelation::new(t);
+    let mut found: Vec<(Pattern, Vec<ChangeSpan>)> = Vec::new();
+    let mut strongest = 0.0_f64;
+    while found.len() < MAX_LAYERS {
+        for (db, p) in residual_db.iter_mut().zip(&power) {
+            *db = (10.0 * p.max(POWER_FLOOR).log10()) as f32;
+        }
+        let fr = config.frame_rate;
+        let new = |period: f64| found.iter().all(|(p, _)| (period / fr - p.period_s).abs() > SAME_PERIOD * p.period_s);
+        // A channel whose layers have taken out nearly all of it has nothing left to repeat: what
+        // remains is noise, and noise matches itself somewhere by chance.
+        let alive: Vec<bool> = channel_power(&power, bins).iter().zip(&original).map(|(left, all)| *left >= MIN_LEFT * all).collect();
+        let groups: Vec<Vec<Vote>> = candidates(&residual_db, bins, &alive, config, &mut acf)
+            .into_iter()
+            .filter(|g| weight(g) >= MIN_LAYER_WEIGHT && new(mean_period(g)))
+            .collect();
+        let top = groups.iter().map(|g| weight(g)).fold(0.0, f64::max);
+        let candidate = groups
+            .into_iter()
+            .filter(|g| weight(g) >= MIN_RELATIVE_WEIGHT * top)
+            .min_by(|a, b| mean_period(a).total_cmp(&mean_period(b)));
+        let Some(votes) = candidate else { break };
+        strongest = strongest.max(weight(&votes));
+        found.push(take_out_layer(&votes, frames, &mut power, bins, config));
+    }
+    for (p, _) in &mut found {
+        p.confidence = (p.confidence / strongest.max(1e-9)).clamp(0.0, 1.0);
+    }
+    attribute_changes(&mut found);
+    let mut patterns: Vec<Pattern> = found.into_iter().map(|(p, _)| p).collect();
+    patterns.sort_by(|a, b| a.period_s.total_cmp(&b.period_s));
+    patterns
+}
+
+/// Total power of each channel over all frames.
+fn channel_power(power: &[f64], bins: usize) -> Vec<f64> {
+    let mut sums = vec![0.0; bins / BINS_PER_CHANNEL];
+    for row in power.chunks_exact(bins) {
+        for (c, sum) in sums.iter_mut().enumerate() {
+            *sum += row[c * BINS_PER_CHANNEL..(c + 1) * BINS_PER_CHANNEL].iter().sum::<f64>();
+        }
+    }
+    sums
+}
+
+/// Summed prominence of a candidate's channels (each channel counted once, at its best).
+fn weight(votes: &[Vote]) -> f64 {
+    let mut best: Vec<(usize, f64)> = Vec::new();
+    for v in votes {
+        match best.iter_mut().find(|b| b.0 == v.2) {
+            Some(b) => b.1 = b.1.max(v.1),
+            None => best.push((v.2, v.1)),
+        }
+    }
+    best.iter().map(|b| b.1).sum()
+}
+
+/// A candidate's period in frames: its votes' mean, weighted by prominence.
+fn mean_period(votes: &[Vote]) -> f64 {
+    votes.iter().map(|v| v.0 * v.1).sum::<f64>() / votes.iter().map(|v| v.1).sum::<f64>().max(1e-12)
+}
+
+/// Every `alive` channel's votes in every lane, grouped into candidates (votes within
+/// [`SAME_LAYER`]).
+fn candidates(frames_db: &[f32], bins: usize, alive: &[bool], config: &PatternConfig, acf: &mut Autocorrelation) -> Vec<Vec<Vote>> {
+    let t = frames_db.len() / bins;
+    let channels = bins / BINS_PER_CHANNEL;
+    let fr = config.frame_rate;
+    let min_lag = (MIN_PERIOD_S * fr).round().max(2.0) as usize;
+    let mut votes: Vec<Vote> = Vec::new();
+    for &(_, lo_s, hi_s) in &config.lanes {
+        let lo = ((lo_s.max(MIN_PERIOD_S)) * fr).round() as usize;
+        let hi = ((hi_s * fr).round() as usize).min(t / 2);
+        if hi <= lo + 2 {
+            continue;
+        }
+        // Lags up to LONGER_LAGS times the range, for the test against longer lags.
+        let similarity = acf.similarity(frames_db, bins, channels, lo, hi, (LONGER_LAGS * hi).min(t.saturating_sub(3)).max(hi + 2));
+        for (c, r) in similarity.iter().enumerate().filter(|(c, _)| alive[*c]) {
+            if let Some(vote) = channel_vote(r, lo, hi, min_lag) {
+                votes.push((vote.0, vote.1, c));
+            }
+        }
+    }
+    votes.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let mut groups: Vec<Vec<Vote>> = Vec::new();
+    for v in votes {
+        match groups.last_mut() {
+            Some(g) if v.0 <= g[0].0 * (1.0 + SAME_LAYER) => g.push(v),
+            _ => groups.push(vec![v]),
+        }
+    }
+    groups
+}
+
+/// A channel's period (frames) and weight within lags `lo..=hi`, or `None`.
+fn channel_vote(r: &[f64], lo: usize, hi: usize, min_lag: usize) -> Option<(f64, f64)> {
+    let range = &r[lo..=hi];
+    let top = range.iter().copied().fold(f64::MIN, f64::max);
+    let mean = range.iter().sum::<f64>() / range.len() as f64;
+    let prominence = top - mean;
+    if prominence < MIN_PROMINENCE {
+        return None;
+    }
+    let threshold = mean + PEAK_FRACTION * prominence;
+    let last = hi.min(r.len() - 2);
+    for lag in lo.max(2)..=last {
+        if r[lag] < threshold || r[lag] < r[lag - 1] || r[lag] < r[lag + 1] {
+            continue;
+        }
+        let period = refine(r, lag, r.len() - 1);
+        let best_of = |lags: &mut dyn Iterator<Item = f64>| {
+            lags.filter_map(|l| peak_near(r, l, (0.03 * l).max(1.0)).map(|p| p.1)).fold(f64::MIN, f64::max)
+        };
+        // The best similarity at a divisor of the period that the range's filtering still sees...
+        let floor = min_lag.max(lo / 2) as f64;
+        let at_divisor = best_of(&mut (2..).map(|k| period / f64::from(k)).take_while(|&l| l >= floor));
+        // ...and at any longer lag computed: a channel that repeats far
+        // better later is part of a longer pattern, whether that lag is a multiple (half a drum
+        // bar repeats partly, the bar wholly) or not (a chance match inside a longer riff).
+        let longer = r[lag + 1..].iter().copied().fold(f64::MIN, f64::max);
+        if longer - r[lag] > SUB_PERIOD_LOSS * prominence {
+            continue;
+        }
+        if r[lag] - at_divisor >= DIVISOR_JUMP {
+            return Some((period, prominence));
+        }
+    }
+    None
+}
+
+/// The highest point of `r` within `tol` of `lag`, refined by parabolic interpolation.
+fn peak_near(r: &[f64], lag: f64, tol: f64) -> Option<(f64, f64)> {
+    let lo = ((lag - tol).floor() as usize).max(1);
+    let hi = ((lag + tol).ceil() as usize).min(r.len().checked_sub(2)?);
+    if hi < lo {
+        return None;
+    }
+    let i = (lo..=hi).max_by(|&a, &b| r[a].total_cmp(&r[b]))?;
+    let (a, b, c) = (r[i - 1], r[i], r[i + 1]);
+    let denom = a - 2.0 * b + c;
+    let offset = if denom.abs() > 1e-12 { (0.5 * (a - c) / denom).clamp(-0.5, 0.5) } else { 0.0 };
+    Some((i as f64 + offset, b))
+}
+
+/// Refines a period found at integer lag `lag` on its multiples up to `max_lag` (a peak at 8P
+/// pins P eight times more finely than the one at P).
+fn refine(r: &[f64], lag: usize, max_lag: usize) -> f64 {
+    let mut period = peak_near(r, lag as f64, 0.5).map_or(lag as f64, |p| p.0);
+    let level = r[lag];
+    let mut k = 2.0;
+    while k * period <= max_lag as f64 - 2.0 {
+        match peak_near(r, k * period, (0.015 * k * period).max(1.0)) {
+            Some((at, v)) if v >= level - 0.15 => period = at / k,
+            _ => break,
+        }
+        k *= 2.0;
+    }
+    period
+}
+
+/// Describes the layer of `votes`, finds its changes, and takes what it explains out of `power`
+/// (the residual, linear). `frames` are the original dB frames, for where the layer is active.
+fn take_out_layer(votes: &[Vote], frames: &[f32], power: &mut [f64], bins: usize, config: &PatternConfig) -> (Pattern, Vec<ChangeSpan>) {
+    let fr = config.frame_rate;
+    let period = mean_period(votes);
+    let mut channels: Vec<usize> = votes.iter().map(|v| v.2).collect();
+    channels.sort_unstable();
+    channels.dedup();
+    let dims: Vec<usize> = channels.iter().flat_map(|&c| c * BINS_PER_CHANNEL..(c + 1) * BINS_PER_CHANNEL).collect();
+    let model = repeating_model(power, bins, &dims, &nearest_repeats(period));
+    // A layer cannot have changed before it was heard once: what the model sees there is the
+    // start of the piece, not a change.
+    let heard_s = (period / fr).max(MIN_HEARD_S);
+    let reference = repeating_model(power, bins, &dims, &spread_repeats(period, fr));
+    let mut changes = layer_changes(power, bins, &dims, &reference, fr);
+    changes.retain(|c| c.start_s >= heard_s);
+    let t = power.len() / bins;
+    for i in 0..t {
+        for (j, &d) in dims.iter().enumerate() {
+            let p = &mut power[i * bins + d];
+            *p -= p.min(model[i * dims.len() + j]);
+        }
+    }
+    let w = weight(votes);
+    let period_s = period / fr;
+    let (profile, register) = profile(votes, bins, config);
+    let pattern = Pattern {
+        period_s,
+        period_beats: None,
+        period_bars: None,
+        strength: (w / channels.len() as f64).clamp(0.0, 1.0),
+        // Made relative to the strongest layer once all are found.
+        confidence: w,
+        scale_s: lane_of(period_s, &config.lanes),
+        profile,
+        register,
+        active: activity(frames, bins, &channels, fr),
+        changes: Vec::new(),
+    };
+    (pattern, changes)
+}
+
+/// Offsets (frames) of the nearest [`MODEL_MAX_NEIGHBOURS`] repeats either side: the model of what
+/// a layer takes out of the spectrum, close enough to follow the music as it evolves.
+fn nearest_repeats(period: f64) -> Vec<f64> {
+    (1..=MODEL_MAX_NEIGHBOURS).flat_map(|j| [-(j as f64) * period, j as f64 * period]).collect()
+}
+
+/// Offsets (frames) of up to [`CHANGE_NEIGHBOURS`] repeats either side spread over at least
+/// [`MODEL_REACH_S`]: the reference a change is measured against. A change lasting several
+/// periods would match its nearest repeats (they are changed too); repeats further away are not.
+fn spread_repeats(period: f64, fr: f64) -> Vec<f64> {
+    let reach = (MODEL_REACH_S * fr).max(3.0 * period);
+    let count = ((reach / period) as usize).clamp(1, CHANGE_NEIGHBOURS);
+    let step = ((reach / period / count as f64).round() as usize).max(1);
+    (1..=count).flat_map(|j| [-((j * step) as f64) * period, (j * step) as f64 * period]).collect()
+}
+
+/// The median of `power` on `dims` at `offsets` (frames) from each frame: `t × dims.len()`
+/// values, 0 where no offset lies inside the frames.
+fn repeating_model(power: &[f64], bins: usize, dims: &[usize], offsets: &[f64]) -> Vec<f64> {
+    let t = power.len() / bins;
+    let mut model = vec![0.0; t * dims.len()];
+    let mut column = Vec::with_capacity(offsets.len());
+    for i in 0..t {
+        for (j, &d) in dims.iter().enumerate() {
+            column.clear();
+            column.extend(offsets.iter().filter_map(|o| {
+                let u = (i as f64 + o).round();
+                (u >= 0.0 && (u as usize) < t).then(|| power[u as usize * bins + d])
+            }));
+            if !column.is_empty() {
+                model[i * dims.len() + j] = median(&mut column);
+            }
+        }
+    }
+    model
+}
+
+/// The lane whose range fits `period_s` best: the one whose scale is nearest on a log scale
+/// among those whose range holds it.
+fn lane_of(period_s: f64, lanes: &[(f64, f64, f64)]) -> f64 {
+    lanes
+        .iter()
+        .min_by(|a, b| {
+            let cost = |l: &(f64, f64, f64)| {
+                let outside = if period_s < l.1 || period_s > l.2 { 10.0 } else { 0.0 };
+                outside + (period_s / l.0).ln().abs()
+            };
+            cost(a).total_cmp(&cost(b))
+        })
+        .map_or(period_s, |l| l.0)
+}
+
+/// The layer's weight per profile band (0..1, the loudest band 1) and its register in a word.
+fn profile(votes: &[Vote], bins: usize, config: &PatternConfig) -> (Vec<f32>, String) {
+    let mut w = vec![0.0_f64; PROFILE_BANDS];
+    for v in votes {
+        let bin = v.2 * BINS_PER_CHANNEL;
+        w[(bin * PROFILE_BANDS / bins.max(1)).min(PROFILE_BANDS - 1)] += v.1;
+    }
+    let max = w.iter().copied().fold(0.0, f64::max).max(1e-12);
+    let profile: Vec<f32> = w.iter().map(|x| (x / max) as f32).collect();
+    // Weighted mean band on a log-frequency scale, against the band edges.
+    let total: f64 = w.iter().sum::<f64>().max(1e-12);
+    let centre = |b: usize| {
+        let lo = if b == 0 { 30.0 } else { config.band_edges_hz[b - 1] };
+        (lo * config.band_edges_hz[b]).sqrt().ln()
+    };
+    let mean = (0..PROFILE_BANDS).map(|b| w[b] * centre(b)).sum::<f64>() / total;
+    let spread = ((0..PROFILE_BANDS).map(|b| w[b] * (centre(b) - mean).powi(2)).sum::<f64>() / total).sqrt();
+    let hz = mean.exp();
+    let register = if spread > 1.2 {
+        "wide"
+    } else if hz < 300.0 {
+        "low"
+    } else if hz < 2500.0 {
+        "mid"
+    } else {
+        "high"
+    };
+    (profile, register.to_owned())
+}
+
+/// Stretches where the layer's channels are within [`ACTIVE_RANGE_DB`] of their loudest level.
+fn activity(frames: &[f32], bins: usize, channels: &[usize], fr: f64) -> Vec<Span> {
+    let t = frames.len() / bins;
+    let level: Vec<f64> = (0..t)
+        .map(|i| {
+            let row = &frames[i * bins..(i + 1) * bins];
+            let (sum, n) = channels
+                .iter()
+                .flat_map(|&c| &row[c * BINS_PER_CHANNEL..(c + 1) * BINS_PER_CHANNEL])
+                .fold((0.0, 0), |(s, n), &v| (s + f64::from(v), n + 1));
+            sum / n.max(1) as f64
+        })
+        .collect();
+    let level = moving_average(&level, (fr as usize).max(1));
+    let mut sorted = level.clone();
+    sorted.sort_by(f64::total_cmp);
+    let Some(&loud) = sorted.get(sorted.len() * 95 / 100) else { return Vec::new() };
+    let on = |v: f64| v >= loud - f64::from(ACTIVE_RANGE_DB);
+    runs(&level, on, fr, fr.recip(), 1.0)
+}
+
+/// Runs of frames where `on` holds, as spans: runs closer than `gap_s` are joined, shorter than
+/// `min_s` dropped.
+fn runs(values: &[f64], on: impl Fn(f64) -> bool, fr: f64, gap_s: f64, min_s: f64) -> Vec<Span> {
+    let mut out: Vec<Span> = Vec::new();
+    let mut start = None;
+    for (i, &v) in values.iter().chain(std::iter::once(&f64::NAN)).enumerate() {
+        match (start, on(v) && i < values.len()) {
+            (None, true) => start = Some(i),
+            (Some(a), false) => {
+                let span = Span { start_s: a as f64 / fr, end_s: i as f64 / fr };
+                match out.last_mut() {
+                    Some(last) if span.start_s - last.end_s < gap_s => last.end_s = span.end_s,
+                    _ => out.push(span),
+                }
+                start = None;
+            }
+            _ => {}
+        }
+    }
+    out.retain(|s| s.end_s - s.start_s >= min_s);
+    out
+}
+
+/// The layer's changes: stretches where its channels' level (`power` on `dims`) differs from its
+/// repeating model.
+fn layer_changes(power: &[f64], bins: usize, dims: &[usize], model: &[f64], fr: f64) -> Vec<ChangeSpan> {
+    let t = power.len() / bins;
+    if t == 0 || dims.is_empty() {
+        return Vec::new();
+    }
+    let db = |p: f64| 10.0 * p.max(POWER_FLOOR).log10();
+    let smooth = ((CHANGE_SMOOTHING_S * fr).round() as usize).max(3);
+    let mut energy = vec![0.0_f64; t];
+    for (j, &d) in dims.iter().enumerate() {
+        let diff: Vec<f64> = (0..t).map(|i| db(power[i * bins + d]) - db(model[i * dims.len() + j])).collect();
+        let diff = moving_average(&moving_average(&diff, CHANGE_FRAME_SMOOTHING), smooth);
+        for (e, v) in energy.iter_mut().zip(diff) {
+            *e += v * v;
+        }
+    }
+    let level: Vec<f64> = energy.iter().map(|e| (e / dims.len() as f64).sqrt()).collect();
+    change_runs(&robust_z(&level), fr)
+}
+
+/// Stretches of `z` that pass [`CHANGE_Z_ENTER`], extended while above [`CHANGE_Z_STAY`].
+fn change_runs(z: &[f64], fr: f64) -> Vec<ChangeSpan> {
+    let mut out: Vec<ChangeSpan> = Vec::new();
+    let mut i = 0;
+    while i < z.len() {
+        if z[i] <= CHANGE_Z_ENTER {
+            i += 1;
+            continue;
+        }
+        let mut a = i;
+        while a > 0 && z[a - 1] > CHANGE_Z_STAY {
+            a -= 1;
+        }
+        let mut b = i;
+        while b + 1 < z.len() && z[b + 1] > CHANGE_Z_STAY {
+            b += 1;
+        }
+        let mean_z = z[a..=b].iter().sum::<f64>() / (b - a + 1) as f64;
+        let span = ChangeSpan {
+            start_s: a as f64 / fr,
+            end_s: (b + 1) as f64 / fr,
+            strength: (mean_z / CHANGE_FULL_Z).clamp(0.0, 1.0),
+        };
+        match out.last_mut() {
+            Some(last) if span.start_s - last.end_s < CHANGE_MERGE_GAP_S => {
+                last.end_s = span.end_s;
+                last.strength = last.strength.max(span.strength);
+            }
+            _ => out.push(span),
+        }
+        i = b + 1;
+    }
+    out.retain(|c| c.end_s - c.start_s >= CHANGE_MIN_S);
+    out
+}
+
+/// Gives each change to one layer: where changes of several layers overlap, the strongest keeps
+/// it.
+fn attribute_changes(found: &mut [(Pattern, Vec<ChangeSpan>)]) {
+    let mut all: Vec<(usize, ChangeSpan)> = found
+        .iter()
+        .enumerate()
+        .flat_map(|(i, f)| f.1.iter().map(move |c| (i, *c)))
+        .collect();
+    all.sort_by(|a, b| b.1.strength.total_cmp(&a.1.strength).then(a.1.start_s.total_cmp(&b.1.start_s)));
+    let mut kept: Vec<(usize, ChangeSpan)> = Vec::new();
+    for (i, c) in all {
+        let same_event = kept.iter().any(|(_, k)| {
+            let overlap = c.end_s.min(k.end_s) - c.start_s.max(k.start_s);
+            overlap > CHANGE_SAME_EVENT * (c.end_s - c.start_s).min(k.end_s - k.start_s)
+        });
+        if !same_event {
+            kept.push((i, c));
+        }
+    }
+    for (i, c) in kept {
+        found[i].0.changes.push(c);
+    }
+    for f in found.iter_mut() {
+        f.0.changes.sort_by(|a, b| a.start_s.total_cmp(&b.start_s));
+    }
+}
+
+/// `(x - median) / (1.4826 · MAD)`, with a floor on the spread.
+fn robust_z(x: &[f64]) -> Vec<f64> {
+    let mut v = x.to_vec();
+    let med = median(&mut v);
+    let mut dev: Vec<f64> = x.iter().map(|a| (a - med).abs()).collect();
+    let mad = median(&mut dev) * 1.4826 + 1e-6;
+    x.iter().map(|a| (a - med) / mad).collect()
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    if v.is_empty() {
+        return 0.0;
+    }
+    let mid = v.len() / 2;
+    let (_, m, _) = v.select_nth_unstable_by(mid, f64::total_cmp);
+    *m
+}
+
+/// Centred moving average of `size` samples, the edges averaging what exists (the edge value
+/// repeated, as if the signal held still beyond its ends).
+fn moving_average(x: &[f64], size: usize) -> Vec<f64> {
+    let n = x.len();
+    if size <= 1 || n == 0 {
+        return x.to_vec();
+    }
+    let half = size / 2;
+    let at = |i: isize| x[i.clamp(0, n as isize - 1) as usize];
+    let mut out = Vec::with_capacity(n);
+    let mut sum: f64 = (-(half as isize)..(size - half) as isize).map(at).sum();
+    for i in 0..n as isize {
+        out.push(sum / size as f64);
+        sum += at(i + (size - half) as isize) - at(i - half as isize);
+    }
+    out
+}
+
+/// Similarity across lags of every channel, by FFT autocorrelation, with its plans and buffers
+/// made once per analysis.
+struct Autocorrelation {
+    frames: usize,
+    forward: Arc<dyn RealToComplex<f64>>,
+    inverse: Arc<dyn ComplexToReal<f64>>,
+    input: Vec<f64>,
+    spectrum: Vec<Complex<f64>>,
+    power: Vec<Complex<f64>>,
+    output: Vec<f64>,
+}
+
+impl Autocorrelation {
+    fn new(frames: usize) -> Self {
+        let n = (2 * frames).next_power_of_two();
+        let mut planner = RealFftPlanner::new();
+        let forward = planner.plan_fft_forward(n);
+        let inverse = planner.plan_fft_inverse(n);
+        Self {
+            frames,
+            input: forward.make_input_vec(),
+            spectrum: forward.make_output_vec(),
+            power: forward.make_output_vec(),
+            output: inverse.make_output_vec(),
+            forward,
+            inverse,
+        }
+    }
+
+    /// Per channel, `1 - mean‖x(t) - x(t-l)‖² / (2·var)` for lags `0..=max_lag`, of the frames
+    /// band-passed for the lag range `lo..=hi`.
+    fn similarity(&mut self, frames: &[f32], bins: usize, channels: usize, lo: usize, hi: usize, max_lag: usize) -> Vec<Vec<f64>> {
+        let t = self.frames;
+        let max_lag = max_lag.min(t - 1);
+        let slow = 2 * hi + 1;
+        let fast = (lo / 4).max(1);
+        let mut out = Vec::with_capacity(channels);
+        for c in 0..channels {
+            self.power.iter_mut().for_each(|p| *p = Complex::new(0.0, 0.0));
+            let mut squares = vec![0.0_f64; t];
+            for d in c * BINS_PER_CHANNEL..(c + 1) * BINS_PER_CHANNEL {
+                let x: Vec<f64> = (0..t).map(|i| f64::from(frames[i * bins + d])).collect();
+                let trend = moving_average(&x, slow);
+                let band: Vec<f64> = x.iter().zip(&trend).map(|(a, b)| a - b).collect();
+                let mut band = moving_average(&band, fast);
+                let mean = band.iter().sum::<f64>() / t as f64;
+                band.iter_mut().for_each(|v| *v -= mean);
+                for (s, v) in squares.iter_mut().zip(&band) {
+                    *s += v * v;
+                }
+                self.input.iter_mut().for_each(|v| *v = 0.0);
+                self.input[..t].copy_from_slice(&band);
+                // Lengths are the planner's own: this cannot fail.
+                let _ = self.forward.process(&mut self.input, &mut self.spectrum);
+                for (p, s) in self.power.iter_mut().zip(&self.spectrum) {
+                    p.re += s.norm_sqr();
+                }
+            }
+            let _ = self.inverse.process(&mut self.power, &mut self.output);
+            let n = self.output.len() as f64;
+            // Prefix sums of the squares, for the overlap of each lag.
+            let mut prefix = vec![0.0_f64; t + 1];
+            for (i, s) in squares.iter().enumerate() {
+                prefix[i + 1] = prefix[i] + s;
+            }
+            let var = prefix[t] / t as f64 + 1e-9;
+            let r: Vec<f64> = (0..=max_lag)
+                .map(|l| {
+                    let cross = self.output[l] / n;
+                    let late = prefix[t] - prefix[l];
+                    let early = prefix[t - l];
+                    let mean_sq_diff = (late + early - 2.0 * cross) / (t - l) as f64;
+                    1.0 - mean_sq_diff / (2.0 * var)
+                })
+                .collect();
+            out.push(r);
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FR: f64 = 50.0;
+    const BINS: usize = 16;
+
+    fn config() -> PatternConfig {
+        PatternConfig {
+            frame_rate: FR,
+            bins: BINS,
+            lanes: vec![(0.2, 0.18, 0.4), (1.0, 0.4, 2.0), (2.0, 1.0, 4.0), (5.0, 2.5, 10.0)],
+            band_edges_hz: vec![290.0, 620.0, 1060.0, 1650.0, 2440.0, 3500.0, 4900.0, 8000.0],
+        }
+    }
+
+    /// A pseudo-random value in -0.5..0.5 from a seed.
+    fn noise(seed: u64) -> f32 {
+        let s = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        ((s >> 33) as f32 / (1u64 << 31) as f32) - 0.5
+    }
+
+    /// Frames where the low half of the bins repeats every `low` frames and the high half every
+    /// `high` frames (random patterns, in dB), with a little noise.
+    fn two_layers(low: usize, high: usize, frames: usize, change: Option<(usize, usize)>) -> Vec<f32> {
+        let mut out = Vec::with_capacity(frames * BINS);
+        for t in 0..frames {
+            for b in 0..BINS {
+                let (p, salt) = if b < BINS / 2 { (low, 1) } else { (high, 2) };
+                let changed = b < BINS / 2 && change.is_some_and(|(a, z)| t >= a && t < z);
+                let phase = (t % p) as u64;
+                let v = -40.0 + 30.0 * noise(phase * 97 + b as u64 * 7 + salt) + 12.0 * f32::from(changed);
+                out.push(v + noise(t as u64 * 131 + b as u64));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn each_part_of_the_spectrum_gets_its_own_period() {
+        let frames = two_layers(100, 24, 3000, None);
+        let found = discover(&frames, BINS, &config());
+        let periods: Vec<f64> = found.iter().map(|p| p.period_s).collect();
+        assert!(found.iter().any(|p| (p.period_s - 2.0).abs() < 0.06 && p.register != "high"), "{periods:?}");
+        assert!(found.iter().any(|p| (p.period_s - 0.48).abs() < 0.0144), "{periods:?}");
+        assert!(found.len() <= 3, "{periods:?}");
+    }
+
+    #[test]
+    fn a_changed_stretch_is_found_on_its_layer_at_frame_resolution() {
+        let frames = two_layers(100, 24, 3000, Some((1500, 1900)));
+        let found = discover(&frames, BINS, &config());
+        let low = found.iter().find(|p| (p.period_s - 2.0).abs() < 0.06).expect("the 2 s layer");
+        let c = low.changes.first().unwrap_or_else(|| panic!("no change in {found:#?}"));
+        assert!((c.start_s - 30.0).abs() <= 0.5 && (c.end_s - 38.0).abs() <= 0.5, "{c:?}");
+        let others: usize = found.iter().filter(|p| !std::ptr::eq(*p, low)).map(|p| p.changes.len()).sum();
+        assert_eq!(others, 0, "{found:#?}");
+    }
+
+    #[test]
+    fn silence_and_tiny_inputs_have_no_layers() {
+        assert!(discover(&vec![-60.0; 3000 * BINS], BINS, &config()).is_empty());
+        assert!(discover(&[], BINS, &config()).is_empty());
+        assert!(discover(&vec![-60.0; 3 * BINS], BINS, &config()).is_empty());
+    }
+
+    #[test]
+    fn history_keeps_its_limit_and_times_stay_absolute() {
+        let mut h = MelHistory::new(4, Some(10));
+        h.push(&[0.0; 4 * 25]);
+        assert_eq!(h.len(), 10);
+        assert_eq!(h.first_frame(), 15);
+    }
+
+    #[test]
+    fn moving_average_keeps_constants_and_length() {
+        let x = vec![2.0; 17];
+        assert_eq!(moving_average(&x, 5), x);
+        assert_eq!(moving_average(&[1.0, 2.0, 3.0], 1), vec![1.0, 2.0, 3.0]);
+    }
+}
