@@ -38,7 +38,7 @@ fn analyze_writes_json_and_picture() {
     let o = strata().args(["analyze", "--quiet", "--tempo", "120", "--out"]).arg(&out).arg(asset()).output().unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("strata.json")).unwrap()).unwrap();
-    assert_eq!(json["version"], 1);
+    assert_eq!(json["version"], 2);
     assert_eq!(json["source"], "machine_wars_excerpt.ogg");
     assert_eq!(json["sample_rate"], 44_100);
     assert!((json["duration_s"].as_f64().unwrap() - 30.0).abs() < 0.1);
@@ -68,6 +68,27 @@ fn analyze_writes_json_and_picture() {
     let beat_layer = layers.iter().find(|l| l["scale_s"] == 1.0).unwrap();
     let p = beat_layer["period_s"].as_f64().unwrap();
     assert!(((p / 0.5).round() * 0.5 - p).abs() < 0.015, "period {p} s is a multiple of the beat");
+    // Pattern layers: inside the file, on the lanes, with a readable profile; the beat among them.
+    let duration = json["duration_s"].as_f64().unwrap();
+    let bands = json["profile_bands_hz"].as_array().unwrap().len();
+    let scales: Vec<f64> = layers.iter().map(|l| l["scale_s"].as_f64().unwrap()).collect();
+    let patterns = json["patterns"].as_array().unwrap();
+    for p in patterns {
+        let period = p["period_s"].as_f64().unwrap();
+        assert!(period > 0.0 && period <= duration, "{p}");
+        assert!((p["period_beats"].as_f64().unwrap() - period * 2.0).abs() < 1e-9);
+        assert!(scales.contains(&p["scale_s"].as_f64().unwrap()), "{p}");
+        assert_eq!(p["profile"].as_array().unwrap().len(), bands);
+        assert!(["low", "mid", "high", "wide"].contains(&p["register"].as_str().unwrap()));
+        for c in p["changes"].as_array().unwrap().iter().chain(p["active"].as_array().unwrap()) {
+            let (a, b) = (c["start_s"].as_f64().unwrap(), c["end_s"].as_f64().unwrap());
+            assert!(0.0 <= a && a <= b && b <= duration + 0.1, "{c}");
+        }
+    }
+    assert!(
+        patterns.iter().any(|p| (p["period_s"].as_f64().unwrap() - 0.5).abs() <= 0.015),
+        "the beat (0.5 s at 120 BPM) is a pattern layer: {patterns:?}"
+    );
     let png = std::fs::read(out.join("strata.png")).unwrap();
     assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
     assert!(std::fs::read_dir(&out).unwrap().count() == 2, "only strata.json and strata.png remain");

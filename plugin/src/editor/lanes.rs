@@ -8,7 +8,7 @@ use std::collections::VecDeque;
 
 use egui::{Color32, Pos2, Rect, Stroke};
 
-use crate::layers::{label, LayerFrame, MIN_SEGMENT_STEPS};
+use crate::layers::{label, LayerFrame, Pattern, MIN_SEGMENT_STEPS};
 
 /// History kept per layer, in seconds.
 pub const HISTORY_S: f64 = 3600.0;
@@ -187,6 +187,50 @@ pub fn token_colour(token: u8) -> Color32 {
 }
 
 /// Paints one lane's layout into `rect`, mapping `t0..t1` across its width.
+/// A changed stretch of one pattern layer, as a lane draws it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stretch {
+    pub start_s: f64,
+    pub end_s: f64,
+    pub strength: f64,
+    pub period_s: f64,
+    pub register: String,
+}
+
+/// The changed stretches of `patterns` that reach into `t0..=t1`.
+pub fn stretches(patterns: &[&Pattern], t0: f64, t1: f64) -> Vec<Stretch> {
+    patterns
+        .iter()
+        .flat_map(|p| {
+            p.changes.iter().filter(move |c| c.end_s >= t0 && c.start_s <= t1).map(move |c| Stretch {
+                start_s: c.start_s,
+                end_s: c.end_s,
+                strength: c.strength,
+                period_s: p.period_s,
+                register: p.register.clone(),
+            })
+        })
+        .collect()
+}
+
+/// Colour of a changed stretch (amber; the stronger, the more opaque).
+pub fn stretch_colour(strength: f64) -> Color32 {
+    Color32::from_rgba_unmultiplied(255, 180, 40, (50.0 + 110.0 * strength.clamp(0.0, 1.0)) as u8)
+}
+
+/// Paints changed stretches over a lane: a translucent band across the lane's lower third and a
+/// bar along its bottom, so the token blocks stay readable underneath.
+pub fn paint_change_stretches(painter: &egui::Painter, rect: Rect, stretches: &[Stretch], t0: f64, t1: f64) {
+    let span = (t1 - t0).max(1e-9);
+    let x = |t: f64| rect.left() + (((t - t0) / span).clamp(0.0, 1.0) as f32) * rect.width();
+    for s in stretches {
+        let (a, b) = (x(s.start_s), x(s.end_s).max(x(s.start_s) + 1.0));
+        let band = Rect::from_min_max(Pos2::new(a, rect.bottom() - rect.height() / 3.0), Pos2::new(b, rect.bottom()));
+        painter.rect_filled(band, 0.0, stretch_colour(s.strength));
+        painter.line_segment([Pos2::new(a, rect.bottom() - 1.0), Pos2::new(b, rect.bottom() - 1.0)], Stroke::new(2.0, stretch_colour(1.0)));
+    }
+}
+
 pub fn paint_lane(painter: &egui::Painter, rect: Rect, layout: &LaneLayout, t0: f64, t1: f64) {
     let span = (t1 - t0).max(1e-6);
     let x = |t: f64| rect.left() + ((t - t0) / span).clamp(0.0, 1.0) as f32 * rect.width();

@@ -21,6 +21,7 @@ use crate::inference;
 use crate::layers::LayerFrame;
 use crate::params::{StrataParams, ViewSettings, MIN_EDITOR_SIZE, SPAN_RANGE_S};
 use crate::take::{ExportState, RecorderState, TakeControl};
+use crate::layers::Pattern;
 use crate::worker::{AnalysisState, StatusFeed, WorkerStatus};
 use lanes::LaneHistory;
 
@@ -59,15 +60,24 @@ impl EditorShared {
         *self.feed.lock().unwrap_or_else(|e| e.into_inner()) = Some(feed);
     }
 
-    /// The newest status waiting (if any), the analysis state, and every layer frame waiting.
-    fn poll(&self, layers: &mut Vec<LayerFrame>) -> (Option<WorkerStatus>, Option<AnalysisState>) {
+    /// The newest status waiting (if any), the analysis state, the newest pattern layers, and
+    /// every layer frame waiting.
+    fn poll(&self, layers: &mut Vec<LayerFrame>) -> Polled {
         let mut feed = self.feed.lock().unwrap_or_else(|e| e.into_inner());
         let Some(feed) = feed.as_mut() else {
-            return (None, None);
+            return Polled::default();
         };
         feed.drain_layers(layers);
-        (feed.latest(), Some(feed.analysis()))
+        Polled { status: feed.latest(), analysis: Some(feed.analysis()), patterns: Some(feed.patterns()) }
     }
+}
+
+/// What one look at the worker's queues brings.
+#[derive(Default)]
+struct Polled {
+    status: Option<WorkerStatus>,
+    analysis: Option<AnalysisState>,
+    patterns: Option<Arc<Vec<Pattern>>>,
 }
 
 impl Default for EditorShared {
@@ -96,6 +106,8 @@ pub struct StrataEditor {
     status: Option<WorkerStatus>,
     /// Where the analysis stands.
     analysis: Option<AnalysisState>,
+    /// The newest pattern layers the worker found (kept when the worker stops).
+    patterns: Arc<Vec<Pattern>>,
     /// Scratch for frames taken from the queue.
     incoming: Vec<LayerFrame>,
     /// The time at the lanes' right edge while frozen (they follow the newest step otherwise).
@@ -109,6 +121,7 @@ impl StrataEditor {
             shared,
             status: None,
             analysis: None,
+            patterns: Arc::default(),
             incoming: Vec::new(),
             view_end_s: 0.0,
         }
@@ -117,12 +130,15 @@ impl StrataEditor {
     /// Draws the whole editor into `ui` (also used by tests, without a window).
     pub fn draw(&mut self, ui: &mut egui::Ui) {
         self.incoming.clear();
-        let (status, analysis) = self.shared.poll(&mut self.incoming);
+        let Polled { status, analysis, patterns } = self.shared.poll(&mut self.incoming);
         if let Some(s) = status {
             self.status = Some(s);
         }
         if analysis.is_some() {
             self.analysis = analysis;
+        }
+        if let Some(p) = patterns {
+            self.patterns = p;
         }
         let shared = self.shared.clone();
         let mut history = shared.history.lock().unwrap_or_else(|e| e.into_inner());
@@ -153,7 +169,8 @@ impl StrataEditor {
         if !view.frozen {
             self.view_end_s = history.latest_time();
         }
-        lanes_section(ui, self.analysis.as_ref(), &history, self.status.as_ref(), &mut view, &mut self.view_end_s, &scales);
+        let lanes = LanesInput { analysis: self.analysis.as_ref(), history: &history, status: self.status.as_ref(), patterns: &self.patterns, scales: &scales };
+        lanes_section(ui, &lanes, &mut view, &mut self.view_end_s);
         if view != saved {
             self.params.update_view(|v| {
                 let size = v.editor_size;
@@ -327,15 +344,18 @@ fn controls(ui: &mut egui::Ui, view: &mut ViewSettings, scales: &[f64]) {
 const READOUT_WIDTH: f32 = 230.0;
 
 /// The lanes, longest scale on top, with a readout per lane, a time grid and hover details.
-fn lanes_section(
-    ui: &mut egui::Ui,
-    analysis: Option<&AnalysisState>,
-    history: &LaneHistory,
-    status: Option<&WorkerStatus>,
-    view: &mut ViewSettings,
-    view_end_s: &mut f64,
-    scales: &[f64],
-) {
+/// What the lanes are drawn from.
+struct LanesInput<'a> {
+    analysis: Option<&'a AnalysisState>,
+    history: &'a LaneHistory,
+    status: Option<&'a WorkerStatus>,
+    /// The pattern layers; each is drawn on the lane of its timescale.
+    patterns: &'a [Pattern],
+    scales: &'a [f64],
+}
+
+fn lanes_section(ui: &mut egui::Ui, input: &LanesInput, view: &mut ViewSettings, view_end_s: &mut f64) {
+    let LanesInput { analysis, history, status, patterns, scales } = *input;
     match analysis {
         None | Some(AnalysisState::Starting) => {
             ui.label("Layers: loading the models…");
@@ -388,11 +408,15 @@ fn lanes_section(
         let lane = egui::Rect::from_min_max(egui::pos2(timeline.left(), top + 2.0), egui::pos2(timeline.right(), top + lane_h - 2.0));
         let resolution_s = view.span_s / f64::from(lane.width().max(1.0));
         lanes::paint_lane(&painter, lane, &history.layout(level, t0, t1, resolution_s), t0, t1);
+        let here = lane_patterns(patterns, scales[level]);
+        lanes::paint_change_stretches(&painter, lane, &lanes::stretches(&here, t0, t1), t0, t1);
         let current = history
             .current(level)
             .map(|f| format!("now {}", history.label(level, f.token)))
             .unwrap_or_default();
-        let text = format!("{} s layer  {current}\n{}", scales[level], period_text(status, level));
+        let tempo = status.and_then(|s| s.tempo_bpm.map(|b| (b, s.beats_per_bar)));
+        let layers_text = here.iter().map(|p| pattern_text(p, tempo)).collect::<Vec<_>>().join("\n");
+        let text = format!("{} s layer  {current}\n{}\n{layers_text}", scales[level], period_text(status, level));
         painter.text(
             egui::pos2(avail.left() + 4.0, top + 4.0),
             egui::Align2::LEFT_TOP,
@@ -423,9 +447,14 @@ fn lanes_section(
             let t = t0 + f64::from((pos.x - timeline.left()) / timeline.width()) * view.span_s;
             // Nothing was heard before 0 s, whatever the first window reached back to.
             let known = t >= 0.0 && t >= history.earliest_time() - scales[level] && t <= history.latest_time();
+            let here = lane_patterns(patterns, scales[level]);
+            let changed = lanes::stretches(&here, t, t).into_iter().find(|s| s.start_s <= t && t <= s.end_s);
             if let Some(f) = history.frame_at(level, t).filter(|_| known) {
+                let changed = changed
+                    .map(|s| format!("\nlayer {:.2} s ({}) changed {:.1}–{:.1} s, for {:.1} s", s.period_s, s.register, s.start_s, s.end_s, s.end_s - s.start_s))
+                    .unwrap_or_default();
                 let tip = format!(
-                    "{t:.2} s · pattern {} · surprise {:+.1}\n{}",
+                    "{t:.2} s · pattern {} · surprise {:+.1}\n{}{changed}",
                     history.label(level, f.token),
                     f.surprise,
                     period_text(status, level)
@@ -435,6 +464,36 @@ fn lanes_section(
             }
         }
     }
+}
+
+/// The pattern layers living at the timescale `scale_s`, strongest first.
+fn lane_patterns(patterns: &[Pattern], scale_s: f64) -> Vec<&Pattern> {
+    let mut here: Vec<&Pattern> = patterns.iter().filter(|p| p.scale_s == scale_s).collect();
+    here.sort_by(|a, b| b.confidence.total_cmp(&a.confidence));
+    here
+}
+
+/// One pattern layer in a line: its period (in beats or bars when the tempo is known), where it
+/// sounds, and how many changes it went through.
+pub fn pattern_text(p: &Pattern, tempo: Option<(f64, u32)>) -> String {
+    let period = match tempo.filter(|(bpm, _)| *bpm > 0.0) {
+        Some((bpm, beats_per_bar)) => {
+            let beats = p.period_s * bpm / 60.0;
+            let bars = beats / f64::from(beats_per_bar.max(1));
+            if bars >= 1.0 {
+                format!("{bars:.2} bars")
+            } else {
+                format!("{beats:.2} beats")
+            }
+        }
+        None => format!("{:.2} s", p.period_s),
+    };
+    let changes = match p.changes.len() {
+        0 => String::new(),
+        1 => " · 1 change".to_owned(),
+        n => format!(" · {n} changes"),
+    };
+    format!("▪ {period} {}{changes}", p.register)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]

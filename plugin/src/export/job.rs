@@ -31,7 +31,7 @@ use super::stems::{self, StemSplitter};
 use crate::audio_file::{AudioFile, AudioFileError};
 use crate::engine::{Engine, EngineError};
 use crate::inference::ModelSet;
-use crate::layers::Analysis;
+use crate::layers::{Analysis, Pattern};
 
 /// The largest difference allowed between an input sample and the sum of its stems, as a
 /// fraction of full scale.
@@ -349,12 +349,24 @@ fn write_export(
     let analysis = fa.analysis;
     let rate = fa.sample_rate;
 
+    // One stem per pattern layer that repeats at least twice. (Weighting each stage's mask by its
+    // layer's spectral profile was tried and measured: it lowered the stems' SDR, 0.62 -> 0.44 dB
+    // with a 0.2 floor, 0.60 dB with 0.6; so each stage takes what repeats at its period anywhere.)
     let periods = stems::periods_that_repeat(
-        &stems::distinct_periods(analysis.layers.iter().filter_map(|l| l.period_s), rate),
+        &stems::distinct_periods(analysis.patterns.iter().map(|p| p.period_s), rate),
         rate,
         fa.frames,
     );
-    let stem_names: Vec<String> = periods.iter().enumerate().map(|(i, p)| format!("stem_{}_{p:.3}s.wav", i + 1)).collect();
+    let stem_patterns: Vec<Option<&Pattern>> = periods.iter().map(|&p| pattern_with_period(&analysis.patterns, p)).collect();
+    let stem_names: Vec<String> = periods
+        .iter()
+        .zip(&stem_patterns)
+        .enumerate()
+        .map(|(i, (p, pattern))| match pattern {
+            Some(pattern) => format!("stem_{}_{p:.3}s_{}.wav", i + 1, pattern.register),
+            None => format!("stem_{}_{p:.3}s.wav", i + 1),
+        })
+        .collect();
     split_stems(input, dir, &stem_names, &periods, fa.frames, progress)?;
     let max_sum_error = write_residual(input, dir, &stem_names, fa.frames, progress)?;
 
@@ -378,31 +390,51 @@ fn write_export(
     write_csv(&analysis, &dir.join("events.csv")).map_err(|e| ExportError::write(&dir.join("events.csv"), e))?;
     files.push("events.csv".into());
 
-    // Cue points: a stem carries the segments and changes of the layers with its period; the
-    // residual carries every layer's changes.
+    // Cue points: a stem carries its pattern layer's changed stretches (start and end) and the
+    // segments of its lane; the residual carries every change of every layer.
     let frame = |t: f64| (t.max(0.0) * f64::from(rate)).round() as u32;
-    for (name, period) in stem_names.iter().zip(&periods) {
+    for (name, pattern) in stem_names.iter().zip(&stem_patterns) {
         let mut cues: Vec<(u32, String)> = Vec::new();
-        for layer in analysis.layers.iter().filter(|l| l.period_s.is_some_and(|p| (p - period).abs() / period <= stems::SAME_PERIOD)) {
-            cues.extend(layer.segments.iter().map(|s| (frame(s.start_s), format!("{} s layer: {}", layer.scale_s, s.label))));
-            cues.extend(layer.changes.iter().map(|c| (frame(c.time_s), format!("{} s layer: change {:.2}", layer.scale_s, c.strength))));
+        if let Some(p) = pattern {
+            cues.extend(change_cues(p, &frame));
+            for layer in analysis.layers.iter().filter(|l| l.scale_s == p.scale_s) {
+                cues.extend(layer.segments.iter().map(|s| (frame(s.start_s), format!("{} s layer: {}", layer.scale_s, s.label))));
+            }
         }
         cues.sort();
         let path = dir.join(name);
         super::add_wav_cues(&path, &cues).map_err(|e| ExportError::write(&path, e))?;
         files.push(name.clone());
     }
-    let mut cues: Vec<(u32, String)> = analysis
-        .layers
-        .iter()
-        .flat_map(|l| l.changes.iter().map(move |c| (frame(c.time_s), format!("{} s layer: change {:.2}", l.scale_s, c.strength))))
-        .collect();
+    let mut cues: Vec<(u32, String)> = analysis.patterns.iter().flat_map(|p| change_cues(p, &frame)).collect();
     cues.sort();
     let residual = dir.join(RESIDUAL_FILE);
     super::add_wav_cues(&residual, &cues).map_err(|e| ExportError::write(&residual, e))?;
     files.push(RESIDUAL_FILE.into());
     files.sort();
     Ok(ExportSummary { dest: dir.to_owned(), files, analysis, stem_periods_s: periods, max_sum_error })
+}
+
+/// The pattern layer of a stem's period.
+fn pattern_with_period(patterns: &[Pattern], period_s: f64) -> Option<&Pattern> {
+    patterns
+        .iter()
+        .filter(|p| (p.period_s - period_s).abs() / period_s <= stems::SAME_PERIOD)
+        .max_by(|a, b| a.confidence.total_cmp(&b.confidence))
+}
+
+/// Cue points at the start and end of each of a pattern layer's changed stretches.
+fn change_cues(p: &Pattern, frame: &impl Fn(f64) -> u32) -> Vec<(u32, String)> {
+    p.changes
+        .iter()
+        .flat_map(|c| {
+            let name = super::pattern_name(p);
+            [
+                (frame(c.start_s), format!("{name}: change {:.2} starts", c.strength)),
+                (frame(c.end_s), format!("{name}: change ends")),
+            ]
+        })
+        .collect()
 }
 
 /// The residual stem's file name.

@@ -8,10 +8,24 @@ pub mod stems;
 use std::fmt::Write as _;
 use std::path::Path;
 
-use crate::layers::Analysis;
+use crate::layers::{Analysis, Change, Pattern};
+
+/// How annotations name a pattern layer: "2.38 s layer: low".
+pub fn pattern_name(p: &Pattern) -> String {
+    format!("{:.2} s layer: {}", p.period_s, p.register)
+}
+
+/// Where a lane's change ends: the end of its stretch, or its instant.
+fn change_end(c: &Change) -> f64 {
+    c.end_s.unwrap_or(c.time_s)
+}
+
+/// The Audacity label track file of the pattern layers' changes.
+pub const PATTERN_LABELS_FILE: &str = "labels_patterns.txt";
 
 /// Writes one Audacity label track per layer (`labels_<scale>s.txt`: tab-separated start, end,
-/// label; a change is a point label "change 0.80").
+/// label; a change is a region label "change 0.80" over its stretch), and one of every pattern
+/// layer's changed stretches ([`PATTERN_LABELS_FILE`], "2.38 s layer: low · change 0.80").
 pub fn write_audacity_labels(analysis: &Analysis, dir: &Path) -> std::io::Result<Vec<String>> {
     let mut names = Vec::new();
     for layer in &analysis.layers {
@@ -20,16 +34,26 @@ pub fn write_audacity_labels(analysis: &Analysis, dir: &Path) -> std::io::Result
             let _ = writeln!(text, "{:.6}\t{:.6}\t{}", s.start_s, s.end_s, s.label);
         }
         for c in &layer.changes {
-            let _ = writeln!(text, "{:.6}\t{:.6}\tchange {:.2}", c.time_s, c.time_s, c.strength);
+            let _ = writeln!(text, "{:.6}\t{:.6}\tchange {:.2}", c.time_s, change_end(c), c.strength);
         }
         let name = format!("labels_{}s.txt", layer.scale_s);
         std::fs::write(dir.join(&name), text)?;
         names.push(name);
     }
+    let mut text = String::new();
+    for p in &analysis.patterns {
+        for c in &p.changes {
+            let _ = writeln!(text, "{:.6}\t{:.6}\t{} · change {:.2}", c.start_s, c.end_s, pattern_name(p), c.strength);
+        }
+    }
+    std::fs::write(dir.join(PATTERN_LABELS_FILE), text)?;
+    names.push(PATTERN_LABELS_FILE.to_owned());
     Ok(names)
 }
 
-/// Writes every segment and change of every layer as one CSV (`events.csv`).
+/// Writes every segment and change of every lane, and every pattern layer's active stretches
+/// (`pattern`, its confidence as the strength) and changes (`pattern_change`), as one CSV
+/// (`events.csv`); a pattern's label is its period and register ("2.380s low").
 pub fn write_csv(analysis: &Analysis, path: &Path) -> std::io::Result<()> {
     let mut text = String::from("kind,scale_s,start_s,end_s,token,label,strength\n");
     for layer in &analysis.layers {
@@ -37,7 +61,16 @@ pub fn write_csv(analysis: &Analysis, path: &Path) -> std::io::Result<()> {
             let _ = writeln!(text, "segment,{},{:.6},{:.6},{},{},", layer.scale_s, s.start_s, s.end_s, s.token, s.label);
         }
         for c in &layer.changes {
-            let _ = writeln!(text, "change,{},{:.6},{:.6},,,{:.4}", layer.scale_s, c.time_s, c.time_s, c.strength);
+            let _ = writeln!(text, "change,{},{:.6},{:.6},,,{:.4}", layer.scale_s, c.time_s, change_end(c), c.strength);
+        }
+    }
+    for p in &analysis.patterns {
+        let label = format!("{:.3}s {}", p.period_s, p.register);
+        for a in &p.active {
+            let _ = writeln!(text, "pattern,{},{:.6},{:.6},,{label},{:.4}", p.scale_s, a.start_s, a.end_s, p.confidence);
+        }
+        for c in &p.changes {
+            let _ = writeln!(text, "pattern_change,{},{:.6},{:.6},,{label},{:.4}", p.scale_s, c.start_s, c.end_s, c.strength);
         }
     }
     std::fs::write(path, text)
@@ -79,7 +112,32 @@ pub fn jams(analysis: &Analysis) -> serde_json::Value {
                 "strata_period_s": layer.period_s,
                 "strata_period_confidence": layer.period_confidence,
                 "strata_strength": layer.strength,
-                "strata_changes": layer.changes.iter().map(|c| json!({"time_s": c.time_s, "strength": c.strength})).collect::<Vec<_>>(),
+                "strata_changes": layer.changes.iter().map(|c| json!({"time_s": c.time_s, "end_s": change_end(c), "strength": c.strength})).collect::<Vec<_>>(),
+            },
+            "time": 0.0,
+            "duration": analysis.duration_s,
+        }));
+    }
+    // Each pattern layer: its changed stretches as segments labelled "change".
+    for p in &analysis.patterns {
+        let data: Vec<_> = p
+            .changes
+            .iter()
+            .map(|c| json!({"time": c.start_s, "duration": (c.end_s - c.start_s).max(0.0), "value": "change", "confidence": c.strength}))
+            .collect();
+        annotations.push(json!({
+            "namespace": "segment_open",
+            "data": data,
+            "annotation_metadata": metadata(&format!("Strata's pattern layer {}: the stretches where it changed", pattern_name(p))),
+            "sandbox": {
+                "strata_pattern_period_s": p.period_s,
+                "strata_scale_s": p.scale_s,
+                "strata_register": p.register,
+                "strata_profile": p.profile,
+                "strata_profile_bands_hz": analysis.profile_bands_hz,
+                "strata_confidence": p.confidence,
+                "strata_strength": p.strength,
+                "strata_active": p.active.iter().map(|a| json!({"start_s": a.start_s, "end_s": a.end_s})).collect::<Vec<_>>(),
             },
             "time": 0.0,
             "duration": analysis.duration_s,
@@ -127,7 +185,8 @@ pub const MIDI_TICKS_PER_QUARTER: u16 = 480;
 
 /// A standard MIDI file (format 1): a tempo track at 120 BPM (or the known tempo), then one track
 /// per layer named after it, with a marker event at every segment start ("A", "B", ...) and
-/// every change ("change 0.80").
+/// every change ("change 0.80"), then one track per pattern layer with a marker where each of its
+/// changes starts ("change 0.80") and ends ("change ends").
 pub fn midi(analysis: &Analysis) -> Result<Vec<u8>, std::io::Error> {
     use midly::{Format, Header, MetaMessage, Smf, Timing, TrackEvent, TrackEventKind};
     let bpm = analysis.tempo_bpm.filter(|b| b.is_finite() && *b > 0.0).unwrap_or(120.0);
@@ -145,6 +204,17 @@ pub fn midi(analysis: &Analysis) -> Result<Vec<u8>, std::io::Error> {
         events.sort_by_key(|e| e.0);
         texts.push(events);
         names.push(format!("Strata {} s layer", layer.scale_s).into_bytes());
+    }
+    let tick = |t: f64| (t.max(0.0) * ticks_per_s).round() as u32;
+    for p in &analysis.patterns {
+        let mut events: Vec<(u32, Vec<u8>)> = p
+            .changes
+            .iter()
+            .flat_map(|c| [(tick(c.start_s), format!("change {:.2}", c.strength).into_bytes()), (tick(c.end_s), b"change ends".to_vec())])
+            .collect();
+        events.sort_by_key(|e| e.0);
+        texts.push(events);
+        names.push(format!("Strata {}", pattern_name(p)).into_bytes());
     }
     let mut tracks = vec![vec![
         TrackEvent { delta: 0.into(), kind: TrackEventKind::Meta(MetaMessage::Tempo(us_per_quarter.into())) },

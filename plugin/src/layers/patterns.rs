@@ -13,8 +13,9 @@
 //!    hat pattern); its similarity across lags is `1 - mean‖x(t) - x(t-l)‖² / 2·var`, from an FFT
 //!    autocorrelation. Its period is the first peak reaching [`PEAK_FRACTION`] of the range's
 //!    best that repeats better than at any divisor of that lag by [`DIVISOR_JUMP`] (a channel
-//!    that repeats every beat also repeats every bar) and not much worse than at any longer lag
-//!    ([`SUB_PERIOD_LOSS`]: half a drum bar repeats partly, the bar wholly).
+//!    that repeats every beat also repeats every bar) and not much worse than at its multiples
+//!    ([`SUB_PERIOD_LOSS`]: half a drum bar repeats partly, the bar wholly). Channels that the
+//!    layers found so far have (nearly) emptied no longer vote ([`MIN_LEFT`]).
 //! 2. Votes within [`SAME_LAYER`] of each other are one candidate; its weight is how strongly its
 //!    channels repeat. The shortest candidate with at least [`MIN_LAYER_WEIGHT`] (and
 //!    [`MIN_RELATIVE_WEIGHT`] of the round's strongest) is a layer.
@@ -51,11 +52,11 @@ pub const MIN_PROMINENCE: f64 = 0.2;
 /// A lag that is a multiple of a shorter one is a period of its own only if the channel's
 /// similarity there beats the one at the shorter lag by this much.
 pub const DIVISOR_JUMP: f64 = 0.04;
-/// A channel's period must repeat no worse than at any longer lag (up to [`LONGER_LAGS`] times its
+/// A channel's period must repeat no worse than at its multiples (up to [`LONGER_LAGS`] times its
 /// range) by more
 /// than this fraction of its prominence: otherwise it is a part of a longer pattern.
 pub const SUB_PERIOD_LOSS: f64 = 0.3;
-/// The longer lags a vote is tested against reach this many times its range's longest lag.
+/// The multiples a vote is tested against reach this many times its range's longest lag.
 pub const LONGER_LAGS: usize = 2;
 /// A channel votes only while at least this fraction of its power is left unexplained.
 pub const MIN_LEFT: f64 = 0.1;
@@ -328,7 +329,7 @@ fn candidates(frames_db: &[f32], bins: usize, alive: &[bool], config: &PatternCo
         if hi <= lo + 2 {
             continue;
         }
-        // Lags up to LONGER_LAGS times the range, for the test against longer lags.
+        // Lags up to LONGER_LAGS times the range, for the test against multiples.
         let similarity = acf.similarity(frames_db, bins, channels, lo, hi, (LONGER_LAGS * hi).min(t.saturating_sub(3)).max(hi + 2));
         for (c, r) in similarity.iter().enumerate().filter(|(c, _)| alive[*c]) {
             if let Some(vote) = channel_vote(r, lo, hi, min_lag) {
@@ -369,11 +370,12 @@ fn channel_vote(r: &[f64], lo: usize, hi: usize, min_lag: usize) -> Option<(f64,
         // The best similarity at a divisor of the period that the range's filtering still sees...
         let floor = min_lag.max(lo / 2) as f64;
         let at_divisor = best_of(&mut (2..).map(|k| period / f64::from(k)).take_while(|&l| l >= floor));
-        // ...and at any longer lag computed: a channel that repeats far
-        // better later is part of a longer pattern, whether that lag is a multiple (half a drum
-        // bar repeats partly, the bar wholly) or not (a chance match inside a longer riff).
-        let longer = r[lag + 1..].iter().copied().fold(f64::MIN, f64::max);
-        if longer - r[lag] > SUB_PERIOD_LOSS * prominence {
+        // ...and at its multiples that were computed: a channel that repeats far better there is
+        // part of a longer pattern (half a drum bar repeats partly, the bar wholly). Only
+        // multiples: in a mix, most channels repeat best at some long lag where every layer
+        // repeats at once, and the beat is still a layer.
+        let at_multiple = best_of(&mut (2..=LONGER_LAGS * 2).map(|k| period * k as f64).take_while(|&l| l + 3.0 <= r.len() as f64));
+        if at_multiple - r[lag] > SUB_PERIOD_LOSS * prominence {
             continue;
         }
         if r[lag] - at_divisor >= DIVISOR_JUMP {

@@ -79,12 +79,32 @@ pub fn check_export(out: &Path, source: &Path) {
     let mid = std::fs::read(out.join("strata_markers.mid")).unwrap();
     let smf = midly::Smf::parse(&mid).unwrap();
     let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("strata.json")).unwrap()).unwrap();
+    assert_eq!(json["version"], 2);
     let layers = json["layers"].as_array().unwrap();
-    assert_eq!(smf.tracks.len(), 1 + layers.len());
+    let patterns = json["patterns"].as_array().unwrap();
+    assert!(!patterns.is_empty(), "the example has pattern layers");
+    assert_eq!(smf.tracks.len(), 1 + layers.len() + patterns.len());
     let markers = |t: &Vec<midly::TrackEvent>| t.iter().filter(|e| matches!(e.kind, midly::TrackEventKind::Meta(midly::MetaMessage::Marker(_)))).count();
     for (track, layer) in smf.tracks[1..].iter().zip(layers) {
         let expected = layer["segments"].as_array().unwrap().len() + layer["changes"].as_array().unwrap().len();
         assert_eq!(markers(track), expected);
+    }
+    for (track, pattern) in smf.tracks[1 + layers.len()..].iter().zip(patterns) {
+        assert_eq!(markers(track), 2 * pattern["changes"].as_array().unwrap().len(), "a marker where each change starts and ends");
+    }
+    // The pattern label track: one region per changed stretch, inside the file.
+    let pattern_labels = std::fs::read_to_string(out.join("labels_patterns.txt")).unwrap();
+    let stretches: usize = patterns.iter().map(|p| p["changes"].as_array().unwrap().len()).sum();
+    assert_eq!(pattern_labels.lines().count(), stretches);
+    // Every pattern layer with two repeats in the file has a stem named after its period
+    // (stem_<n>_<period>s_<register>.wav; layers within 3 % of each other share one).
+    let duration = json["duration_s"].as_f64().unwrap();
+    let stem_periods: Vec<f64> = stems
+        .iter()
+        .filter_map(|s| s.file_name()?.to_str()?.split('_').nth(2)?.strip_suffix('s')?.parse().ok())
+        .collect();
+    for p in patterns.iter().map(|p| p["period_s"].as_f64().unwrap()).filter(|p| 2.0 * p <= duration) {
+        assert!(stem_periods.iter().any(|s| (s - p).abs() <= 0.031 * s.max(p)), "a stem for the {p} s layer: {stems:?}");
     }
 
     // JAMS: valid against the JAMS schema, and each annotation's values against its namespace.
@@ -105,5 +125,5 @@ pub fn check_export(out: &Path, source: &Path) {
             }
         }
     }
-    assert_eq!(jams["annotations"].as_array().unwrap().len(), layers.len() + 1);
+    assert_eq!(jams["annotations"].as_array().unwrap().len(), layers.len() + 1 + patterns.len());
 }
