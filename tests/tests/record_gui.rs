@@ -225,7 +225,8 @@ fn record_and_export_from_the_editor_of_the_clap_bundle() {
     }
     let worst = sum.iter().zip(&take).map(|(s, &x)| (s - f64::from(x)).abs()).fold(0.0, f64::max);
     assert!(worst <= 1e-6, "stems sum back to the take within 1e-6 (worst {worst})");
-    assert_eq!(files_with_extension(&dest, "txt").len(), 6, "one Audacity label track per layer");
+    assert_eq!(files_with_extension(&dest, "txt").len(), 7, "one Audacity label track per lane, and one of the pattern layers");
+    assert!(dest.join("labels_patterns.txt").is_file());
 
     plugin.stop(running);
     drop(plugin);

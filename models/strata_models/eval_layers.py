@@ -1,0 +1,122 @@
+"""Layer quality of the whole engine (`strata analyze` and `strata export`, the Rust code the
+plugin runs) on synthetic pieces never trained or tuned on, beside baselines in the same run,
+scored by the metrics Strata is judged by (`layer_metrics.py`, from the shared eval folder).
+
+    python -m strata_models.eval_layers --strata target/release/strata \\
+        [--seed 3 --count 12] [--previous OLD_STRATA] [--stems] [--out models/layers_eval.json]
+
+Systems, each scored on the same pieces:
+* `strata`: the binary given.
+* `previous`: another Strata binary (say, the last release) for a before/after table.
+* `tempo+foote`: librosa's tempo estimate, reporting the beat and the bar (4 beats) as periods,
+  and Foote novelty (a checkerboard kernel on the log-mel self-similarity) as change times.
+* stems: single-period REPET (the repeating part and the rest) beside Strata's stems, and the
+  ideal-ratio-mask ceiling that `layer_metrics.py` computes from the true stems.
+
+Seeds 1 and 2 are the training and tuning pieces (`data.build_corpus`, and the development set
+the discovery's constants were chosen on); report on another seed.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from . import baselines, data, features, synth
+
+#: Where `layer_metrics.py` is found when not given: the shared folder beside the checkout.
+DEFAULT_METRICS = Path(__file__).resolve().parents[3] / "shared" / "eval" / "layer_metrics.py"
+
+
+def pieces(seed: int, count: int) -> Path:
+    """Writes (once) `count` synthetic pieces of `seed` and returns their folder."""
+    folder = data.CACHE / "eval" / f"synth_{seed}"
+    rng = np.random.default_rng(seed)
+    for i in range(count):
+        piece = folder / f"synth_{seed:04d}_{i:03d}"
+        p = synth.make_piece(rng)  # always drawn, so piece i is the same whatever the count
+        if not (piece / "truth.json").exists():
+            synth.write_piece(p, piece)
+    return folder
+
+
+def run_strata(binary: Path, truth: Path, out: Path, stems: bool) -> float:
+    """Analyses (or exports) every piece into out/<piece>/; returns audio seconds per second."""
+    audio_s = wall_s = 0.0
+    for piece in sorted(p for p in truth.iterdir() if (p / "truth.json").exists()):
+        command = "export" if stems else "analyze"
+        extra = ["--replace"] if stems else []
+        t0 = time.perf_counter()
+        subprocess.run([str(binary), command, "--quiet", *extra, "--out", str(out / piece.name), str(piece / "mix.wav")],
+                       check=True, capture_output=True)
+        wall_s += time.perf_counter() - t0
+        audio_s += json.loads((piece / "truth.json").read_text())["duration_s"]
+    return audio_s / max(wall_s, 1e-9)
+
+
+def run_tempo_foote(truth: Path, out: Path, stems: bool) -> None:
+    """The baseline's results in `strata.json`'s shape (and REPET stems), one folder per piece."""
+    import librosa
+
+    from .eval_stems import repet
+
+    for piece in sorted(p for p in truth.iterdir() if (p / "truth.json").exists()):
+        y, sr = sf.read(piece / "mix.wav", dtype="float32")
+        y = y.mean(axis=1) if y.ndim > 1 else y
+        beat = 60.0 / float(np.atleast_1d(librosa.feature.tempo(y=y, sr=sr))[0])
+        audio = y if sr == features.SAMPLE_RATE else data.to_model_rate(y, sr)
+        changes = [{"time_s": t} for t in baselines.foote_novelty(features.logmel(audio))]
+        layers = [{"period_s": beat, "changes": changes}, {"period_s": 4 * beat, "changes": []}]
+        dest = out / piece.name
+        dest.mkdir(parents=True, exist_ok=True)
+        (dest / "strata.json").write_text(json.dumps({"version": 1, "layers": layers}))
+        if stems:
+            for k, stem in enumerate(repet(y, sr)):
+                sf.write(dest / f"stem_{k}.wav", stem, sr, subtype="FLOAT")
+
+
+def score(metrics: Path, truth: Path, results: Path, stems: bool) -> dict:
+    """The mean figures `layer_metrics.py` prints on its last line."""
+    cmd = [sys.executable, str(metrics), str(truth), str(results)] + (["--stems", str(results)] if stems else [])
+    last = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
+    return {k: float(v) for k, v in (kv.split("=") for kv in last.split())}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--strata", type=Path, required=True, help="the strata binary")
+    ap.add_argument("--previous", type=Path, help="another strata binary, scored beside it")
+    ap.add_argument("--seed", type=int, default=3)
+    ap.add_argument("--count", type=int, default=12)
+    ap.add_argument("--stems", action="store_true", help="also export stems and score them")
+    ap.add_argument("--metrics", type=Path, default=DEFAULT_METRICS, help="layer_metrics.py")
+    ap.add_argument("--out", type=Path, help="write the table as JSON here")
+    args = ap.parse_args()
+    if not args.metrics.exists():
+        sys.exit(f"eval_layers: no layer_metrics.py at {args.metrics} (give --metrics)")
+    truth = pieces(args.seed, args.count)
+    work = data.CACHE / "eval" / f"results_{args.seed}"
+    table = {}
+    systems = [("strata", args.strata)] + ([("previous", args.previous)] if args.previous else [])
+    for name, binary in systems:
+        speed = run_strata(binary, truth, work / name, args.stems)
+        table[name] = score(args.metrics, truth, work / name, args.stems) | {"x_real_time": round(speed, 1)}
+    run_tempo_foote(truth, work / "tempo+foote", args.stems)
+    table["tempo+foote"] = score(args.metrics, truth, work / "tempo+foote", args.stems)
+    names = [k for k in next(iter(table.values())) if k not in ("pieces",)]
+    print("| system | " + " | ".join(names) + " |")
+    print("|---" * (len(names) + 1) + "|")
+    for system, row in table.items():
+        print(f"| {system} | " + " | ".join(f"{row.get(n, float('nan')):.3f}" if n != "x_real_time" else str(row.get(n, "")) for n in names) + " |")
+    if args.out:
+        args.out.write_text(json.dumps({"seed": args.seed, "pieces": args.count, "systems": table}, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
