@@ -71,7 +71,7 @@ pub const SAME_PERIOD: f64 = 0.03;
 /// The sieve stops after this many layers.
 pub const MAX_LAYERS: usize = 8;
 /// Power below this (linear, -60 dB) counts as silence.
-const POWER_FLOOR: f64 = 1e-6;
+const POWER_FLOOR: f32 = 1e-6;
 /// A layer needs at least this much vote weight (summed prominence of its channels).
 pub const MIN_LAYER_WEIGHT: f64 = 1.5;
 /// Shortest period reported, in seconds.
@@ -250,22 +250,20 @@ pub fn discover(frames: &[f32], bins: usize, config: &PatternConfig) -> Vec<Patt
     if t < 4 || bins / BINS_PER_CHANNEL == 0 {
         return Vec::new();
     }
-    let mut power: Vec<f64> = frames.iter().map(|&db| 10f64.powf(f64::from(db) / 10.0)).collect();
+    // The residual, linear power in f32 (an hour of frames is 46 MB at this precision).
+    let mut power: Vec<f32> = frames.iter().map(|&db| 10f32.powf(db / 10.0)).collect();
     let original = channel_power(&power, bins);
-    let mut residual_db = vec![0.0_f32; power.len()];
+    let mut cache = VoteCache { votes: vec![vec![None; original.len()]; config.lanes.len()], stale: vec![true; original.len()] };
     let mut acf = Autocorrelation::new(t);
     let mut found: Vec<(Pattern, Vec<ChangeSpan>)> = Vec::new();
     let mut strongest = 0.0_f64;
     while found.len() < MAX_LAYERS {
-        for (db, p) in residual_db.iter_mut().zip(&power) {
-            *db = (10.0 * p.max(POWER_FLOOR).log10()) as f32;
-        }
         let fr = config.frame_rate;
         let new = |period: f64| found.iter().all(|(p, _)| (period / fr - p.period_s).abs() > SAME_PERIOD * p.period_s);
         // A channel whose layers have taken out nearly all of it has nothing left to repeat: what
         // remains is noise, and noise matches itself somewhere by chance.
         let alive: Vec<bool> = channel_power(&power, bins).iter().zip(&original).map(|(left, all)| *left >= MIN_LEFT * all).collect();
-        let groups: Vec<Vec<Vote>> = candidates(&residual_db, bins, &alive, config, &mut acf)
+        let groups: Vec<Vec<Vote>> = candidates(&power, bins, &alive, config, &mut acf, &mut cache)
             .into_iter()
             .filter(|g| weight(g) >= MIN_LAYER_WEIGHT && new(mean_period(g)))
             .collect();
@@ -276,6 +274,9 @@ pub fn discover(frames: &[f32], bins: usize, config: &PatternConfig) -> Vec<Patt
             .min_by(|a, b| mean_period(a).total_cmp(&mean_period(b)));
         let Some(votes) = candidate else { break };
         strongest = strongest.max(weight(&votes));
+        for v in &votes {
+            cache.stale[v.2] = true;
+        }
         found.push(take_out_layer(&votes, frames, &mut power, bins, config));
     }
     for (p, _) in &mut found {
@@ -288,11 +289,11 @@ pub fn discover(frames: &[f32], bins: usize, config: &PatternConfig) -> Vec<Patt
 }
 
 /// Total power of each channel over all frames.
-fn channel_power(power: &[f64], bins: usize) -> Vec<f64> {
+fn channel_power(power: &[f32], bins: usize) -> Vec<f64> {
     let mut sums = vec![0.0; bins / BINS_PER_CHANNEL];
     for row in power.chunks_exact(bins) {
         for (c, sum) in sums.iter_mut().enumerate() {
-            *sum += row[c * BINS_PER_CHANNEL..(c + 1) * BINS_PER_CHANNEL].iter().sum::<f64>();
+            *sum += row[c * BINS_PER_CHANNEL..(c + 1) * BINS_PER_CHANNEL].iter().map(|&p| f64::from(p)).sum::<f64>();
         }
     }
     sums
@@ -315,28 +316,40 @@ fn mean_period(votes: &[Vote]) -> f64 {
     votes.iter().map(|v| v.0 * v.1).sum::<f64>() / votes.iter().map(|v| v.1).sum::<f64>().max(1e-12)
 }
 
+/// Each channel's vote in each lane, kept between rounds of the sieve: a channel's votes change
+/// only when a layer takes something out of it.
+struct VoteCache {
+    /// `votes[lane][channel]`: (period in frames, weight), if the channel has one there.
+    votes: Vec<Vec<Option<(f64, f64)>>>,
+    /// Channels whose votes must be found again.
+    stale: Vec<bool>,
+}
+
 /// Every `alive` channel's votes in every lane, grouped into candidates (votes within
 /// [`SAME_LAYER`]).
-fn candidates(frames_db: &[f32], bins: usize, alive: &[bool], config: &PatternConfig, acf: &mut Autocorrelation) -> Vec<Vec<Vote>> {
-    let t = frames_db.len() / bins;
-    let channels = bins / BINS_PER_CHANNEL;
+fn candidates(power: &[f32], bins: usize, alive: &[bool], config: &PatternConfig, acf: &mut Autocorrelation, cache: &mut VoteCache) -> Vec<Vec<Vote>> {
+    let t = power.len() / bins;
     let fr = config.frame_rate;
     let min_lag = (MIN_PERIOD_S * fr).round().max(2.0) as usize;
     let mut votes: Vec<Vote> = Vec::new();
-    for &(_, lo_s, hi_s) in &config.lanes {
+    for (lane, &(_, lo_s, hi_s)) in config.lanes.iter().enumerate() {
         let lo = ((lo_s.max(MIN_PERIOD_S)) * fr).round() as usize;
         let hi = ((hi_s * fr).round() as usize).min(t / 2);
         if hi <= lo + 2 {
             continue;
         }
-        // Lags up to LONGER_LAGS times the range, for the test against multiples.
-        let similarity = acf.similarity(frames_db, bins, channels, lo, hi, (LONGER_LAGS * hi).min(t.saturating_sub(3)).max(hi + 2));
-        for (c, r) in similarity.iter().enumerate().filter(|(c, _)| alive[*c]) {
-            if let Some(vote) = channel_vote(r, lo, hi, min_lag) {
+        for c in (0..alive.len()).filter(|&c| alive[c]) {
+            if cache.stale[c] {
+                // Lags up to LONGER_LAGS times the range, for the test against multiples.
+                let r = acf.similarity(power, bins, c, lo, hi, (LONGER_LAGS * hi).min(t.saturating_sub(3)).max(hi + 2));
+                cache.votes[lane][c] = channel_vote(&r, lo, hi, min_lag);
+            }
+            if let Some(vote) = cache.votes[lane][c] {
                 votes.push((vote.0, vote.1, c));
             }
         }
     }
+    cache.stale.iter_mut().for_each(|s| *s = false);
     votes.sort_by(|a, b| a.0.total_cmp(&b.0));
     let mut groups: Vec<Vec<Vote>> = Vec::new();
     for v in votes {
@@ -417,7 +430,7 @@ fn refine(r: &[f64], lag: usize, max_lag: usize) -> f64 {
 
 /// Describes the layer of `votes`, finds its changes, and takes what it explains out of `power`
 /// (the residual, linear). `frames` are the original dB frames, for where the layer is active.
-fn take_out_layer(votes: &[Vote], frames: &[f32], power: &mut [f64], bins: usize, config: &PatternConfig) -> (Pattern, Vec<ChangeSpan>) {
+fn take_out_layer(votes: &[Vote], frames: &[f32], power: &mut [f32], bins: usize, config: &PatternConfig) -> (Pattern, Vec<ChangeSpan>) {
     let fr = config.frame_rate;
     let period = mean_period(votes);
     let mut channels: Vec<usize> = votes.iter().map(|v| v.2).collect();
@@ -475,7 +488,7 @@ fn spread_repeats(period: f64, fr: f64) -> Vec<f64> {
 
 /// The median of `power` on `dims` at `offsets` (frames) from each frame: `t × dims.len()`
 /// values, 0 where no offset lies inside the frames.
-fn repeating_model(power: &[f64], bins: usize, dims: &[usize], offsets: &[f64]) -> Vec<f64> {
+fn repeating_model(power: &[f32], bins: usize, dims: &[usize], offsets: &[f64]) -> Vec<f32> {
     let t = power.len() / bins;
     let mut model = vec![0.0; t * dims.len()];
     let mut column = Vec::with_capacity(offsets.len());
@@ -484,10 +497,10 @@ fn repeating_model(power: &[f64], bins: usize, dims: &[usize], offsets: &[f64]) 
             column.clear();
             column.extend(offsets.iter().filter_map(|o| {
                 let u = (i as f64 + o).round();
-                (u >= 0.0 && (u as usize) < t).then(|| power[u as usize * bins + d])
+                (u >= 0.0 && (u as usize) < t).then(|| f64::from(power[u as usize * bins + d]))
             }));
             if !column.is_empty() {
-                model[i * dims.len() + j] = median(&mut column);
+                model[i * dims.len() + j] = median(&mut column) as f32;
             }
         }
     }
@@ -585,12 +598,12 @@ fn runs(values: &[f64], on: impl Fn(f64) -> bool, fr: f64, gap_s: f64, min_s: f6
 
 /// The layer's changes: stretches where its channels' level (`power` on `dims`) differs from its
 /// repeating model.
-fn layer_changes(power: &[f64], bins: usize, dims: &[usize], model: &[f64], fr: f64) -> Vec<ChangeSpan> {
+fn layer_changes(power: &[f32], bins: usize, dims: &[usize], model: &[f32], fr: f64) -> Vec<ChangeSpan> {
     let t = power.len() / bins;
     if t == 0 || dims.is_empty() {
         return Vec::new();
     }
-    let db = |p: f64| 10.0 * p.max(POWER_FLOOR).log10();
+    let db = |p: f32| 10.0 * f64::from(p.max(POWER_FLOOR)).log10();
     let smooth = ((CHANGE_SMOOTHING_S * fr).round() as usize).max(3);
     let mut energy = vec![0.0_f64; t];
     for (j, &d) in dims.iter().enumerate() {
@@ -732,19 +745,18 @@ impl Autocorrelation {
         }
     }
 
-    /// Per channel, `1 - mean‖x(t) - x(t-l)‖² / (2·var)` for lags `0..=max_lag`, of the frames
-    /// band-passed for the lag range `lo..=hi`.
-    fn similarity(&mut self, frames: &[f32], bins: usize, channels: usize, lo: usize, hi: usize, max_lag: usize) -> Vec<Vec<f64>> {
+    /// Channel `c`'s `1 - mean‖x(t) - x(t-l)‖² / (2·var)` for lags `0..=max_lag`, where x is
+    /// `power` (linear) in dB, band-passed for the lag range `lo..=hi`.
+    fn similarity(&mut self, power: &[f32], bins: usize, c: usize, lo: usize, hi: usize, max_lag: usize) -> Vec<f64> {
         let t = self.frames;
         let max_lag = max_lag.min(t - 1);
         let slow = 2 * hi + 1;
         let fast = (lo / 4).max(1);
-        let mut out = Vec::with_capacity(channels);
-        for c in 0..channels {
+        {
             self.power.iter_mut().for_each(|p| *p = Complex::new(0.0, 0.0));
             let mut squares = vec![0.0_f64; t];
             for d in c * BINS_PER_CHANNEL..(c + 1) * BINS_PER_CHANNEL {
-                let x: Vec<f64> = (0..t).map(|i| f64::from(frames[i * bins + d])).collect();
+                let x: Vec<f64> = (0..t).map(|i| f64::from(10.0 * power[i * bins + d].max(POWER_FLOOR).log10())).collect();
                 let trend = moving_average(&x, slow);
                 let band: Vec<f64> = x.iter().zip(&trend).map(|(a, b)| a - b).collect();
                 let mut band = moving_average(&band, fast);
@@ -778,9 +790,8 @@ impl Autocorrelation {
                     1.0 - mean_sq_diff / (2.0 * var)
                 })
                 .collect();
-            out.push(r);
+            r
         }
-        out
     }
 }
 
