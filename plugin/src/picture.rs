@@ -1,6 +1,7 @@
 //! A PNG picture of an analysis: one lane per timescale, longest on top; token segments as
 //! coloured blocks (one colour and letter per token within a lane), the surprise as a thin curve,
-//! changes as markers whose weight follows their strength.
+//! changed stretches of the pattern layers as amber bands on their lanes, each lane naming its
+//! pattern layers.
 
 use std::path::Path;
 
@@ -76,12 +77,14 @@ pub fn draw(analysis: &Analysis, path: &Path) -> Result<(), PictureError> {
         root.draw_text(&format!("{} s layer", layer.scale_s), &text(17, &BRIGHT), (12, top + 14))
             .map_err(|e| err(&e))?;
         root.draw_text(&period, &text(14, &DIM), (12, top + 38)).map_err(|e| err(&e))?;
-        root.draw_text(
-            &format!("strength {:.2} · conf {:.2}", layer.strength, layer.period_confidence),
-            &text(14, &DIMMER),
-            (12, top + 58),
-        )
-        .map_err(|e| err(&e))?;
+        // The pattern layers living at this timescale, one line each.
+        let here: Vec<&crate::layers::Pattern> = analysis.patterns.iter().filter(|p| p.scale_s == layer.scale_s).collect();
+        let listed = if here.is_empty() {
+            format!("strength {:.2} · conf {:.2}", layer.strength, layer.period_confidence)
+        } else {
+            here.iter().map(|p| format!("{:.2} s {}", p.period_s, p.register)).collect::<Vec<_>>().join(" · ")
+        };
+        root.draw_text(&listed, &text(14, &DIMMER), (12, top + 58)).map_err(|e| err(&e))?;
         for seg in &layer.segments {
             let (x0, x1) = (x_of(seg.start_s), x_of(seg.end_s).max(x_of(seg.start_s) + 1));
             root.draw(&Rectangle::new([(x0, top + 6), (x1, bottom)], token_colour(seg.token).filled()))
@@ -105,7 +108,14 @@ pub fn draw(analysis: &Analysis, path: &Path) -> Result<(), PictureError> {
             .collect();
         root.draw(&PathElement::new(points, RGBColor(240, 240, 240).stroke_width(1)))
             .map_err(|e| err(&e))?;
-        for change in &layer.changes {
+        // Each pattern layer's changed stretches: an amber band along the lane's bottom.
+        for c in here.iter().flat_map(|p| &p.changes) {
+            let (x0, x1) = (x_of(c.start_s), x_of(c.end_s).max(x_of(c.start_s) + 2));
+            let alpha = 0.35 + 0.5 * c.strength.clamp(0.0, 1.0);
+            root.draw(&Rectangle::new([(x0, bottom - 18), (x1, bottom)], RGBColor(255, 180, 40).mix(alpha).filled()))
+                .map_err(|e| err(&e))?;
+        }
+        for change in layer.changes.iter().filter(|c| c.start_s.is_none()) {
             let x = x_of(change.time_s);
             let w = 1 + (change.strength * 4.0) as u32;
             root.draw(&PathElement::new(vec![(x, top + 2), (x, bottom + 4)], RGBColor(255, 70, 70).stroke_width(w)))
