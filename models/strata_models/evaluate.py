@@ -18,6 +18,7 @@ import torch
 from . import features
 from .baselines import foote_novelty
 from .model import HOP_FRAMES, SCALES_S, WINDOW_FRAMES
+from .tower import run_tower
 
 # Change detection from surprise (mirrored in Rust): a robust z-score of each step's surprise
 # against the previous SURPRISE_HISTORY steps; a change where it exceeds SURPRISE_Z.
@@ -88,8 +89,6 @@ def boundary_f1(reference: list[float], estimated: list[float], tolerance: float
 
 
 def run_levels(tower, seqs):
-    from .train import run_tower
-
     return run_tower(tower, seqs)
 
 

@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from . import evaluate, features
+from .tower import aligned_below, step_times
 from .model import (
     CODEBOOK_SIZE,
     FRAME_DIM,
@@ -119,7 +120,6 @@ def write_fixtures(folder: Path, frame_net, encoders, tower, dev_items) -> None:
     """22 s of a development piece and PyTorch's outputs for it."""
     import soundfile as sf
 
-    from .train import aligned_below, step_times
 
     folder.mkdir(parents=True, exist_ok=True)
     source = next(it for it in dev_items if it.truth)

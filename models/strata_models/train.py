@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from . import data, evaluate, export, features
+from .tower import aligned_below, run_tower, step_times
 from .model import (
     HOP_FRAMES,
     SCALES_S,
@@ -135,11 +136,6 @@ def encode_sequence(frame_net, enc: ScaleEncoder, hop: int, logmel: np.ndarray, 
     return torch.cat(out).numpy() if out else np.zeros((0, VECTOR_DIM), np.float32)
 
 
-def first_step(window: int, hop: int) -> int:
-    """The first step index k whose window, ending at (k+1)*hop, fits: the streaming engine's rule."""
-    return math.ceil(window / hop) - 1
-
-
 def kmeans(x: np.ndarray, k: int, iters: int, seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed)
     centres = x[rng.choice(len(x), size=k, replace=len(x) < k)].copy()
@@ -153,40 +149,6 @@ def kmeans(x: np.ndarray, k: int, iters: int, seed: int) -> np.ndarray:
             else:  # re-seed empty clusters on the worst-fit points
                 centres[j] = x[rng.integers(len(x))]
     return centres.astype(np.float32)
-
-
-def aligned_below(below_times: np.ndarray, below_out: np.ndarray, times: np.ndarray, dim: int) -> np.ndarray:
-    """For each time, the newest output of the level below at or before it (zeros before any)."""
-    idx = np.searchsorted(below_times, times, side="right") - 1
-    out = np.zeros((len(times), dim), dtype=np.float32)
-    ok = idx >= 0
-    out[ok] = below_out[idx[ok]]
-    return out
-
-
-def step_times(n: int, level: int) -> np.ndarray:
-    """End time (in frames) of each step of a level, given its sequence length."""
-    hop, win = HOP_FRAMES[level], WINDOW_FRAMES[level]
-    k0 = first_step(win, hop)
-    return (np.arange(n) + k0 + 1) * hop
-
-
-def run_tower(levels, seqs) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """Runs every level over one item's F sequences (no grad). Returns predictions and outputs."""
-    preds, outs = [], []
-    with torch.no_grad():
-        for i, lvl in enumerate(levels):
-            f = torch.from_numpy(seqs[i])[None]
-            if i == 0:
-                below = torch.zeros(1, len(seqs[i]), lvl.below_dim)
-            else:
-                below = torch.from_numpy(
-                    aligned_below(step_times(len(seqs[i - 1]), i - 1), outs[i - 1], step_times(len(seqs[i]), i), lvl.below_dim)
-                )[None]
-            p, h = lvl.run(f, below)
-            preds.append(p[0].numpy())
-            outs.append(h[0].numpy())
-    return preds, outs
 
 
 def train_tower(levels, train_seqs, epochs: int, seed: int, log, name: str) -> None:
