@@ -542,14 +542,7 @@ impl LivePatterns {
         self.at_s = now_s;
         self.found = engine.patterns();
         for p in &mut self.found {
-            for s in &mut p.active {
-                s.start_s += offset_s;
-                s.end_s += offset_s;
-            }
-            for c in &mut p.changes {
-                c.start_s += offset_s;
-                c.end_s += offset_s;
-            }
+            p.shift_times(offset_s);
         }
         publisher.set_patterns(Arc::new(self.found.clone()));
     }

@@ -132,6 +132,20 @@ pub struct Pattern {
     pub changes: Vec<ChangeSpan>,
 }
 
+impl Pattern {
+    /// Moves every time it holds by `offset_s` seconds (for frames that did not start at 0 s).
+    pub fn shift_times(&mut self, offset_s: f64) {
+        for s in &mut self.active {
+            s.start_s += offset_s;
+            s.end_s += offset_s;
+        }
+        for c in &mut self.changes {
+            c.start_s += offset_s;
+            c.end_s += offset_s;
+        }
+    }
+}
+
 /// A stretch of time, seconds from the start of the input.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Span {
@@ -228,14 +242,7 @@ impl MelHistory {
         let offset_s = self.first as f64 / config.frame_rate;
         let mut patterns = discover(&frames, self.bins, config);
         for p in &mut patterns {
-            for s in &mut p.active {
-                s.start_s += offset_s;
-                s.end_s += offset_s;
-            }
-            for c in &mut p.changes {
-                c.start_s += offset_s;
-                c.end_s += offset_s;
-            }
+            p.shift_times(offset_s);
         }
         patterns
     }
