@@ -447,6 +447,17 @@ impl ClapInstance {
         Ok(())
     }
 
+    /// Closes the plugin's editor (`gui.destroy`), as a host does before it removes the plugin or
+    /// closes its display: the editor's thread lets go of the X connection first.
+    pub fn close_gui(&mut self) -> Result<()> {
+        let gui = self
+            .instance
+            .access_shared_handler(|h| h.gui.get().copied().flatten())
+            .ok_or_else(|| anyhow!("the plugin has no GUI extension"))?;
+        gui.destroy(&mut self.instance.plugin_handle());
+        Ok(())
+    }
+
     /// The plugin's saved state.
     pub fn save_state(&mut self) -> Result<Vec<u8>> {
         let ext = self.state_extension()?;

@@ -229,6 +229,9 @@ fn record_and_export_from_the_editor_of_the_clap_bundle() {
     assert!(dest.join("labels_patterns.txt").is_file());
 
     plugin.stop(running);
+    // The editor goes before the display: its thread would otherwise still hold a connection to
+    // the X server when Xvfb stops, and Xlib ends the process on a broken connection.
+    plugin.close_gui().unwrap();
     drop(plugin);
     drop(display);
     std::fs::remove_dir_all(root).unwrap();
