@@ -67,6 +67,16 @@ fn assert_same(a: &Analysis, b: &Analysis, what: &str) {
             (p, q) => assert_eq!(p, q, "{what}: layer {i} period"),
         }
     }
+    // The pattern layers: the same layers, periods and changed stretches.
+    assert_eq!(a.patterns.len(), b.patterns.len(), "{what}: pattern layers");
+    for (x, y) in a.patterns.iter().zip(&b.patterns) {
+        assert!((x.period_s - y.period_s).abs() < 1e-4, "{what}: pattern period {} vs {}", x.period_s, y.period_s);
+        assert_eq!((x.scale_s, &x.register), (y.scale_s, &y.register), "{what}: pattern at {} s", x.period_s);
+        assert_eq!(x.changes.len(), y.changes.len(), "{what}: changes of the {} s pattern", x.period_s);
+        for (c, d) in x.changes.iter().zip(&y.changes) {
+            assert!((c.start_s - d.start_s).abs() < 1e-6 && (c.end_s - d.end_s).abs() < 1e-6, "{what}: {c:?} vs {d:?}");
+        }
+    }
 }
 
 #[test]
