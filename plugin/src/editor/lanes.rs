@@ -272,6 +272,30 @@ mod tests {
     }
 
     #[test]
+    fn a_lane_shows_the_changed_stretches_that_reach_into_its_window() {
+        use crate::layers::ChangeSpan;
+        let stretch = |a: f64, b: f64| ChangeSpan { start_s: a, end_s: b, strength: 0.5 };
+        let pattern = Pattern {
+            period_s: 2.0,
+            period_beats: None,
+            period_bars: None,
+            confidence: 1.0,
+            strength: 0.5,
+            scale_s: 2.0,
+            profile: vec![1.0; 8],
+            register: "low".into(),
+            active: Vec::new(),
+            changes: vec![stretch(5.0, 9.0), stretch(20.0, 30.0), stretch(50.0, 55.0)],
+        };
+        let shown = stretches(&[&pattern], 8.0, 25.0);
+        let spans: Vec<(f64, f64)> = shown.iter().map(|s| (s.start_s, s.end_s)).collect();
+        assert_eq!(spans, vec![(5.0, 9.0), (20.0, 30.0)], "partly visible stretches are kept whole");
+        assert!(shown.iter().all(|s| s.period_s == 2.0 && s.register == "low"));
+        assert!(stretches(&[&pattern], 31.0, 49.0).is_empty());
+        assert!(stretch_colour(1.0).a() > stretch_colour(0.0).a(), "stronger changes are more opaque");
+    }
+
+    #[test]
     fn blocks_join_steps_of_one_token_and_repeats_share_a_letter() {
         let mut h = LaneHistory::default();
         for (k, token) in [7, 7, 7, 3, 3, 3, 9, 7, 7].iter().enumerate() {
