@@ -318,19 +318,9 @@ impl Engine {
         self.models.manifest.scales.iter().position(|s| s.scale_s == scale_s)
     }
 
-    /// Changes found so far at level `i` from the tower's surprise alone.
-    pub fn surprise_changes(&self, i: usize) -> &[Change] {
-        &self.levels[i].changes
-    }
-
     /// The analysis so far, as `strata.json` holds it.
     pub fn analysis(&self, source: &str, tempo_bpm: Option<f64>, beats_per_bar: f64) -> Analysis {
-        let patterns = self.patterns();
-        self.analysis_with(patterns, source, tempo_bpm, beats_per_bar)
-    }
-
-    /// The analysis so far with pattern layers already found (see [`Engine::patterns`]).
-    pub fn analysis_with(&self, mut patterns: Vec<Pattern>, source: &str, tempo_bpm: Option<f64>, beats_per_bar: f64) -> Analysis {
+        let mut patterns = self.patterns();
         let m = &self.models.manifest;
         let in_beats = |p: f64| tempo_bpm.map(|bpm| p * bpm / 60.0);
         for p in &mut patterns {

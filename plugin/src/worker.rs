@@ -526,7 +526,8 @@ fn analyse(
 /// audio.
 #[derive(Default)]
 struct LivePatterns {
-    found: Vec<Pattern>,
+    /// Shared with the editor as they are: a refresh hands over the same `Arc`, no copy.
+    found: Arc<Vec<Pattern>>,
     /// Seconds of audio the engine had analysed when they were found.
     at_s: f64,
 }
@@ -540,11 +541,12 @@ impl LivePatterns {
             return;
         }
         self.at_s = now_s;
-        self.found = engine.patterns();
-        for p in &mut self.found {
+        let mut found = engine.patterns();
+        for p in &mut found {
             p.shift_times(offset_s);
         }
-        publisher.set_patterns(Arc::new(self.found.clone()));
+        self.found = Arc::new(found);
+        publisher.set_patterns(self.found.clone());
     }
 }
 

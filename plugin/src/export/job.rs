@@ -425,10 +425,10 @@ fn pattern_with_period(patterns: &[Pattern], period_s: f64) -> Option<&Pattern> 
 
 /// Cue points at the start and end of each of a pattern layer's changed stretches.
 fn change_cues(p: &Pattern, frame: &impl Fn(f64) -> u32) -> Vec<(u32, String)> {
+    let name = super::pattern_name(p);
     p.changes
         .iter()
         .flat_map(|c| {
-            let name = super::pattern_name(p);
             [
                 (frame(c.start_s), format!("{name}: change {:.2} starts", c.strength)),
                 (frame(c.end_s), format!("{name}: change ends")),
