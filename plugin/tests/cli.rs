@@ -174,6 +174,128 @@ fn nan_samples_multichannel_and_odd_rates_are_analysed() {
 }
 
 #[test]
+fn a_batch_goes_on_past_bad_files_names_each_and_fails_only_for_them() {
+    let dir = temp("batch");
+    let music = dir.join("music");
+    std::fs::create_dir_all(&music).unwrap();
+    let tone = |seconds: usize, rate: u32| -> Vec<f32> {
+        (0..seconds * rate as usize).map(|i| (i as f32 * 0.05).sin() * 0.3).collect()
+    };
+    // A length that is a whole number of the resampler's chunks (1024 samples) once failed.
+    write_wav(&music.join("a.wav"), 2, 44_100, &tone(2, 44_100)[..2 * 1024 * 40]);
+    std::fs::write(music.join("b_corrupt.wav"), b"RIFF\x24\x00\x00\x00WAVEfmt nonsense").unwrap();
+    write_wav(&music.join("c.wav"), 1, 8_000, &tone(3, 8_000));
+    std::fs::write(music.join("d_empty.flac"), b"").unwrap();
+    // Two inputs with one stem: each gets a folder of its own.
+    write_wav(&music.join("e.wav"), 1, 22_050, &tone(2, 22_050));
+    std::fs::copy(music.join("e.wav"), dir.join("e.wav")).unwrap();
+    let out = dir.join("out");
+    let o = strata()
+        .args(["analyze", "--quiet", "--jobs", "3", "--out"])
+        .arg(&out)
+        .arg(&music)
+        .arg(dir.join("e.wav"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "a batch with bad files exits non-zero: {err}");
+    for bad in ["b_corrupt.wav", "d_empty.flac"] {
+        let lines: Vec<&str> = err.lines().filter(|l| l.contains(bad)).collect();
+        assert_eq!(lines.len(), 1, "{bad} is named on one line: {err}");
+        assert!(lines[0].starts_with("strata: analysing "), "{err}");
+        let stem = bad.split('.').next().unwrap();
+        assert!(!out.join(stem).exists(), "nothing is left for {bad}");
+    }
+    assert!(err.contains("4 of 6 files analysed, 2 failed"), "{err}");
+    assert!(err.lines().last().unwrap().contains("2 of 6 files failed"), "{err}");
+    for good in ["a", "c", "e.wav", "e.wav-2"] {
+        let json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join(good).join("strata.json")).unwrap()).unwrap();
+        common::check_analysis_json(&json);
+        assert!(out.join(good).join("strata.png").is_file());
+    }
+
+    // Only good files: exit 0, and the same results as one file at a time.
+    std::fs::remove_file(music.join("b_corrupt.wav")).unwrap();
+    std::fs::remove_file(music.join("d_empty.flac")).unwrap();
+    let o = strata().args(["analyze", "--quiet", "--out"]).arg(dir.join("again")).arg(&music).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let single = dir.join("single");
+    let o = strata().args(["analyze", "--quiet", "--out"]).arg(&single).arg(music.join("c.wav")).output().unwrap();
+    assert!(o.status.success());
+    assert_eq!(
+        std::fs::read_to_string(dir.join("again/c/strata.json")).unwrap(),
+        std::fs::read_to_string(single.join("strata.json")).unwrap()
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// A library-sized folder: a thousand generated files of random length (empty to 3 s), rate
+/// (8 to 192 kHz), channel count (1 to 8) and sample format, with a few corrupt ones among them.
+#[test]
+fn a_thousand_file_folder_gives_one_result_per_good_file_and_names_each_bad_one() {
+    let dir = temp("library");
+    let music = dir.join("music");
+    std::fs::create_dir_all(&music).unwrap();
+    let rates = [8_000_u32, 11_025, 16_000, 22_050, 32_000, 37_800, 44_100, 48_000, 88_200, 96_000, 192_000];
+    let formats = [(8, hound::SampleFormat::Int), (16, hound::SampleFormat::Int), (24, hound::SampleFormat::Int), (32, hound::SampleFormat::Float)];
+    let mut x: u64 = 0x5eed;
+    let mut random = |n: u64| {
+        x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        (x >> 33) % n
+    };
+    let (mut good, mut bad) = (Vec::new(), Vec::new());
+    for i in 0..1000 {
+        let name = format!("track_{i:04}.wav");
+        let path = music.join(&name);
+        let rate = rates[random(rates.len() as u64) as usize];
+        let channels = 1 + random(8) as u16;
+        let (bits_per_sample, sample_format) = formats[random(formats.len() as u64) as usize];
+        let frames = random(3 * u64::from(rate)) as usize;
+        let spec = hound::WavSpec { channels, sample_rate: rate, bits_per_sample, sample_format };
+        let mut w = hound::WavWriter::create(&path, spec).unwrap();
+        for n in 0..frames * usize::from(channels) {
+            let v = ((n as f32) * 0.013).sin() * 0.5;
+            match (bits_per_sample, sample_format) {
+                (32, hound::SampleFormat::Float) => w.write_sample(v).unwrap(),
+                (bits, _) => w.write_sample((v * ((1 << (bits - 1)) - 1) as f32) as i32).unwrap(),
+            }
+        }
+        w.finalize().unwrap();
+        if i % 97 == 13 {
+            // Corrupt: the header cut short, or the body overwritten with noise.
+            let bytes = std::fs::read(&path).unwrap();
+            let cut = if i % 2 == 0 { 20.min(bytes.len()) } else { 0 };
+            let corrupt: Vec<u8> = if cut > 0 { bytes[..cut].to_vec() } else { (0..4000).map(|k| (k * 37 % 251) as u8).collect() };
+            std::fs::write(&path, corrupt).unwrap();
+            bad.push(name);
+        } else if frames == 0 {
+            bad.push(name); // a WAV with no audio in it is refused too
+        } else {
+            good.push(name);
+        }
+    }
+    let out = dir.join("out");
+    let o = strata().args(["analyze", "--quiet", "--out"]).arg(&out).arg(&music).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.success(), bad.is_empty(), "{err}");
+    for name in &bad {
+        let lines = err.lines().filter(|l| l.contains(name.as_str())).count();
+        assert_eq!(lines, 1, "{name} is named on one line");
+        assert!(!out.join(name.trim_end_matches(".wav")).exists(), "nothing is left for {name}");
+    }
+    for name in &good {
+        let folder = out.join(name.trim_end_matches(".wav"));
+        let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(folder.join("strata.json")).unwrap()).unwrap();
+        common::check_analysis_json(&json);
+        assert_eq!(json["source"], name.as_str());
+    }
+    assert_eq!(std::fs::read_dir(&out).unwrap().count(), good.len(), "one result per good file, nothing else");
+    assert!(err.contains(&format!("{} of 1000 files analysed, {} failed", good.len(), bad.len())), "{err}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
 fn export_writes_stems_that_sum_back_to_the_input_and_annotations_that_parse() {
     let out = temp("export");
     let o = strata().args(["export", "--quiet", "--out"]).arg(&out).arg(asset()).output().unwrap();

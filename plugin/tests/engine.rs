@@ -8,6 +8,9 @@ use strata::engine::Engine;
 use strata::inference::{runtime, ModelSet, Workload};
 use strata::layers::Analysis;
 
+mod common;
+use common::assert_same;
+
 fn models_dir() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("models")
 }
@@ -45,38 +48,6 @@ fn analyse(audio: &[f32], rate: u32, blocks: &[usize]) -> Analysis {
     let frames: usize = e.analysis("x", None, 4.0).layers.iter().map(|l| l.frames.time_s.len()).sum();
     assert_eq!(updates.len(), frames, "every layer step was also sent live");
     e.analysis("x", None, 4.0)
-}
-
-fn assert_same(a: &Analysis, b: &Analysis, what: &str) {
-    assert_eq!(a.layers.len(), b.layers.len());
-    assert_eq!(a.duration_s, b.duration_s, "{what}");
-    for (i, (x, y)) in a.layers.iter().zip(&b.layers).enumerate() {
-        assert_eq!(x.frames.time_s, y.frames.time_s, "{what}: layer {i} times");
-        assert_eq!(x.frames.token, y.frames.token, "{what}: layer {i} tokens");
-        for (k, (p, q)) in x.frames.surprise.iter().zip(&y.frames.surprise).enumerate() {
-            assert!((p - q).abs() <= 1e-3 * p.abs().max(1.0), "{what}: layer {i} step {k} surprise {p} vs {q}");
-        }
-        assert_eq!(x.segments, y.segments, "{what}: layer {i} segments");
-        assert_eq!(x.changes.len(), y.changes.len(), "{what}: layer {i} changes");
-        for (c, d) in x.changes.iter().zip(&y.changes) {
-            assert_eq!(c.time_s, d.time_s, "{what}: layer {i} change time");
-            assert!((c.strength - d.strength).abs() < 1e-3, "{what}: layer {i} change strength");
-        }
-        match (x.period_s, y.period_s) {
-            (Some(p), Some(q)) => assert!((p - q).abs() < 1e-4, "{what}: layer {i} period {p} vs {q}"),
-            (p, q) => assert_eq!(p, q, "{what}: layer {i} period"),
-        }
-    }
-    // The pattern layers: the same layers, periods and changed stretches.
-    assert_eq!(a.patterns.len(), b.patterns.len(), "{what}: pattern layers");
-    for (x, y) in a.patterns.iter().zip(&b.patterns) {
-        assert!((x.period_s - y.period_s).abs() < 1e-4, "{what}: pattern period {} vs {}", x.period_s, y.period_s);
-        assert_eq!((x.scale_s, &x.register), (y.scale_s, &y.register), "{what}: pattern at {} s", x.period_s);
-        assert_eq!(x.changes.len(), y.changes.len(), "{what}: changes of the {} s pattern", x.period_s);
-        for (c, d) in x.changes.iter().zip(&y.changes) {
-            assert!((c.start_s - d.start_s).abs() < 1e-6 && (c.end_s - d.end_s).abs() < 1e-6, "{what}: {c:?} vs {d:?}");
-        }
-    }
 }
 
 #[test]

@@ -4,16 +4,18 @@
 //!     strata export AUDIO --out DIR          (also stems and annotations)
 //!
 //! `analyze` writes DIR/strata.json and DIR/strata.png (one subfolder per file when several are
-//! given); `export` fills DIR with everything [`strata::export::job`] lists, all at once.
+//! given, analysed one per core; a file that fails is named and the rest go on); `export` fills
+//! DIR with everything [`strata::export::job`] lists, all at once.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use strata::export::job::{analyse_file, export, ExportProgress, ExportRequest};
-use strata::inference::{locate_models, runtime, ModelSet, Workload};
+use strata::inference::{locate_models, runtime, ModelSet, Runtime, Workload};
 
 #[derive(Parser)]
 #[command(name = "strata", version, about = "Hears the repeating layers music is built from")]
@@ -29,6 +31,9 @@ enum Command {
         /// Files or folders (every audio file in a folder is analysed).
         #[arg(required = true)]
         inputs: Vec<PathBuf>,
+        /// Files analysed at once when there are several (default: one per core).
+        #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+        jobs: Option<u16>,
         #[command(flatten)]
         options: Options,
     },
@@ -68,7 +73,7 @@ struct Options {
 
 impl Options {
     /// Checks the options and finds the model folder and ONNX Runtime.
-    fn prepare(&self) -> Result<(PathBuf, &'static strata::inference::Runtime)> {
+    fn prepare(&self) -> Result<(PathBuf, &'static Runtime)> {
         if let Some(t) = self.tempo {
             if !(t.is_finite() && t > 0.0) {
                 bail!("--tempo {t} is not a positive number of beats per minute");
@@ -90,9 +95,7 @@ fn main() -> ExitCode {
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            // One line: the chain of causes, outermost first.
-            let chain: Vec<String> = e.chain().map(ToString::to_string).collect();
-            eprintln!("strata: {}", chain.join(": "));
+            eprintln!("strata: {}", one_line(&e));
             ExitCode::FAILURE
         }
     }
@@ -100,20 +103,22 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Analyze { inputs, options } => {
+        Command::Analyze { inputs, jobs, options } => {
             let files = collect_inputs(&inputs)?;
             let (models_dir, rt) = options.prepare()?;
-            let several = files.len() > 1;
-            for file in &files {
-                let dest = if several {
-                    options.out.join(file.file_stem().map(|s| s.to_owned()).unwrap_or_default())
-                } else {
-                    options.out.clone()
-                };
+            if let [file] = &files[..] {
                 let models = ModelSet::load(&models_dir, rt, Workload::Batched)?;
-                analyze_file(file, &dest, models, &options)
+                analyze_file(file, &options.out, models, &options, true)
                     .with_context(|| format!("analysing {}", file.display()))?;
-                eprintln!("{} -> {}", file.display(), dest.display());
+                eprintln!("{} -> {}", file.display(), options.out.display());
+                return Ok(());
+            }
+            // A model folder that does not load fails the whole batch at once, not file by file.
+            ModelSet::load(&models_dir, rt, Workload::Batched)?;
+            let jobs = jobs.map_or_else(|| std::thread::available_parallelism().map_or(1, usize::from), usize::from);
+            let failed = analyze_batch(&files, &models_dir, rt, &options, jobs);
+            if failed > 0 {
+                bail!("{failed} of {} files failed (each named above); the other results are written", files.len());
             }
             Ok(())
         }
@@ -172,6 +177,73 @@ fn with_progress_bar<T: Send>(progress: &ExportProgress, quiet: bool, job: impl 
     })
 }
 
+/// Analyses several files, `jobs` at a time, each into its own subfolder of `--out`
+/// ([`batch_destinations`]). A file that fails is named on one line and leaves nothing behind;
+/// the others go on. Returns how many failed.
+fn analyze_batch(files: &[PathBuf], models_dir: &Path, rt: &'static Runtime, options: &Options, jobs: usize) -> usize {
+    let destinations = batch_destinations(files, &options.out);
+    let next = AtomicUsize::new(0);
+    let failed = AtomicUsize::new(0);
+    let bar = if options.quiet { ProgressBar::hidden() } else { ProgressBar::new(files.len() as u64) };
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {elapsed_precise} {pos}/{len} files {msg} [{bar:30}] eta {eta}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    std::thread::scope(|scope| {
+        for _ in 0..jobs.min(files.len()) {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(file) = files.get(i) else { break };
+                let result = ModelSet::load(models_dir, rt, Workload::Batched)
+                    .map_err(anyhow::Error::from)
+                    .and_then(|models| analyze_file(file, &destinations[i], models, options, false));
+                match result {
+                    // `suspend`, not `println`: a hidden bar (--quiet) prints nothing with `println`.
+                    Ok(()) => bar.suspend(|| eprintln!("{} -> {}", file.display(), destinations[i].display())),
+                    Err(e) => {
+                        let n = failed.fetch_add(1, Ordering::Relaxed) + 1;
+                        bar.set_message(format!("({n} failed)"));
+                        bar.suspend(|| eprintln!("strata: analysing {}: {}", file.display(), one_line(&e)));
+                    }
+                }
+                bar.inc(1);
+            });
+        }
+    });
+    bar.finish_and_clear();
+    let failed = failed.into_inner();
+    eprintln!("{} of {} files analysed, {failed} failed", files.len() - failed, files.len());
+    failed
+}
+
+/// The subfolder of `out` each file's results go to: its name without the extension, or with
+/// it where two inputs share a stem (`take.wav`, `take.flac`), and a number added where two
+/// inputs from different folders share a name.
+fn batch_destinations(files: &[PathBuf], out: &Path) -> Vec<PathBuf> {
+    let stem = |f: &PathBuf| f.file_stem().unwrap_or_default().to_os_string();
+    let mut taken = std::collections::HashSet::new();
+    files
+        .iter()
+        .map(|f| {
+            let shared_stem = files.iter().filter(|g| stem(g) == stem(f)).count() > 1;
+            let base = if shared_stem { f.file_name().unwrap_or_default().to_os_string() } else { stem(f) };
+            let mut name = base.clone();
+            let mut k = 1;
+            while !taken.insert(name.clone()) {
+                k += 1;
+                name = base.clone();
+                name.push(format!("-{k}"));
+            }
+            out.join(name)
+        })
+        .collect()
+}
+
+/// An error and its causes on one line, outermost first.
+fn one_line(e: &anyhow::Error) -> String {
+    e.chain().map(ToString::to_string).collect::<Vec<_>>().join(": ")
+}
+
 fn collect_inputs(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     for input in inputs {
@@ -198,22 +270,22 @@ fn collect_inputs(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
 }
 
 /// Analyses `path` into `dest/strata.json` and `dest/strata.png`.
-fn analyze_file(path: &Path, dest: &Path, models: ModelSet, options: &Options) -> Result<()> {
+fn analyze_file(path: &Path, dest: &Path, models: ModelSet, options: &Options, show_progress: bool) -> Result<()> {
     // Check the destination before the long part, so a bad folder fails at once; a folder made
     // here is removed again if the job fails.
     let existed = dest.exists();
     std::fs::create_dir_all(dest).with_context(|| format!("cannot create output folder {}", dest.display()))?;
-    let result = analyze_into(path, dest, models, options);
+    let result = analyze_into(path, dest, models, options, show_progress);
     if result.is_err() && !existed {
         let _ = std::fs::remove_dir(dest); // only if still empty
     }
     result
 }
 
-fn analyze_into(path: &Path, dest: &Path, models: ModelSet, options: &Options) -> Result<()> {
+fn analyze_into(path: &Path, dest: &Path, models: ModelSet, options: &Options, show_progress: bool) -> Result<()> {
     let progress = ExportProgress::new();
     let source = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let analysis = with_progress_bar(&progress, options.quiet, || {
+    let analysis = with_progress_bar(&progress, options.quiet || !show_progress, || {
         analyse_file(path, models, &source, options.tempo, options.beats_per_bar, &progress)
     })?
     .analysis;

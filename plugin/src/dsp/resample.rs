@@ -104,18 +104,36 @@ impl StreamResampler {
             return Ok(());
         };
         let expected = (self.consumed as f64 * f64::from(self.output_hz) / f64::from(self.input_hz)).round() as u64;
-        let mut first = true;
+        // The resampler hands out whole FFT blocks, and with rates that share no large factor
+        // (8001 Hz to 16 kHz, say) a block takes several chunks of input: a call can give nothing
+        // while it fills. So the end is padded with zeros until the owed output has come out,
+        // with a bound of one block more than those samples need (it cannot be reached unless
+        // the resampler stops giving out what it takes in, which is then an error).
+        let owed = (expected - self.produced.min(expected)) as usize + self.to_skip + resampler.output_frames_max();
+        let max_calls = (owed as f64 * f64::from(self.input_hz) / f64::from(self.output_hz) / CHUNK_IN as f64).ceil() as usize + 2;
+        let mut calls = 0;
         while self.produced < expected {
-            let input: Option<&[&[f32]]> = if first { Some(&[&self.pending[..]]) } else { None };
+            if calls == max_calls {
+                return Err(ResampleError::Process(format!(
+                    "the flush gave {} of {expected} samples after {calls} chunks",
+                    self.produced
+                )));
+            }
+            // `None` asks rubato for a chunk of zeros. An empty slice must not be passed instead:
+            // rubato shrinks its padded chunk to the slice when the slice is empty and then
+            // refuses it ("Insufficient buffer size 0"), which every stream whose length is a
+            // multiple of the chunk once met here.
+            let input: Option<&[&[f32]]> = if calls == 0 && !self.pending.is_empty() {
+                Some(&[&self.pending[..]])
+            } else {
+                None
+            };
             let (_, n) = resampler
                 .process_partial_into_buffer(input, &mut self.out_buf, None)
                 .map_err(|e| ResampleError::Process(e.to_string()))?;
-            first = false;
+            calls += 1;
             let keep = n.min((expected - self.produced) as usize + self.to_skip);
             Self::emit(&self.out_buf[0][..keep], &mut self.to_skip, &mut self.produced, out);
-            if n == 0 {
-                break;
-            }
         }
         self.pending.clear();
         Ok(())
@@ -132,6 +150,7 @@ impl StreamResampler {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     fn resample_in_blocks(input: &[f32], from: u32, to: u32, block: usize) -> Vec<f32> {
         let mut r = StreamResampler::new(from, to).unwrap();
@@ -177,5 +196,54 @@ mod tests {
             assert_eq!(out.len(), 8_000, "{rate} Hz");
         }
         assert!(StreamResampler::new(0, 16_000).is_err());
+    }
+
+    #[test]
+    fn a_stream_ending_on_a_chunk_boundary_flushes() {
+        // The flush once handed rubato an empty slice when nothing was pending, which it refuses
+        // ("Insufficient buffer size 0"): every input whose length is a multiple of the chunk.
+        for len in [CHUNK_IN, 2 * CHUNK_IN, 205 * CHUNK_IN] {
+            let input = vec![0.25_f32; len];
+            let out = resample_in_blocks(&input, 44_100, 16_000, 512);
+            assert_eq!(out.len(), (len as f64 * 16_000.0 / 44_100.0).round() as usize, "{len} samples");
+        }
+    }
+
+    /// Lengths from empty to several chunks, clustered around every multiple of the chunk (where
+    /// the flush once failed), and the same length cut into blocks of any sizes.
+    fn length_near_chunks() -> impl Strategy<Value = usize> {
+        prop_oneof![0..6 * CHUNK_IN, (0..6_usize, -3..=3_isize).prop_map(|(k, d)| (k * CHUNK_IN).saturating_add_signed(d))]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(400))]
+
+        #[test]
+        fn any_rate_length_and_blocks_resample_to_the_right_length(
+            rate in prop_oneof![
+                Just(8_000_u32), Just(11_025), Just(16_000), Just(22_050), Just(32_000), Just(44_100),
+                Just(48_000), Just(88_200), Just(96_000), Just(176_400), Just(192_000), 8_000_u32..=192_000,
+            ],
+            len in length_near_chunks(),
+            blocks in prop::collection::vec(1_usize..3 * CHUNK_IN, 1..8),
+        ) {
+            let input: Vec<f32> = (0..len).map(|i| ((i * 7919) % 2001) as f32 / 1000.0 - 1.0).collect();
+            let mut whole = StreamResampler::new(rate, 16_000).unwrap();
+            let mut expected = Vec::new();
+            whole.push(&input, &mut expected).unwrap();
+            whole.finish(&mut expected).unwrap();
+            prop_assert_eq!(expected.len() as u64, (len as f64 * 16_000.0 / f64::from(rate)).round() as u64);
+
+            let mut streamed = StreamResampler::new(rate, 16_000).unwrap();
+            let mut got = Vec::new();
+            let (mut pos, mut sizes) = (0, blocks.iter().cycle());
+            while pos < len {
+                let n = (*sizes.next().unwrap()).min(len - pos);
+                streamed.push(&input[pos..pos + n], &mut got).unwrap();
+                pos += n;
+            }
+            streamed.finish(&mut got).unwrap();
+            prop_assert_eq!(got, expected);
+        }
     }
 }

@@ -4,6 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
+use strata::layers::Analysis;
+
 pub fn read_wav(path: &Path) -> (u32, Vec<Vec<f32>>) {
     let mut r = hound::WavReader::open(path).unwrap();
     let spec = r.spec();
@@ -80,6 +82,7 @@ pub fn check_export(out: &Path, source: &Path) {
     let smf = midly::Smf::parse(&mid).unwrap();
     let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("strata.json")).unwrap()).unwrap();
     assert_eq!(json["version"], 2);
+    check_analysis_json(&json);
     let layers = json["layers"].as_array().unwrap();
     let patterns = json["patterns"].as_array().unwrap();
     assert!(!patterns.is_empty(), "the example has pattern layers");
@@ -126,4 +129,73 @@ pub fn check_export(out: &Path, source: &Path) {
         }
     }
     assert_eq!(jams["annotations"].as_array().unwrap().len(), layers.len() + 1 + patterns.len());
+}
+
+/// Two analyses of the same audio agree: the lanes' steps, tokens, segments, changes and periods,
+/// and the pattern layers' periods, lanes, registers and changed stretches (surprise within
+/// float tolerance).
+pub fn assert_same(a: &Analysis, b: &Analysis, what: &str) {
+    assert_eq!(a.layers.len(), b.layers.len());
+    assert_eq!(a.duration_s, b.duration_s, "{what}");
+    for (i, (x, y)) in a.layers.iter().zip(&b.layers).enumerate() {
+        assert_eq!(x.frames.time_s, y.frames.time_s, "{what}: layer {i} times");
+        assert_eq!(x.frames.token, y.frames.token, "{what}: layer {i} tokens");
+        for (k, (p, q)) in x.frames.surprise.iter().zip(&y.frames.surprise).enumerate() {
+            assert!((p - q).abs() <= 1e-3 * p.abs().max(1.0), "{what}: layer {i} step {k} surprise {p} vs {q}");
+        }
+        assert_eq!(x.segments, y.segments, "{what}: layer {i} segments");
+        assert_eq!(x.changes.len(), y.changes.len(), "{what}: layer {i} changes");
+        for (c, d) in x.changes.iter().zip(&y.changes) {
+            assert_eq!(c.time_s, d.time_s, "{what}: layer {i} change time");
+            assert!((c.strength - d.strength).abs() < 1e-3, "{what}: layer {i} change strength");
+        }
+        match (x.period_s, y.period_s) {
+            (Some(p), Some(q)) => assert!((p - q).abs() < 1e-4, "{what}: layer {i} period {p} vs {q}"),
+            (p, q) => assert_eq!(p, q, "{what}: layer {i} period"),
+        }
+    }
+    // The pattern layers: the same layers, periods and changed stretches.
+    assert_eq!(a.patterns.len(), b.patterns.len(), "{what}: pattern layers");
+    for (x, y) in a.patterns.iter().zip(&b.patterns) {
+        assert!((x.period_s - y.period_s).abs() < 1e-4, "{what}: pattern period {} vs {}", x.period_s, y.period_s);
+        assert_eq!((x.scale_s, &x.register), (y.scale_s, &y.register), "{what}: pattern at {} s", x.period_s);
+        assert_eq!(x.changes.len(), y.changes.len(), "{what}: changes of the {} s pattern", x.period_s);
+        for (c, d) in x.changes.iter().zip(&y.changes) {
+            assert!((c.start_s - d.start_s).abs() < 1e-6 && (c.end_s - d.end_s).abs() < 1e-6, "{what}: {c:?} vs {d:?}");
+        }
+    }
+}
+
+/// `strata.json` as written (`json`) passes the documented schema (`plugin/strata.schema.json`)
+/// and every time in it lies inside the file.
+pub fn check_analysis_json(json: &serde_json::Value) {
+    let schema_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("strata.schema.json");
+    let schema: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(schema_path).unwrap()).unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let errors: Vec<String> = validator.iter_errors(json).map(|e| format!("{} at {}", e, e.instance_path())).take(5).collect();
+    assert!(errors.is_empty(), "strata.json against its schema: {errors:?}");
+
+    let duration = json["duration_s"].as_f64().unwrap();
+    let inside = |t: &serde_json::Value, what: &str| {
+        let t = t.as_f64().unwrap();
+        assert!((0.0..=duration + 1e-6).contains(&t), "{what} at {t} s, outside the file's {duration} s");
+    };
+    let spans = |list: &serde_json::Value, what: &str| {
+        for s in list.as_array().unwrap() {
+            inside(&s["start_s"], what);
+            inside(&s["end_s"], what);
+            assert!(s["start_s"].as_f64() <= s["end_s"].as_f64(), "{what} ends before it starts: {s}");
+        }
+    };
+    for p in json["patterns"].as_array().unwrap() {
+        spans(&p["active"], "an active stretch");
+        spans(&p["changes"], "a change");
+    }
+    for l in json["layers"].as_array().unwrap() {
+        l["frames"]["time_s"].as_array().unwrap().iter().for_each(|t| inside(t, "a step"));
+        spans(&l["segments"], "a segment");
+        for c in l["changes"].as_array().unwrap() {
+            inside(&c["time_s"], "a lane change");
+        }
+    }
 }
