@@ -48,7 +48,10 @@ struct Level {
     /// Recent (window end frame, tower output h), for the level above.
     outputs: VecDeque<(usize, Vec<f32>)>,
     detector: ChangeDetector,
+    /// The steps kept (all of them, or the last `step_limit` with a history limit).
     frames: Frames,
+    /// Steps dropped from the front of `frames` (a live session's history limit).
+    frames_dropped: usize,
     changes: Vec<Change>,
 }
 
@@ -61,6 +64,8 @@ pub struct Engine {
     levels: Vec<Level>,
     /// The log-mel frames the pattern layers are found in.
     history: MelHistory,
+    /// With a history limit, the seconds of steps and changes each lane keeps.
+    step_history_s: Option<f64>,
     pattern_config: PatternConfig,
     /// Frame embeddings from absolute frame `emb_first` on.
     embeddings: VecDeque<f32>,
@@ -97,6 +102,7 @@ impl Engine {
                 outputs: VecDeque::new(),
                 detector: ChangeDetector::new(m.change_detection.clone()),
                 frames: Frames::default(),
+                frames_dropped: 0,
                 changes: Vec::new(),
             })
             .collect();
@@ -119,6 +125,7 @@ impl Engine {
             logmel,
             levels,
             history: MelHistory::new(lm.n_mels, None),
+            step_history_s: None,
             pattern_config,
             embeddings: VecDeque::new(),
             emb_first: 0,
@@ -260,6 +267,7 @@ impl Engine {
                 change = level.changes.last().map(|c| (c.time_s, c.strength as f32));
             }
             level.next += 1;
+            self.trim_steps(i);
             updates.push(LayerFrame {
                 level: i,
                 time_s,
@@ -286,11 +294,33 @@ impl Engine {
         Ok(())
     }
 
-    /// Keeps only the last `seconds` of log-mel frames for the pattern layers (`None`: the whole
-    /// stream). A live session bounds it; a file analysis keeps everything.
-    pub fn set_pattern_history(&mut self, seconds: Option<f64>) {
+    /// Keeps only the last `seconds` of what the analysis holds (`None`: the whole stream): the
+    /// log-mel frames the pattern layers are found in, and each lane's steps and changes. A live
+    /// session bounds it, so its memory stays flat however long it runs; a file analysis keeps
+    /// everything.
+    pub fn set_history(&mut self, seconds: Option<f64>) {
         let frames = seconds.map(|s| (s * self.models.manifest.frame_rate).ceil().max(1.0) as usize);
         self.history.set_limit(frames);
+        self.step_history_s = seconds;
+    }
+
+    /// Drops the steps and changes of lane `i` older than the history limit, in batches (when a
+    /// quarter more than the limit has piled up) so the cost per step stays constant.
+    fn trim_steps(&mut self, i: usize) {
+        let Some(keep_s) = self.step_history_s else { return };
+        let level = &mut self.levels[i];
+        let step_s = level.hop as f64 / self.models.manifest.frame_rate;
+        let keep = ((keep_s / step_s).ceil() as usize).max(2);
+        let n = level.frames.time_s.len();
+        if n > keep + keep / 4 {
+            let drop = n - keep;
+            level.frames.time_s.drain(..drop);
+            level.frames.token.drain(..drop);
+            level.frames.surprise.drain(..drop);
+            level.frames_dropped += drop;
+            let oldest_s = level.frames.time_s[0];
+            level.changes.retain(|c| c.time_s >= oldest_s);
+        }
     }
 
     /// The pattern layers in the frames heard so far (within the history kept), shortest period
@@ -406,7 +436,7 @@ fn push_change(level: &mut Level, k: usize, frame_rate: f64) {
     // (The live frame of the confirming step carries this change to the editor.)
     let end = (k + level.first + 1) * level.hop;
     let time_s = (end as f64 - level.hop as f64 / 2.0) / frame_rate;
-    let z = f64::from(level.frames.surprise[k]);
+    let z = f64::from(level.frames.surprise[k - level.frames_dropped]);
     let strength = (z / (3.0 * level.detector.threshold())).clamp(0.0, 1.0);
     level.changes.push(Change::at(time_s, strength));
 }

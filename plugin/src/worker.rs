@@ -36,9 +36,11 @@ pub const STATUS_QUEUE_CAPACITY: usize = 256;
 /// Seconds of audio between two searches for the pattern layers (each costs a fraction of a
 /// second of this thread's time for ten minutes of history).
 pub const PATTERN_REFRESH_S: f64 = 5.0;
-/// Seconds of the most recent audio the live pattern layers are found in: a session can run for
-/// hours, and what played ten minutes ago no longer tells what repeats now.
-pub const LIVE_PATTERN_HISTORY_S: f64 = 600.0;
+/// Seconds of the most recent audio the live engine keeps (the log-mel frames the pattern layers
+/// are found in, each lane's steps and changes): a session can run for hours, memory must stay
+/// flat, and what played ten minutes ago no longer tells what repeats now. (The editor keeps its
+/// own hour of lanes from the frames it is sent.)
+pub const LIVE_HISTORY_S: f64 = 600.0;
 
 /// Environment variable: a file the worker appends one JSON line to when it stops, saying what it
 /// received. For support and for the host tests.
@@ -249,6 +251,8 @@ pub struct WorkerReport {
     pub runtime: String,
     /// Layer frames the analysis produced.
     pub layer_frames: u64,
+    /// The periods (seconds) of the pattern layers found last, shortest first.
+    pub pattern_periods_s: Vec<f64>,
     /// Why there was no analysis, if there was none.
     pub analysis_error: Option<String>,
 }
@@ -333,7 +337,7 @@ fn run(
         if engine.is_none() && analysis_error.is_none() {
             match start_engine(config.sample_rate_hz) {
                 Some(Ok(mut e)) => {
-                    e.set_pattern_history(Some(LIVE_PATTERN_HISTORY_S));
+                    e.set_history(Some(LIVE_HISTORY_S));
                     publisher.set_analysis(AnalysisState::Running {
                         models: e.models().manifest.id.clone(),
                         scales_s: e.models().manifest.scales.iter().map(|s| s.scale_s).collect(),
@@ -480,6 +484,7 @@ fn run(
         received_fnv1a64: hash.map(|h| format!("{:016x}", h.finish())).unwrap_or_default(),
         runtime,
         layer_frames,
+        pattern_periods_s: patterns.found.iter().map(|p| p.period_s).collect(),
         analysis_error,
     };
     if let Some(path) = &config.report_file {
@@ -523,23 +528,37 @@ fn analyse(
 }
 
 /// The worker's copy of the newest pattern layers, found again every [`PATTERN_REFRESH_S`] of
-/// audio.
+/// audio, but never spending more than [`PATTERN_REFRESH_SHARE`] of the worker's time on it: on
+/// a slow machine, or in a host that plays faster than real time (an offline bounce), the worker
+/// must keep draining the capture ring, so the layers are then refreshed less often.
 #[derive(Default)]
 struct LivePatterns {
     /// Shared with the editor as they are: a refresh hands over the same `Arc`, no copy.
     found: Arc<Vec<Pattern>>,
     /// Seconds of audio the engine had analysed when they were found.
     at_s: f64,
+    /// When the last refresh ended, and how long it took.
+    last: Option<(Instant, Duration)>,
 }
 
+/// The largest share of the worker's time the pattern refreshes may take.
+pub const PATTERN_REFRESH_SHARE: f64 = 0.25;
+
 impl LivePatterns {
-    /// Finds the layers again if enough new audio has arrived, and hands them to the editor with
-    /// times shifted by `offset_s` (audio the engine never saw).
+    /// Finds the layers again if enough new audio has arrived (and enough time has passed since
+    /// the last search), and hands them to the editor with times shifted by `offset_s` (audio
+    /// the engine never saw).
     fn refresh_if_due(&mut self, engine: &Engine, offset_s: f64, publisher: &StatusPublisher) {
         let now_s = engine.duration_s();
         if now_s - self.at_s < PATTERN_REFRESH_S {
             return;
         }
+        if let Some((ended, took)) = self.last {
+            if ended.elapsed().as_secs_f64() < took.as_secs_f64() * (1.0 / PATTERN_REFRESH_SHARE - 1.0) {
+                return;
+            }
+        }
+        let started = Instant::now();
         self.at_s = now_s;
         let mut found = engine.patterns();
         for p in &mut found {
@@ -547,6 +566,7 @@ impl LivePatterns {
         }
         self.found = Arc::new(found);
         publisher.set_patterns(self.found.clone());
+        self.last = Some((Instant::now(), started.elapsed()));
     }
 }
 

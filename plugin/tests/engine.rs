@@ -86,3 +86,30 @@ fn odd_rates_nan_and_silence_give_well_formed_layers() {
         }
     }
 }
+
+#[test]
+fn a_history_limit_keeps_memory_flat_and_the_recent_layers_the_same() {
+    // 90 s of the example (looped) with a 40 s history: the lanes hold only their last 40 s (and
+    // a quarter more while a batch of old steps waits to go), and what they hold is what an
+    // unlimited engine has for those steps.
+    let (audio, rate) = asset_mono(30.0);
+    let looped: Vec<f32> = audio.iter().cycle().take(audio.len() * 3).copied().collect();
+    let mut limited = engine(rate);
+    limited.set_history(Some(40.0));
+    let mut full = engine(rate);
+    let mut updates = Vec::new();
+    for block in looped.chunks(4096) {
+        limited.push(block, &mut updates).unwrap();
+        full.push(block, &mut updates).unwrap();
+    }
+    let (a, b) = (limited.analysis("x", None, 4.0), full.analysis("x", None, 4.0));
+    for (l, f) in a.layers.iter().zip(&b.layers) {
+        let first = l.frames.time_s[0];
+        assert!(first >= 90.0 - 40.0 * 1.25 - l.hop_s && first <= 90.0 - 40.0 + l.hop_s, "lane {}: oldest step {first} s", l.scale_s);
+        let skip = f.frames.time_s.iter().position(|&t| t == first).expect("the same steps");
+        assert_eq!(l.frames.token, f.frames.token[skip..], "lane {}", l.scale_s);
+        assert_eq!(l.frames.surprise, f.frames.surprise[skip..], "lane {}", l.scale_s);
+        // The lane's changes are its pattern layers', found in the last 40 s of log-mel frames.
+        assert!(l.changes.iter().all(|c| c.time_s >= 90.0 - 40.0 - 1e-6), "lane {}: a change from before the history", l.scale_s);
+    }
+}

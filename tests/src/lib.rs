@@ -12,9 +12,13 @@ use clack_extensions::audio_ports_config::{AudioPortsConfigBuffer, PluginAudioPo
 use clack_extensions::gui::{GuiApiType, GuiConfiguration, GuiSize, HostGui, HostGuiImpl, PluginGui, Window};
 use clack_extensions::log::{HostLog, HostLogImpl, LogSeverity};
 use clack_extensions::state::{HostState, HostStateImpl, PluginState};
+use clack_host::events::event_types::{TransportEvent, TransportFlags};
+use clack_host::events::{EventFlags, EventHeader};
 use clack_host::prelude::*;
+use clack_host::utils::{BeatTime, SecondsTime};
 
 pub mod audio;
+pub mod session;
 pub mod x11;
 
 /// Strata's CLAP id (fixed: hosts store it in projects).
@@ -241,6 +245,8 @@ pub struct RunningPlugin {
     events_in: EventBuffer,
     events_out: EventBuffer,
     steady_time: u64,
+    /// What the host's transport says with every block (`None`: a free-running host).
+    transport: Option<TransportEvent>,
 }
 
 impl RunningPlugin {
@@ -264,6 +270,37 @@ impl RunningPlugin {
         Ok(())
     }
 
+    /// Sends a transport with every following block: `tempo_bpm` in 4/4, playing or stopped,
+    /// at `song_pos_s` seconds; `None` for a host with no transport.
+    pub fn set_transport(&mut self, transport: Option<(f64, bool, f64)>) {
+        self.transport = transport.map(|(tempo, playing, song_pos_s)| {
+            let mut flags = TransportFlags::HAS_TEMPO
+                | TransportFlags::HAS_BEATS_TIMELINE
+                | TransportFlags::HAS_SECONDS_TIMELINE
+                | TransportFlags::HAS_TIME_SIGNATURE;
+            if playing {
+                flags |= TransportFlags::IS_PLAYING;
+            }
+            let beats = song_pos_s * tempo / 60.0;
+            TransportEvent {
+                header: EventHeader::new_core(0, EventFlags::empty()),
+                flags,
+                song_pos_beats: BeatTime::from_float(beats),
+                song_pos_seconds: SecondsTime::from_float(song_pos_s),
+                tempo,
+                tempo_inc: 0.0,
+                loop_start_beats: BeatTime::from_float(0.0),
+                loop_end_beats: BeatTime::from_float(0.0),
+                loop_start_seconds: SecondsTime::from_float(0.0),
+                loop_end_seconds: SecondsTime::from_float(0.0),
+                bar_start: BeatTime::from_float((beats / 4.0).floor() * 4.0),
+                bar_number: (beats / 4.0).floor() as i32,
+                time_signature_numerator: 4,
+                time_signature_denominator: 4,
+            }
+        });
+    }
+
     /// One process call over the first `frames` frames of `input`, into `output`.
     pub fn process(&mut self, frames: usize) -> Result<()> {
         let inputs = self.in_ports.with_input_buffers([AudioPortBuffer {
@@ -283,7 +320,7 @@ impl RunningPlugin {
                 &self.events_in.as_input(),
                 &mut self.events_out.as_output(),
                 Some(self.steady_time),
-                None,
+                self.transport.as_ref(),
             )
             .map_err(|e| anyhow!("{e:?}"))?;
         self.steady_time += frames as u64;
@@ -355,6 +392,7 @@ impl ClapInstance {
             events_in: EventBuffer::new(),
             events_out: EventBuffer::new(),
             steady_time: 0,
+            transport: None,
         })
     }
 

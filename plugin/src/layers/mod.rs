@@ -6,6 +6,8 @@ pub mod patterns;
 
 pub use patterns::{ChangeSpan, Pattern, Span};
 
+use std::collections::VecDeque;
+
 use serde::{Deserialize, Serialize};
 
 use crate::inference::models::ChangeDetectionSpec;
@@ -29,52 +31,68 @@ pub struct LayerFrame {
 
 /// Robust, causal change detection on a layer's surprise: the same rule as
 /// `models/strata_models/evaluate.py`'s `detect_changes`, so its figures are this code's.
+///
+/// It keeps only the surprises its window needs and the last two z-scores, so a live session
+/// of any length holds the same few hundred bytes; steps are still counted from the first.
 #[derive(Debug, Clone)]
 pub struct ChangeDetector {
     spec: ChangeDetectionSpec,
-    surprises: Vec<f64>,
-    z: Vec<f64>,
+    /// The last `spec.surprise_history` surprises.
+    surprises: VecDeque<f64>,
+    /// Steps pushed so far.
+    steps: usize,
+    /// The z-scores of the two newest steps (`None` before they exist).
+    last_z: [Option<f64>; 2],
+    /// Scratch for the medians.
+    scratch: Vec<f64>,
 }
 
 impl ChangeDetector {
     pub fn new(spec: ChangeDetectionSpec) -> Self {
         Self {
+            surprises: VecDeque::with_capacity(spec.surprise_history + 1),
+            scratch: Vec::with_capacity(spec.surprise_history),
             spec,
-            surprises: Vec::new(),
-            z: Vec::new(),
+            steps: 0,
+            last_z: [None, None],
         }
     }
 
     /// Adds step k's surprise; returns its z-score, and the index of a step now confirmed as a
     /// change (a peak above the threshold: higher than the step before, not lower than after).
     pub fn push(&mut self, surprise: f64) -> (f64, Option<usize>) {
-        let k = self.surprises.len();
-        let from = k.saturating_sub(self.spec.surprise_history);
-        let z = if k - from >= self.spec.min_history {
-            let mut hist: Vec<f64> = self.surprises[from..k].to_vec();
-            let med = median(&mut hist);
-            let mut dev: Vec<f64> = self.surprises[from..k].iter().map(|s| (s - med).abs()).collect();
-            let mad = median(&mut dev) * 1.4826 + 1e-3;
+        let k = self.steps;
+        let z = if self.surprises.len() >= self.spec.min_history {
+            self.scratch.clear();
+            self.scratch.extend(self.surprises.iter());
+            let med = median(&mut self.scratch);
+            self.scratch.clear();
+            self.scratch.extend(self.surprises.iter().map(|s| (s - med).abs()));
+            let mad = median(&mut self.scratch) * 1.4826 + 1e-3;
             (surprise - med) / mad
         } else {
             0.0
         };
-        self.surprises.push(surprise);
-        self.z.push(z);
+        self.surprises.push_back(surprise);
+        if self.surprises.len() > self.spec.surprise_history {
+            self.surprises.pop_front();
+        }
+        self.steps += 1;
         // Step k-1 is decided now that its successor is known.
-        let confirmed = (k >= 1).then(|| k - 1).filter(|&j| self.is_peak(j, Some(z)));
+        let [before, previous] = self.last_z;
+        let confirmed = previous.filter(|&p| self.is_peak(p, before, Some(z))).map(|_| k - 1);
+        self.last_z = [previous, Some(z)];
         (z, confirmed)
     }
 
     /// At the end of the stream: the last step, if it is a change (it has no successor).
     pub fn finish(&self) -> Option<usize> {
-        let k = self.z.len().checked_sub(1)?;
-        self.is_peak(k, None).then_some(k)
+        let [before, last] = self.last_z;
+        last.filter(|&z| self.is_peak(z, before, None)).map(|_| self.steps - 1)
     }
 
-    fn is_peak(&self, j: usize, next: Option<f64>) -> bool {
-        let z = self.z[j];
-        z > self.spec.surprise_z && (j == 0 || z > self.z[j - 1]) && next.is_none_or(|n| z >= n)
+    fn is_peak(&self, z: f64, before: Option<f64>, next: Option<f64>) -> bool {
+        z > self.spec.surprise_z && before.is_none_or(|b| z > b) && next.is_none_or(|n| z >= n)
     }
 
     pub fn threshold(&self) -> f64 {
