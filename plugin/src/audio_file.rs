@@ -55,12 +55,14 @@ impl AudioFile {
         if let Some(ext) = path.extension().and_then(|e| e.to_str()) {
             hint.with_extension(ext);
         }
-        let probed = symphonia::default::get_probe()
-            .format(&hint, stream, &FormatOptions::default(), &MetadataOptions::default())
-            .map_err(|e| AudioFileError::Unsupported {
-                path: path.to_owned(),
-                reason: e.to_string(),
-            })?;
+        let probed = decoder_call(|| {
+            symphonia::default::get_probe().format(&hint, stream, &FormatOptions::default(), &MetadataOptions::default())
+        })
+        .map_err(|reason| AudioFileError::Corrupt { path: path.to_owned(), seconds: 0.0, reason })?
+        .map_err(|e| AudioFileError::Unsupported {
+            path: path.to_owned(),
+            reason: e.to_string(),
+        })?;
         let format = probed.format;
         let track = format
             .tracks()
@@ -70,12 +72,14 @@ impl AudioFile {
         let sample_rate = track
             .codec_params
             .sample_rate
+            .filter(|&r| r > 0)
             .ok_or_else(|| AudioFileError::NoSampleRate { path: path.to_owned() })?;
         let channels = track.codec_params.channels.map_or(1, |c| c.count()).max(1);
         let frames_total = track.codec_params.n_frames;
         let track_id = track.id;
-        let decoder = symphonia::default::get_codecs()
-            .make(&track.codec_params, &DecoderOptions::default())
+        let params = track.codec_params.clone();
+        let decoder = decoder_call(|| symphonia::default::get_codecs().make(&params, &DecoderOptions::default()))
+            .map_err(|reason| AudioFileError::Corrupt { path: path.to_owned(), seconds: 0.0, reason })?
             .map_err(|e| AudioFileError::Unsupported {
                 path: path.to_owned(),
                 reason: e.to_string(),
@@ -141,7 +145,8 @@ impl AudioFile {
     /// The next non-empty packet of this track, interleaved, with its channel count.
     fn next_interleaved(&mut self) -> Result<Option<(&[f32], usize)>, AudioFileError> {
         loop {
-            let packet = match self.format.next_packet() {
+            let format = &mut self.format;
+            let packet = match decoder_call(|| format.next_packet()).map_err(|reason| self.corrupt(reason))? {
                 Ok(p) => p,
                 Err(SymphoniaError::IoError(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
                     // A file that ends early is truncated only if the container promised more.
@@ -161,7 +166,11 @@ impl AudioFile {
             if packet.track_id() != self.track_id {
                 continue;
             }
-            let decoded = match self.decoder.decode(&packet) {
+            let decoder = &mut self.decoder;
+            let seconds = self.frames_read as f64 / f64::from(self.sample_rate);
+            let path = &self.path;
+            let gave_up = |reason| AudioFileError::Corrupt { path: path.clone(), seconds, reason };
+            let decoded = match decoder_call(|| decoder.decode(&packet)).map_err(gave_up)? {
                 Ok(d) => d,
                 Err(SymphoniaError::DecodeError(e)) => return Err(self.corrupt(e.to_owned())),
                 Err(e) => return Err(self.corrupt(e.to_string())),
@@ -191,4 +200,43 @@ impl AudioFile {
             reason,
         }
     }
+}
+
+thread_local! {
+    /// Set while this thread is inside the decoders, so [`quiet_decoder_panics`] knows a panic
+    /// there is one [`decoder_call`] turns into an error.
+    static IN_DECODER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Calls into symphonia. Some malformed files make it panic rather than return an error (a WAV
+/// header with a sample rate of 0 panics in `TimeBase::new`, found by `fuzz/`'s `audio_file`
+/// harness): the panic is caught and becomes the error's reason, so one bad file in a batch is
+/// one line and not the end of the batch, and nothing is printed for it.
+fn decoder_call<T>(call: impl FnOnce() -> T) -> Result<T, String> {
+    quiet_decoder_panics();
+    IN_DECODER.with(|f| f.set(true));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(call));
+    IN_DECODER.with(|f| f.set(false));
+    result.map_err(|panic| {
+        let what = panic
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "the decoder failed".to_owned());
+        format!("the decoder gave up on it ({what})")
+    })
+}
+
+/// Installs (once) a panic hook that stays silent for panics inside [`decoder_call`] and hands
+/// every other panic to the hook that was there before.
+fn quiet_decoder_panics() {
+    static INSTALLED: std::sync::Once = std::sync::Once::new();
+    INSTALLED.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !IN_DECODER.with(std::cell::Cell::get) {
+                previous(info);
+            }
+        }));
+    });
 }

@@ -50,6 +50,15 @@ impl ViewSettings {
             self.editor_size.1.clamp(MIN_EDITOR_SIZE.1, 8192),
         )
     }
+
+    /// The span clamped to [`SPAN_RANGE_S`] (a corrupt state's NaN gives the default).
+    pub fn clamped_span_s(&self) -> f64 {
+        if self.span_s.is_nan() {
+            Self::default().span_s
+        } else {
+            self.span_s.clamp(SPAN_RANGE_S.0, SPAN_RANGE_S.1)
+        }
+    }
 }
 
 /// Strata has no automatable parameters: it changes nothing in the sound. What it saves is the

@@ -10,7 +10,7 @@ use strata_host_tests::session::{run_session, SessionPlan};
 
 fn main() -> anyhow::Result<()> {
     let hours: f64 = std::env::var("STRATA_SESSION_HOURS").ok().and_then(|h| h.parse().ok()).unwrap_or(8.0);
-    let speed: f64 = std::env::var("STRATA_SESSION_SPEED").ok().and_then(|s| s.parse().ok()).unwrap_or(40.0);
+    let speed: f64 = std::env::var("STRATA_SESSION_SPEED").ok().and_then(|s| s.parse().ok()).unwrap_or(10.0);
     let activations = (hours.ceil() as usize).max(1) * 3;
     let report = run_session(SessionPlan { total_s: hours * 3600.0, activations, speed })?;
     let (first, last) = report.rss_first_and_last_quarter_mb();
@@ -18,6 +18,11 @@ fn main() -> anyhow::Result<()> {
     println!("session: resident memory, most in the first quarter {first:.1} MB, in the last quarter {last:.1} MB (ratio {:.3})", last / first);
     for (h, mb) in report.rss_mb.iter().step_by((report.rss_mb.len() / 16).max(1)) {
         println!("session:   {h:5.2} h  {mb:7.1} MB");
+    }
+    for (rate, sent, dropped) in &report.activations {
+        if *dropped > 0 {
+            println!("session:   activation at {rate} Hz dropped {dropped} of {sent} frames");
+        }
     }
     println!("session: {} of {} frames received, {} dropped; layers at the end {:?}", report.received_frames, report.sent_frames, report.dropped_frames, report.final_periods_s);
     anyhow::ensure!(report.dropped_frames == 0, "frames were dropped");

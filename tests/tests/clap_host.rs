@@ -184,6 +184,71 @@ fn state_save_and_restore_round_trips() -> Result<()> {
     Ok(())
 }
 
+/// The saved state as a fuzzer would hand it back: the real state with bytes flipped, cut short,
+/// lengths that lie, values of the wrong type or out of range, and raw noise. Each load is
+/// accepted or refused, never a crash; the instance then still saves a state that loads again,
+/// and passes audio bit-exact.
+#[test]
+fn mutated_states_are_refused_or_accepted_and_break_nothing() -> Result<()> {
+    let _guard = plugin_lock();
+    let (_bundle, mut plugin) = strata()?;
+    let saved = plugin.save_state()?;
+    let text = state_json(&saved);
+    let mut cases: Vec<Vec<u8>> = vec![
+        Vec::new(),
+        saved[..4].to_vec(),
+        saved[..saved.len() / 2].to_vec(),
+        state_bytes(""),
+        state_bytes("null"),
+        state_bytes("[]"),
+        state_bytes(&text.replace("[900,520]", "[0,4294967295]")),
+        state_bytes(&text.replace("[900,520]", "\"wide\"")),
+        state_bytes(&text.replace("60.0", "1e308")),
+        state_bytes(&text.replace("60.0", "-5")),
+        state_bytes(&text.replace("false", "17")),
+        state_bytes(&text.replace("[]", "[1e308,-1,null]")),
+        {
+            let mut lying = saved.clone();
+            lying[..8].copy_from_slice(&u64::MAX.to_le_bytes());
+            lying
+        },
+    ];
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    for i in 0..400 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let mut bytes = saved.clone();
+        match i % 3 {
+            0 => {
+                // Flip a few bytes of the JSON.
+                for k in 0..1 + (x % 4) as usize {
+                    let at = 8 + ((x >> (8 * k)) as usize) % (bytes.len() - 8);
+                    bytes[at] ^= (x >> (3 + k)) as u8 | 1;
+                }
+            }
+            1 => bytes.truncate(8 + (x as usize) % (bytes.len() - 8)),
+            _ => bytes = (0..(x % 300) as usize).map(|k| (x.rotate_left(k as u32) >> 11) as u8).collect(),
+        }
+        cases.push(bytes);
+    }
+    let (mut accepted, mut refused) = (0, 0);
+    for case in &cases {
+        match plugin.load_state(case) {
+            Ok(()) => accepted += 1,
+            Err(_) => refused += 1,
+        }
+        let now = plugin.save_state()?;
+        plugin.load_state(&now)?;
+    }
+    println!("{accepted} mutated states accepted, {refused} refused");
+    assert!(refused > 0 && accepted > 0, "both kinds were tried");
+    let input = vec![vec![0.25_f32; 2000], vec![-0.25_f32; 2000]];
+    let out = plugin.process_stream(44_100.0, 256, &input, &[256, 17])?;
+    assert_bit_exact(&input, &out.output, "after mutated states");
+    Ok(())
+}
+
 #[test]
 fn bad_input_passes_bit_exact_and_is_reported() -> Result<()> {
     let _guard = plugin_lock();

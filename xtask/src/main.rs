@@ -240,6 +240,8 @@ fn bench(extra: &[String]) -> Result<()> {
         ["bundle", "-p", "strata", "-p", "strata-null", "--release"].map(String::from).to_vec();
     nice_plug_xtask::main_with_args("cargo xtask", bundle_args.clone())?;
     add_ort_to_bundles(&bundle_args[1..], &ort_dir)?;
+    // Through the CLAP host: process() per block against the null plugin, and the eight-hour
+    // live session.
     let mut process = Command::new(cargo());
     process.args(["bench", "-p", "strata-host-tests"]).args(extra);
     run(&mut process)?;

@@ -323,7 +323,7 @@ fn controls(ui: &mut egui::Ui, view: &mut ViewSettings, scales: &[f64]) {
         ui.checkbox(&mut view.frozen, "Freeze")
             .on_hover_text("Stop following the playhead: drag to scroll, scroll the wheel to zoom");
         ui.label("Span");
-        let mut span = view.span_s;
+        let mut span = view.clamped_span_s();
         ui.add(egui::Slider::new(&mut span, SPAN_RANGE_S.0..=SPAN_RANGE_S.1).logarithmic(true).suffix(" s"));
         view.span_s = span.clamp(SPAN_RANGE_S.0, SPAN_RANGE_S.1);
         ui.separator();
