@@ -234,5 +234,9 @@ fn record_and_export_from_the_editor_of_the_clap_bundle() {
     plugin.close_gui().unwrap();
     drop(plugin);
     drop(display);
+    // `gui.destroy` returns before baseview's window thread has let go of its X connection
+    // (seen once more in a full run: "X connection broken", then SIGSEGV at exit after the test
+    // had passed). Give that thread time to close before Xvfb is stopped.
+    std::thread::sleep(Duration::from_secs(1));
     std::fs::remove_dir_all(root).unwrap();
 }
