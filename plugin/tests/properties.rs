@@ -12,7 +12,6 @@
 //! `regressions` test at the end so it stays found.
 
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 
 use proptest::prelude::*;
 use strata::audio_file::AudioFile;
@@ -29,10 +28,9 @@ const WINDOWS_S: [f64; 7] = [0.02, 0.2, 1.0, 2.0, 5.0, 10.0, 20.0];
 const RESAMPLER_CHUNK: usize = 1024;
 
 fn models() -> ModelSet {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    let dir = DIR.get_or_init(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("models"));
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("models");
     let rt = runtime().expect("ONNX Runtime (cargo xtask fetch-ort)");
-    ModelSet::load(dir, rt, Workload::Streaming).expect("models load")
+    ModelSet::load(&dir, rt, Workload::Streaming).expect("models load")
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
