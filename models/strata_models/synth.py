@@ -156,7 +156,10 @@ class Layers:
 
         def hit(out, at, j, v, extra):
             burst = bursts[v.timbre]
-            burst = burst - _lowpass(burst, min(bright * v.cutoff, 7500))
+            # A high-pass: the burst less its low-passed part. The corner sits well below
+            # Nyquist (a one-pole low-pass near 8 kHz passes nearly everything, and the hats
+            # would vanish).
+            burst = burst - _lowpass(burst, min(bright * v.cutoff, 7500) / 4)
             amp = 0.3 if extra else pats[v.pattern][j]
             _place(out, 0.5 * v.gain * amp * burst, at)
 
