@@ -24,11 +24,10 @@
 //!    out of those channels, and the search goes on in what is left: with the drums taken out,
 //!    the bass that repeats every two bars stands on its own.
 //!
-//! A layer's changes are where it stops matching its own repeats: its channels' level against
-//! its model, in dB, smoothed in time so noise averages out while a changed pitch, filter,
-//! density or loudness does not, and scored against the layer's own typical difference.
-//! Stretches that stand out are the layer's changes, placed at frame resolution (20 ms). Where
-//! two layers claim the same stretch, the one that stands out more keeps it.
+//! The changes are the stretches heard nowhere else in the piece ([`super::novelty`]); each goes
+//! to the layer that stops matching its own repeats most there: its channels' level against its
+//! model, in dB, smoothed in time so noise averages out while a changed pitch, filter, density
+//! or loudness does not, and scored against the layer's own typical difference.
 //!
 //! Everything is a function of the frames alone, so the analysis of a stream is the analysis of
 //! the whole file, whatever the blocks it came in.
@@ -38,6 +37,8 @@ use std::sync::Arc;
 use realfft::num_complex::Complex;
 use realfft::{ComplexToReal, RealFftPlanner, RealToComplex};
 use serde::{Deserialize, Serialize};
+
+use super::novelty::novel_stretches;
 
 /// Adjacent log-mel bins analysed together as one channel.
 pub const BINS_PER_CHANNEL: usize = 2;
@@ -83,7 +84,8 @@ pub const MIN_PERIOD_S: f64 = 0.18;
 
 /// What a layer takes out of the spectrum: the median of this many repeats either side.
 const MODEL_MAX_NEIGHBOURS: usize = 3;
-/// Change detection: the reference reaches at least this far (seconds) either side...
+/// Stray scores: the reference a layer is compared with reaches at least this far (seconds)
+/// either side...
 const MODEL_REACH_S: f64 = 16.0;
 /// ...in at most this many repeats on each side.
 const CHANGE_NEIGHBOURS: usize = 6;
@@ -91,20 +93,6 @@ const CHANGE_NEIGHBOURS: usize = 6;
 const CHANGE_FRAME_SMOOTHING: usize = 5;
 /// Seconds the signed difference from the model is averaged over.
 const CHANGE_SMOOTHING_S: f64 = 0.5;
-/// A change starts where the layer's difference passes this robust z-score...
-const CHANGE_Z_ENTER: f64 = 5.0;
-/// ...and spans every frame around it above this one.
-const CHANGE_Z_STAY: f64 = 2.0;
-/// Changes of one layer closer than this (seconds) are one change.
-const CHANGE_MERGE_GAP_S: f64 = 1.0;
-/// No change is reported before this many seconds (nor before one period of the layer).
-const MIN_HEARD_S: f64 = 1.0;
-/// Changes shorter than this (seconds) are not reported.
-const CHANGE_MIN_S: f64 = 1.0;
-/// Two layers' changes overlapping by more than this fraction of the shorter are one change.
-const CHANGE_SAME_EVENT: f64 = 0.5;
-/// A change's strength is its mean z-score over this, capped at 1.
-const CHANGE_FULL_Z: f64 = 12.0;
 /// A layer is active where its channels are within this many dB of their loudest (95th
 /// percentile) level, smoothed over a second.
 const ACTIVE_RANGE_DB: f32 = 25.0;
@@ -266,7 +254,8 @@ pub fn discover(frames: &[f32], bins: usize, config: &PatternConfig) -> Vec<Patt
     let original = channel_power(&power, bins);
     let mut cache = VoteCache { votes: vec![vec![None; original.len()]; config.lanes.len()], stale: vec![true; original.len()] };
     let mut acf = Autocorrelation::new(t);
-    let mut found: Vec<(Pattern, Vec<ChangeSpan>)> = Vec::new();
+    // Per layer: the layer and how far it strays from its own repeats, frame by frame (robust z).
+    let mut found: Vec<(Pattern, Vec<f64>)> = Vec::new();
     let mut strongest = 0.0_f64;
     while found.len() < MAX_LAYERS {
         let fr = config.frame_rate;
@@ -293,7 +282,7 @@ pub fn discover(frames: &[f32], bins: usize, config: &PatternConfig) -> Vec<Patt
     for (p, _) in &mut found {
         p.confidence = (p.confidence / strongest.max(1e-9)).clamp(0.0, 1.0);
     }
-    attribute_changes(&mut found);
+    attribute_changes(&mut found, &novel_stretches(frames, bins, config.frame_rate), config.frame_rate);
     let mut patterns: Vec<Pattern> = found.into_iter().map(|(p, _)| p).collect();
     patterns.sort_by(|a, b| a.period_s.total_cmp(&b.period_s));
     patterns
@@ -439,9 +428,10 @@ fn refine(r: &[f64], lag: usize, max_lag: usize) -> f64 {
     period
 }
 
-/// Describes the layer of `votes`, finds its changes, and takes what it explains out of `power`
-/// (the residual, linear). `frames` are the original dB frames, for where the layer is active.
-fn take_out_layer(votes: &[Vote], frames: &[f32], power: &mut [f32], bins: usize, config: &PatternConfig) -> (Pattern, Vec<ChangeSpan>) {
+/// Describes the layer of `votes`, scores how far it strays from its own repeats frame by frame,
+/// and takes what it explains out of `power` (the residual, linear). `frames` are the original
+/// dB frames, for where the layer is active.
+fn take_out_layer(votes: &[Vote], frames: &[f32], power: &mut [f32], bins: usize, config: &PatternConfig) -> (Pattern, Vec<f64>) {
     let fr = config.frame_rate;
     let period = mean_period(votes);
     let mut channels: Vec<usize> = votes.iter().map(|v| v.2).collect();
@@ -449,12 +439,8 @@ fn take_out_layer(votes: &[Vote], frames: &[f32], power: &mut [f32], bins: usize
     channels.dedup();
     let dims: Vec<usize> = channels.iter().flat_map(|&c| c * BINS_PER_CHANNEL..(c + 1) * BINS_PER_CHANNEL).collect();
     let model = repeating_model(power, bins, &dims, &nearest_repeats(period));
-    // A layer cannot have changed before it was heard once: what the model sees there is the
-    // start of the piece, not a change.
-    let heard_s = (period / fr).max(MIN_HEARD_S);
     let reference = repeating_model(power, bins, &dims, &spread_repeats(period, fr));
-    let mut changes = layer_changes(power, bins, &dims, &reference, fr);
-    changes.retain(|c| c.start_s >= heard_s);
+    let strays = stray_scores(power, bins, &dims, &reference, fr);
     let t = power.len() / bins;
     for i in 0..t {
         for (j, &d) in dims.iter().enumerate() {
@@ -478,7 +464,7 @@ fn take_out_layer(votes: &[Vote], frames: &[f32], power: &mut [f32], bins: usize
         active: activity(frames, bins, &channels, fr),
         changes: Vec::new(),
     };
-    (pattern, changes)
+    (pattern, strays)
 }
 
 /// Offsets (frames) of the nearest [`MODEL_MAX_NEIGHBOURS`] repeats either side: the model of what
@@ -607,12 +593,12 @@ fn runs(values: &[f64], on: impl Fn(f64) -> bool, fr: f64, gap_s: f64, min_s: f6
     out
 }
 
-/// The layer's changes: stretches where its channels' level (`power` on `dims`) differs from its
-/// repeating model.
-fn layer_changes(power: &[f32], bins: usize, dims: &[usize], model: &[f32], fr: f64) -> Vec<ChangeSpan> {
+/// How far the layer strays from its repeats, frame by frame: its channels' level (`power` on
+/// `dims`) against its repeating model, as a robust z over the frames.
+fn stray_scores(power: &[f32], bins: usize, dims: &[usize], model: &[f32], fr: f64) -> Vec<f64> {
     let t = power.len() / bins;
     if t == 0 || dims.is_empty() {
-        return Vec::new();
+        return vec![0.0; t];
     }
     let db = |p: f32| 10.0 * f64::from(p.max(POWER_FLOOR)).log10();
     let smooth = ((CHANGE_SMOOTHING_S * fr).round() as usize).max(3);
@@ -625,79 +611,42 @@ fn layer_changes(power: &[f32], bins: usize, dims: &[usize], model: &[f32], fr: 
         }
     }
     let level: Vec<f64> = energy.iter().map(|e| (e / dims.len() as f64).sqrt()).collect();
-    change_runs(&robust_z(&level), fr)
+    robust_z(&level)
 }
 
-/// Stretches of `z` that pass [`CHANGE_Z_ENTER`], extended while above [`CHANGE_Z_STAY`].
-fn change_runs(z: &[f64], fr: f64) -> Vec<ChangeSpan> {
-    let mut out: Vec<ChangeSpan> = Vec::new();
-    let mut i = 0;
-    while i < z.len() {
-        if z[i] <= CHANGE_Z_ENTER {
-            i += 1;
-            continue;
+/// Gives each changed stretch to the layer that strays most from its repeats there (the highest
+/// mean of its stray scores over the stretch). Without layers there is no one to give it to.
+fn attribute_changes(found: &mut [(Pattern, Vec<f64>)], stretches: &[ChangeSpan], fr: f64) {
+    for c in stretches {
+        let best = found
+            .iter()
+            .enumerate()
+            .map(|(i, (_, strays))| {
+                let a = ((c.start_s * fr) as usize).min(strays.len());
+                let b = ((c.end_s * fr).ceil() as usize).clamp(a, strays.len());
+                let mean = strays[a..b].iter().sum::<f64>() / (b - a).max(1) as f64;
+                (i, mean)
+            })
+            .max_by(|x, y| x.1.total_cmp(&y.1));
+        if let Some((i, _)) = best {
+            found[i].0.changes.push(*c);
         }
-        let mut a = i;
-        while a > 0 && z[a - 1] > CHANGE_Z_STAY {
-            a -= 1;
-        }
-        let mut b = i;
-        while b + 1 < z.len() && z[b + 1] > CHANGE_Z_STAY {
-            b += 1;
-        }
-        let mean_z = z[a..=b].iter().sum::<f64>() / (b - a + 1) as f64;
-        let span = ChangeSpan {
-            start_s: a as f64 / fr,
-            end_s: (b + 1) as f64 / fr,
-            strength: (mean_z / CHANGE_FULL_Z).clamp(0.0, 1.0),
-        };
-        match out.last_mut() {
-            Some(last) if span.start_s - last.end_s < CHANGE_MERGE_GAP_S => {
-                last.end_s = span.end_s;
-                last.strength = last.strength.max(span.strength);
-            }
-            _ => out.push(span),
-        }
-        i = b + 1;
-    }
-    out.retain(|c| c.end_s - c.start_s >= CHANGE_MIN_S);
-    out
-}
-
-/// Gives each change to one layer: where changes of several layers overlap, the strongest keeps
-/// it.
-fn attribute_changes(found: &mut [(Pattern, Vec<ChangeSpan>)]) {
-    let mut all: Vec<(usize, ChangeSpan)> = found
-        .iter()
-        .enumerate()
-        .flat_map(|(i, f)| f.1.iter().map(move |c| (i, *c)))
-        .collect();
-    all.sort_by(|a, b| b.1.strength.total_cmp(&a.1.strength).then(a.1.start_s.total_cmp(&b.1.start_s)));
-    let mut kept: Vec<(usize, ChangeSpan)> = Vec::new();
-    for (i, c) in all {
-        let same_event = kept.iter().any(|(_, k)| {
-            let overlap = c.end_s.min(k.end_s) - c.start_s.max(k.start_s);
-            overlap > CHANGE_SAME_EVENT * (c.end_s - c.start_s).min(k.end_s - k.start_s)
-        });
-        if !same_event {
-            kept.push((i, c));
-        }
-    }
-    for (i, c) in kept {
-        found[i].0.changes.push(c);
-    }
-    for f in found.iter_mut() {
-        f.0.changes.sort_by(|a, b| a.start_s.total_cmp(&b.start_s));
     }
 }
 
 /// `(x - median) / (1.4826 · MAD)`, with a floor on the spread.
 fn robust_z(x: &[f64]) -> Vec<f64> {
+    robust_z_with_floor(x, 1e-6)
+}
+
+/// `(x - median) / max(1.4826 · MAD, min_spread)`: `min_spread` says how small a difference may
+/// still stand out, where nearly all of `x` is the same.
+pub(super) fn robust_z_with_floor(x: &[f64], min_spread: f64) -> Vec<f64> {
     let mut v = x.to_vec();
     let med = median(&mut v);
     let mut dev: Vec<f64> = x.iter().map(|a| (a - med).abs()).collect();
-    let mad = median(&mut dev) * 1.4826 + 1e-6;
-    x.iter().map(|a| (a - med) / mad).collect()
+    let spread = (median(&mut dev) * 1.4826).max(min_spread);
+    x.iter().map(|a| (a - med) / spread).collect()
 }
 
 fn median(v: &mut [f64]) -> f64 {

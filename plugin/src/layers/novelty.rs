@@ -1,0 +1,251 @@
+//! Changed stretches: where the sound is unlike anything heard elsewhere in the piece.
+//!
+//! A layer that changes for a while (its pitch, filter, density, timbre or loudness, a dropout,
+//! a variant) plays, for that while, something it plays nowhere else, while everything that
+//! repeats has a match somewhere. So the test needs no period, and it finds the changes of
+//! layers whose period was never found:
+//!
+//! 1. The log-mel frames are pooled into moments ([`MOMENT_RATE_HZ`]) and the bins into
+//!    [`BANDS`] bands, because a change lives in the bands of the layer that changed, not in the
+//!    whole mix.
+//! 2. For every moment and band, the distance (RMS, in dB) between the [`CONTEXT_S`] window
+//!    around it and the closest window at least [`EXCLUSION_S`] and at most [`REACH_S`] away.
+//!    The exclusion outlasts most changes: inside a ten-second change the changed pattern
+//!    repeats itself, one period apart.
+//! 3. Each band's distances are scored against the band's own typical distance (a robust z,
+//!    with a spread of at least [`MIN_SPREAD_DB`]), and a moment's score is the mean of its [`TOP_BANDS`] highest bands.
+//! 4. Stretches that pass [`Z_ENTER`], extended while above [`Z_STAY`] and lasting at least
+//!    [`MIN_STRETCH_S`], are the changes: the start and the end of each is a change boundary.
+//!
+//! The cost is one pass over the moments per lag in reach, linear in the length of the input.
+//! Everything is a function of the frames alone, so a stream and a whole file agree.
+
+use super::patterns::{robust_z_with_floor, ChangeSpan};
+
+/// Moments per second the frames are pooled into.
+pub const MOMENT_RATE_HZ: f64 = 10.0;
+/// Bands the log-mel bins are grouped into (adjacent bins, equal counts).
+pub const BANDS: usize = 16;
+/// Half the length of the window compared around each moment, in seconds.
+pub const CONTEXT_S: f64 = 0.5;
+/// Windows closer than this (seconds) are not compared: a change longer than this matches itself.
+pub const EXCLUSION_S: f64 = 20.0;
+/// Windows further apart than this (seconds) are not compared, which keeps the cost linear in
+/// the length of the input.
+pub const REACH_S: f64 = 90.0;
+/// The bands a moment's score is the mean of: its most novel ones.
+pub const TOP_BANDS: usize = 2;
+/// The score (robust z) at which a stretch starts to count.
+pub const Z_ENTER: f64 = 3.0;
+/// The score down to which a stretch extends either side.
+pub const Z_STAY: f64 = 1.5;
+/// The shortest stretch that is a change, in seconds.
+pub const MIN_STRETCH_S: f64 = 3.0;
+/// How far (seconds) a stretch's edges are pulled in: a window around a moment already reaches
+/// into the change this much before the change arrives, and after it has gone.
+pub const EDGE_PULL_S: f64 = 0.2;
+/// The smallest spread (dB) a band's distances are scored against. Loops rendered sample-exact
+/// match themselves to a hundredth of a dB; without a floor a fraction of a dB would stand out.
+pub const MIN_SPREAD_DB: f64 = 0.25;
+/// The mean score at which a change's strength reaches 1.
+pub const FULL_Z: f64 = 12.0;
+
+/// The stretches of `frames` (`bins` dB values per frame at `frame_rate`, oldest first) heard
+/// nowhere else in reach, with times in seconds from the first frame.
+pub fn novel_stretches(frames: &[f32], bins: usize, frame_rate: f64) -> Vec<ChangeSpan> {
+    let pool = ((frame_rate / MOMENT_RATE_HZ).round() as usize).max(1);
+    let moment_rate = frame_rate / pool as f64;
+    let moments = pooled(frames, bins, pool);
+    let distance = nearest_far_distance(&moments, bins, moment_rate);
+    let score = top_band_score(&distance, moments.len() / bins.max(1));
+    stretches(&score, moment_rate)
+}
+
+/// The mean of every `pool` frames, per bin: `frames.len() / bins / pool` moments.
+fn pooled(frames: &[f32], bins: usize, pool: usize) -> Vec<f32> {
+    if bins == 0 {
+        return Vec::new();
+    }
+    frames
+        .chunks_exact(bins * pool)
+        .flat_map(|chunk| (0..bins).map(move |b| (0..pool).map(|k| chunk[k * bins + b]).sum::<f32>() / pool as f32))
+        .collect()
+}
+
+/// Per band (band-major, `BANDS × n`), the RMS distance of each moment's window to the closest
+/// window in reach, `NaN` where there is none.
+fn nearest_far_distance(moments: &[f32], bins: usize, moment_rate: f64) -> Vec<f64> {
+    let n = moments.len() / bins.max(1);
+    let bands = BANDS.min(bins);
+    let mut nearest = vec![f64::INFINITY; bands * n];
+    let exclusion = (EXCLUSION_S * moment_rate).round() as usize;
+    let reach = ((REACH_S * moment_rate).round() as usize).min(n.saturating_sub(1));
+    let context = (CONTEXT_S * moment_rate).round() as usize;
+    let band_of: Vec<usize> = (0..bins).map(|b| b * bands / bins).collect();
+    let band_size: Vec<f64> = (0..bands).map(|k| band_of.iter().filter(|&&b| b == k).count() as f64).collect();
+    // Scratch, made once: per band, the running sum over t of the squared difference at lag d.
+    let mut prefix = vec![0.0_f64; bands * (n + 1)];
+    let mut row = vec![0.0_f64; bands];
+    for lag in exclusion + 1..=reach {
+        let pairs = n - lag;
+        for t in 0..pairs {
+            row.iter_mut().for_each(|r| *r = 0.0);
+            let (a, b) = (&moments[t * bins..(t + 1) * bins], &moments[(t + lag) * bins..(t + lag + 1) * bins]);
+            for ((x, y), &band) in a.iter().zip(b).zip(&band_of) {
+                let d = f64::from(x - y);
+                row[band] += d * d;
+            }
+            for (k, r) in row.iter().enumerate() {
+                prefix[k * (n + 1) + t + 1] = prefix[k * (n + 1) + t] + r / band_size[k];
+            }
+        }
+        for t in 0..pairs {
+            let (lo, hi) = (t.saturating_sub(context), (t + context + 1).min(pairs));
+            for k in 0..bands {
+                let p = &prefix[k * (n + 1)..];
+                let window = (p[hi] - p[lo]) / (hi - lo) as f64;
+                let band = &mut nearest[k * n..(k + 1) * n];
+                band[t] = band[t].min(window);
+                band[t + lag] = band[t + lag].min(window);
+            }
+        }
+    }
+    nearest.iter().map(|&d| if d.is_finite() { d.sqrt() } else { f64::NAN }).collect()
+}
+
+/// Each moment's score: the mean robust z of its [`TOP_BANDS`] most novel bands (a band's z is 0
+/// where it has no distance).
+fn top_band_score(distance: &[f64], n: usize) -> Vec<f64> {
+    if n == 0 {
+        return Vec::new();
+    }
+    let bands = distance.len() / n;
+    let mut z = vec![0.0_f64; bands * n];
+    for k in 0..bands {
+        let band = &distance[k * n..(k + 1) * n];
+        let known: Vec<usize> = (0..n).filter(|&t| band[t].is_finite()).collect();
+        if known.len() < 2 {
+            continue;
+        }
+        let values: Vec<f64> = known.iter().map(|&t| band[t]).collect();
+        for (&t, v) in known.iter().zip(robust_z_with_floor(&values, MIN_SPREAD_DB)) {
+            z[k * n + t] = v;
+        }
+    }
+    let top = TOP_BANDS.clamp(1, bands.max(1));
+    let mut column = vec![0.0_f64; bands];
+    (0..n)
+        .map(|t| {
+            for (k, c) in column.iter_mut().enumerate() {
+                *c = z[k * n + t];
+            }
+            column.sort_unstable_by(|a, b| b.total_cmp(a));
+            column[..top].iter().sum::<f64>() / top as f64
+        })
+        .collect()
+}
+
+/// Stretches of `score` that pass [`Z_ENTER`], extended while above [`Z_STAY`], at least
+/// [`MIN_STRETCH_S`] long, edges pulled in by [`EDGE_PULL_S`].
+fn stretches(score: &[f64], moment_rate: f64) -> Vec<ChangeSpan> {
+    let pull = EDGE_PULL_S * moment_rate;
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < score.len() {
+        if score[i] <= Z_ENTER {
+            i += 1;
+            continue;
+        }
+        let mut a = i;
+        while a > 0 && score[a - 1] > Z_STAY {
+            a -= 1;
+        }
+        let mut b = i;
+        while b + 1 < score.len() && score[b + 1] > Z_STAY {
+            b += 1;
+        }
+        let len = b - a + 1;
+        if len as f64 >= MIN_STRETCH_S * moment_rate {
+            let mean = score[a..=b].iter().sum::<f64>() / len as f64;
+            out.push(ChangeSpan {
+                start_s: (a as f64 + pull) / moment_rate,
+                end_s: ((b + 1) as f64 - pull) / moment_rate,
+                strength: (mean / FULL_Z).clamp(0.0, 1.0),
+            });
+        }
+        i = b + 1;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FR: f64 = 50.0;
+    const BINS: usize = 32;
+
+    /// A pseudo-random value in -0.5..0.5 from a seed (SplitMix64's finaliser: neighbouring
+    /// seeds give unrelated values).
+    fn noise(seed: u64) -> f32 {
+        let mut z = seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^= z >> 31;
+        ((z >> 40) as f32 / (1u64 << 24) as f32) - 0.5
+    }
+
+    /// `seconds` of frames: the low bins repeat a random pattern every 1.9 s, the high bins one
+    /// every 7.3 s (periods that share no multiple in the piece), with a little noise; within
+    /// `changed` (seconds) the high bins play their pattern 9 dB louder.
+    fn piece(seconds: f64, changed: Option<(f64, f64)>) -> Vec<f32> {
+        let frames = (seconds * FR) as usize;
+        let mut out = Vec::with_capacity(frames * BINS);
+        for t in 0..frames {
+            let now = t as f64 / FR;
+            for b in 0..BINS {
+                let period = if b < BINS / 2 { 95 } else { 365 };
+                let boost = changed.is_some_and(|(a, z)| b >= BINS / 2 && now >= a && now < z);
+                let v = -40.0 + 30.0 * noise((t % period) as u64 * 97 + b as u64 * 7) + if boost { 9.0 } else { 0.0 };
+                out.push(v + noise(t as u64 * 131 + b as u64));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn music_that_only_repeats_has_no_changes() {
+        assert_eq!(novel_stretches(&piece(90.0, None), BINS, FR), vec![]);
+    }
+
+    #[test]
+    fn a_changed_stretch_is_found_with_both_edges() {
+        let found = novel_stretches(&piece(90.0, Some((41.3, 52.1))), BINS, FR);
+        assert_eq!(found.len(), 1, "{found:?}");
+        let c = found[0];
+        assert!((c.start_s - 41.3).abs() <= 0.5 && (c.end_s - 52.1).abs() <= 0.5, "{c:?}");
+        assert!(c.strength > 0.0 && c.strength <= 1.0, "{c:?}");
+    }
+
+    #[test]
+    fn a_sample_exact_loop_that_wobbles_by_half_a_db_has_no_changes() {
+        let mut frames: Vec<f32> = (0..90 * 50 * BINS).map(|i| -40.0 + 30.0 * noise(((i / BINS) % 95 * BINS + i % BINS) as u64)).collect();
+        for v in &mut frames[40 * 50 * BINS..44 * 50 * BINS] {
+            *v += 0.5;
+        }
+        assert_eq!(novel_stretches(&frames, BINS, FR), vec![]);
+    }
+
+    #[test]
+    fn inputs_shorter_than_the_exclusion_have_no_changes() {
+        assert_eq!(novel_stretches(&piece(EXCLUSION_S - 1.0, None), BINS, FR), vec![]);
+        assert_eq!(novel_stretches(&[], BINS, FR), vec![]);
+        assert_eq!(novel_stretches(&[0.0; 7], 0, FR), vec![]);
+    }
+
+    #[test]
+    fn pooling_averages_each_bin_over_its_frames() {
+        let frames = [1.0, 10.0, 3.0, 20.0, 5.0, 30.0, 7.0, 40.0, 9.0, 50.0];
+        assert_eq!(pooled(&frames, 2, 2), vec![2.0, 15.0, 6.0, 35.0]);
+    }
+}
