@@ -77,40 +77,50 @@ fn pooled(frames: &[f32], bins: usize, pool: usize) -> Vec<f32> {
 fn nearest_far_distance(moments: &[f32], bins: usize, moment_rate: f64) -> Vec<f64> {
     let n = moments.len() / bins.max(1);
     let bands = BANDS.min(bins);
-    let mut nearest = vec![f64::INFINITY; bands * n];
     let exclusion = (EXCLUSION_S * moment_rate).round() as usize;
     let reach = ((REACH_S * moment_rate).round() as usize).min(n.saturating_sub(1));
     let context = (CONTEXT_S * moment_rate).round() as usize;
-    let band_of: Vec<usize> = (0..bins).map(|b| b * bands / bins).collect();
-    let band_size: Vec<f64> = (0..bands).map(|k| band_of.iter().filter(|&&b| b == k).count() as f64).collect();
-    // Scratch, made once: per band, the running sum over t of the squared difference at lag d.
-    let mut prefix = vec![0.0_f64; bands * (n + 1)];
-    let mut row = vec![0.0_f64; bands];
+    // Band k holds bins edges[k]..edges[k + 1] (adjacent, as equal in count as they divide).
+    let edges: Vec<usize> = (0..=bands).map(|k| k * bins / bands.max(1)).collect();
+    // Moment-major, so the inner loops run over contiguous memory. `prefix[(t + 1) * bands + k]`
+    // is the running sum, over moments up to t, of band k's mean squared difference at the lag.
+    let mut nearest = vec![f64::INFINITY; n * bands];
+    let mut prefix = vec![0.0_f64; (n + 1) * bands];
+    let mut squared = vec![0.0_f32; bins];
     for lag in exclusion + 1..=reach {
         let pairs = n - lag;
         for t in 0..pairs {
-            row.iter_mut().for_each(|r| *r = 0.0);
             let (a, b) = (&moments[t * bins..(t + 1) * bins], &moments[(t + lag) * bins..(t + lag + 1) * bins]);
-            for ((x, y), &band) in a.iter().zip(b).zip(&band_of) {
-                let d = f64::from(x - y);
-                row[band] += d * d;
+            for ((s, x), y) in squared.iter_mut().zip(a).zip(b) {
+                *s = (x - y) * (x - y);
             }
-            for (k, r) in row.iter().enumerate() {
-                prefix[k * (n + 1) + t + 1] = prefix[k * (n + 1) + t] + r / band_size[k];
+            let (done, next) = prefix.split_at_mut((t + 1) * bands);
+            let before = &done[t * bands..];
+            for k in 0..bands {
+                let band = &squared[edges[k]..edges[k + 1]];
+                let mean = f64::from(band.iter().sum::<f32>()) / band.len() as f64;
+                next[k] = before[k] + mean;
             }
         }
         for t in 0..pairs {
             let (lo, hi) = (t.saturating_sub(context), (t + context + 1).min(pairs));
-            for k in 0..bands {
-                let p = &prefix[k * (n + 1)..];
-                let window = (p[hi] - p[lo]) / (hi - lo) as f64;
-                let band = &mut nearest[k * n..(k + 1) * n];
-                band[t] = band[t].min(window);
-                band[t + lag] = band[t + lag].min(window);
+            let scale = 1.0 / (hi - lo) as f64;
+            let (p_lo, p_hi) = (&prefix[lo * bands..(lo + 1) * bands], &prefix[hi * bands..(hi + 1) * bands]);
+            for (k, (h, l)) in p_hi.iter().zip(p_lo).enumerate() {
+                let window = (h - l) * scale;
+                let here = &mut nearest[t * bands + k];
+                *here = here.min(window);
+                let there = &mut nearest[(t + lag) * bands + k];
+                *there = there.min(window);
             }
         }
     }
-    nearest.iter().map(|&d| if d.is_finite() { d.sqrt() } else { f64::NAN }).collect()
+    // Band-major for the scoring, which works band by band.
+    (0..bands)
+        .flat_map(|k| (0..n).map(move |t| (t, k)))
+        .map(|(t, k)| nearest[t * bands + k])
+        .map(|d| if d.is_finite() { d.sqrt() } else { f64::NAN })
+        .collect()
 }
 
 /// Each moment's score: the mean robust z of its [`TOP_BANDS`] most novel bands (a band's z is 0
