@@ -4,6 +4,7 @@ scored by the metrics Strata is judged by (`layer_metrics.py`, from the shared e
 
     python -m strata_models.eval_layers --strata target/release/strata \\
         [--seed 3 --count 12] [--previous OLD_STRATA] [--stems] [--out models/layers_eval.json]
+    python -m strata_models.eval_layers --strata target/release/strata --truth .cache/lmms_truth
 
 Systems, each scored on the same pieces:
 * `strata`: the binary given.
@@ -97,11 +98,18 @@ def main() -> None:
     ap.add_argument("--stems", action="store_true", help="also export stems and score them")
     ap.add_argument("--metrics", type=Path, default=DEFAULT_METRICS, help="layer_metrics.py")
     ap.add_argument("--out", type=Path, help="write the table as JSON here")
+    ap.add_argument("--truth", type=Path,
+                    help="score these pieces (<piece>/mix.wav and truth.json, e.g. the lmms set of "
+                         "`python -m strata_models.lmms_truth`) instead of synthetic ones")
     args = ap.parse_args()
     if not args.metrics.exists():
         sys.exit(f"eval_layers: no layer_metrics.py at {args.metrics} (give --metrics)")
-    truth = pieces(args.seed, args.count)
-    work = data.CACHE / "eval" / f"results_{args.seed}"
+    if args.truth:
+        if args.stems:
+            sys.exit("eval_layers: --stems needs the true stems, which only synthetic pieces have")
+        truth, work = args.truth, data.CACHE / "eval" / f"results_{args.truth.name}"
+    else:
+        truth, work = pieces(args.seed, args.count), data.CACHE / "eval" / f"results_{args.seed}"
     table = {}
     systems = [("strata", args.strata)] + ([("previous", args.previous)] if args.previous else [])
     for name, binary in systems:
@@ -115,7 +123,8 @@ def main() -> None:
     for system, row in table.items():
         print(f"| {system} | " + " | ".join(f"{row.get(n, float('nan')):.3f}" if n != "x_real_time" else str(row.get(n, "")) for n in names) + " |")
     if args.out:
-        args.out.write_text(json.dumps({"seed": args.seed, "pieces": args.count, "systems": table}, indent=1) + "\n")
+        where = {"truth": args.truth.name} if args.truth else {"seed": args.seed, "pieces": args.count}
+        args.out.write_text(json.dumps(where | {"systems": table}, indent=1) + "\n")
 
 
 if __name__ == "__main__":
