@@ -13,7 +13,8 @@
 //!    The exclusion outlasts most changes: inside a ten-second change the changed pattern
 //!    repeats itself, one period apart.
 //! 3. Each band's distances are scored against the band's own typical distance (a robust z,
-//!    with a spread of at least [`MIN_SPREAD_DB`]), and a moment's score is the mean of its [`TOP_BANDS`] highest bands.
+//!    with a spread of at least [`MIN_SPREAD_DB`]), and a moment's score is the mean of its
+//!    [`TOP_BANDS`] highest bands.
 //! 4. Stretches that pass [`Z_ENTER`], extended while above [`Z_STAY`] and lasting at least
 //!    [`MIN_STRETCH_S`], are the changes: the start and the end of each is a change boundary.
 //!
