@@ -110,7 +110,7 @@ fn many_activations_and_rate_changes_leave_no_worker_behind() -> Result<()> {
     let input = music.excerpt(0.0, 0.2);
     // Every test here holds the plugin lock, so no other instance lives in this process; a
     // worker joined by the previous test may still be listed for a moment.
-    assert_eq!(worker_threads_settled(0), 0, "a worker thread outlived an earlier test");
+    assert_eq!(worker_threads_settled(), 0, "a worker thread outlived an earlier test");
     {
         let (_bundle, mut plugin) = strata()?;
         // Rates the worker has never seen, standard and odd.
@@ -120,23 +120,23 @@ fn many_activations_and_rate_changes_leave_no_worker_behind() -> Result<()> {
             assert_bit_exact(&input, &out.output, &format!("cycle {i} at {rate} Hz"));
             let report = assert_worker_received(&input, *rate, &format!("cycle {i}"));
             assert_eq!(report["activation"].as_u64().unwrap(), i as u64 + 1);
-            assert_eq!(worker_threads_settled(0), 0, "after cycle {i} a worker thread is left");
+            assert_eq!(worker_threads_settled(), 0, "after cycle {i} a worker thread is left");
         }
     }
-    assert_eq!(worker_threads_settled(0), 0, "after the instance was dropped a worker thread is left");
+    assert_eq!(worker_threads_settled(), 0, "after the instance was dropped a worker thread is left");
     Ok(())
 }
 
-/// The number of worker threads once it has come down to `expected`, or after two seconds.
+/// The number of worker threads once none is left, or after two seconds.
 ///
 /// `JoinHandle::join` returns when the kernel clears the thread's id futex, which happens while
 /// the thread exits but before the kernel removes it from `/proc/self/task`: on a loaded machine
 /// a joined worker can still be listed for a moment. A worker that was never stopped stays listed.
-fn worker_threads_settled(expected: usize) -> usize {
+fn worker_threads_settled() -> usize {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
     loop {
         let now = worker_threads();
-        if now <= expected || std::time::Instant::now() > deadline {
+        if now == 0 || std::time::Instant::now() > deadline {
             return now;
         }
         std::thread::sleep(std::time::Duration::from_millis(5));

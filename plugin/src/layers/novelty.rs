@@ -73,8 +73,8 @@ fn pooled(frames: &[f32], bins: usize, pool: usize) -> Vec<f32> {
         .collect()
 }
 
-/// Per band (band-major, `BANDS × n`), the RMS distance of each moment's window to the closest
-/// window in reach, `NaN` where there is none.
+/// Per moment and band (moment-major, `n × BANDS`), the RMS distance of the moment's window to
+/// the closest window in reach, `NaN` where there is none.
 fn nearest_far_distance(moments: &[f32], bins: usize, moment_rate: f64) -> Vec<f64> {
     let n = moments.len() / bins.max(1);
     let bands = BANDS.min(bins);
@@ -116,42 +116,33 @@ fn nearest_far_distance(moments: &[f32], bins: usize, moment_rate: f64) -> Vec<f
             }
         }
     }
-    // Band-major for the scoring, which works band by band.
-    (0..bands)
-        .flat_map(|k| (0..n).map(move |t| (t, k)))
-        .map(|(t, k)| nearest[t * bands + k])
-        .map(|d| if d.is_finite() { d.sqrt() } else { f64::NAN })
-        .collect()
+    nearest.iter().map(|&d| if d.is_finite() { d.sqrt() } else { f64::NAN }).collect()
 }
 
 /// Each moment's score: the mean robust z of its [`TOP_BANDS`] most novel bands (a band's z is 0
-/// where it has no distance).
+/// where it has no distance). `distance` is moment-major, `n` moments.
 fn top_band_score(distance: &[f64], n: usize) -> Vec<f64> {
     if n == 0 {
         return Vec::new();
     }
     let bands = distance.len() / n;
-    let mut z = vec![0.0_f64; bands * n];
+    // Moment-major like `distance`: each band is scored against its own distances.
+    let mut z = vec![0.0_f64; n * bands];
     for k in 0..bands {
-        let band = &distance[k * n..(k + 1) * n];
-        let known: Vec<usize> = (0..n).filter(|&t| band[t].is_finite()).collect();
+        let known: Vec<usize> = (0..n).filter(|&t| distance[t * bands + k].is_finite()).collect();
         if known.len() < 2 {
             continue;
         }
-        let values: Vec<f64> = known.iter().map(|&t| band[t]).collect();
+        let values: Vec<f64> = known.iter().map(|&t| distance[t * bands + k]).collect();
         for (&t, v) in known.iter().zip(robust_z_with_floor(&values, MIN_SPREAD_DB)) {
-            z[k * n + t] = v;
+            z[t * bands + k] = v;
         }
     }
     let top = TOP_BANDS.clamp(1, bands.max(1));
-    let mut column = vec![0.0_f64; bands];
-    (0..n)
-        .map(|t| {
-            for (k, c) in column.iter_mut().enumerate() {
-                *c = z[k * n + t];
-            }
-            column.sort_unstable_by(|a, b| b.total_cmp(a));
-            column[..top].iter().sum::<f64>() / top as f64
+    z.chunks_exact_mut(bands.max(1))
+        .map(|row| {
+            row.sort_unstable_by(|a, b| b.total_cmp(a));
+            row[..top].iter().sum::<f64>() / top as f64
         })
         .collect()
 }
