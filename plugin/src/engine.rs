@@ -328,24 +328,36 @@ impl Engine {
     /// block.
     pub fn patterns(&self) -> Vec<Pattern> {
         let mut patterns = self.history.patterns(&self.pattern_config);
-        let frame_rate = self.models.manifest.frame_rate;
-        for p in &mut patterns {
-            // The tower's surprise confirms a change: a surprise peak of the layer's lane near
-            // the start of the stretch strengthens it.
-            if let Some(level) = self.lane_index(p.scale_s).map(|i| &self.levels[i]) {
-                let near = level.hop as f64 / frame_rate;
-                for c in &mut p.changes {
-                    if level.changes.iter().any(|s| (s.time_s - c.start_s).abs() <= near) {
-                        c.strength = (c.strength + layers::SURPRISE_AGREEMENT_BONUS).min(1.0);
-                    }
-                }
-            }
-        }
+        confirm_by_surprise(&mut patterns, &self.surprise_peaks());
         patterns
     }
 
-    fn lane_index(&self, scale_s: f64) -> Option<usize> {
-        self.models.manifest.scales.iter().position(|s| s.scale_s == scale_s)
+    /// What [`Engine::patterns`] needs, copied, so the search can run on another thread while
+    /// this engine goes on analysing: `snapshot.patterns()` equals `self.patterns()` now. A live
+    /// worker uses it, because a search over ten minutes takes longer than its ring holds at an
+    /// offline bounce's pace.
+    pub fn pattern_snapshot(&self) -> PatternSnapshot {
+        PatternSnapshot {
+            history: self.history.clone(),
+            config: self.pattern_config.clone(),
+            surprise: self.surprise_peaks(),
+        }
+    }
+
+    /// Each lane's surprise peaks, with how near a change's start a peak must be to count.
+    fn surprise_peaks(&self) -> Vec<LaneSurprise> {
+        let frame_rate = self.models.manifest.frame_rate;
+        self.models
+            .manifest
+            .scales
+            .iter()
+            .zip(&self.levels)
+            .map(|(scale, level)| LaneSurprise {
+                scale_s: scale.scale_s,
+                near_s: level.hop as f64 / frame_rate,
+                peaks_s: level.changes.iter().map(|c| c.time_s).collect(),
+            })
+            .collect()
     }
 
     /// The analysis so far, as `strata.json` holds it.
@@ -393,6 +405,44 @@ impl Engine {
             layers,
             profile_bands_hz: self.pattern_config.band_edges_hz.clone(),
             patterns,
+        }
+    }
+}
+
+/// The pattern search's inputs, detached from the engine (see [`Engine::pattern_snapshot`]).
+#[derive(Debug, Clone)]
+pub struct PatternSnapshot {
+    history: MelHistory,
+    config: PatternConfig,
+    surprise: Vec<LaneSurprise>,
+}
+
+impl PatternSnapshot {
+    /// The pattern layers, as [`Engine::patterns`] found them when the snapshot was taken.
+    pub fn patterns(&self) -> Vec<Pattern> {
+        let mut patterns = self.history.patterns(&self.config);
+        confirm_by_surprise(&mut patterns, &self.surprise);
+        patterns
+    }
+}
+
+/// One lane's surprise peaks (seconds) and how near a change's start one must be to confirm it.
+#[derive(Debug, Clone)]
+struct LaneSurprise {
+    scale_s: f64,
+    near_s: f64,
+    peaks_s: Vec<f64>,
+}
+
+/// The tower's surprise confirms a change: a surprise peak of the layer's lane near the start of
+/// the stretch strengthens it.
+fn confirm_by_surprise(patterns: &mut [Pattern], lanes: &[LaneSurprise]) {
+    for p in patterns {
+        let Some(lane) = lanes.iter().find(|l| l.scale_s == p.scale_s) else { continue };
+        for c in &mut p.changes {
+            if lane.peaks_s.iter().any(|&t| (t - c.start_s).abs() <= lane.near_s) {
+                c.strength = (c.strength + layers::SURPRISE_AGREEMENT_BONUS).min(1.0);
+            }
         }
     }
 }

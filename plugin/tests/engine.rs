@@ -113,3 +113,21 @@ fn a_history_limit_keeps_memory_flat_and_the_recent_layers_the_same() {
         assert!(l.changes.iter().all(|c| c.time_s >= 90.0 - 40.0 - 1e-6), "lane {}: a change from before the history", l.scale_s);
     }
 }
+
+#[test]
+fn a_pattern_snapshot_finds_what_the_engine_finds_while_the_engine_goes_on() {
+    // The live worker searches a snapshot on another thread: the snapshot must give exactly the
+    // engine's layers at the moment it was taken, whatever the engine hears afterwards.
+    let (audio, rate) = asset_mono(30.0);
+    let mut e = engine(rate);
+    let mut updates = Vec::new();
+    let half = audio.len() / 2;
+    e.push(&audio[..half], &mut updates).unwrap();
+    let snapshot = e.pattern_snapshot();
+    let now = e.patterns();
+    assert!(!now.is_empty(), "15 s of the example hold pattern layers");
+    let searcher = std::thread::spawn(move || snapshot.patterns());
+    e.push(&audio[half..], &mut updates).unwrap();
+    assert_eq!(searcher.join().unwrap(), now);
+    assert_ne!(e.patterns(), now, "the engine has moved on");
+}

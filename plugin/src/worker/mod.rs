@@ -21,6 +21,10 @@ use crate::engine::lane_main_pattern;
 use crate::layers::{LayerFrame, Pattern};
 use crate::take::{TakeControl, TakeRecorder};
 
+mod live_patterns;
+use live_patterns::LivePatterns;
+pub use live_patterns::PATTERN_REFRESH_SHARE;
+
 /// How often the worker publishes a status, in wall-clock time.
 pub const PUBLISH_INTERVAL: Duration = Duration::from_millis(30);
 /// How long the worker sleeps when the ring is empty. Short enough that the ring (seconds long)
@@ -268,7 +272,7 @@ impl Worker {
         let stop = Arc::new(AtomicBool::new(false));
         let thread_stop = Arc::clone(&stop);
         let thread = std::thread::Builder::new()
-            .name(format!("strata-worker-{}", config.activation))
+            .name(worker_thread_name(config.activation))
             .spawn(move || run(config, capture, publisher, wake, &thread_stop))?;
         Ok(Worker {
             stop,
@@ -330,7 +334,8 @@ fn run(
     let mut updates: Vec<LayerFrame> = Vec::new();
     let mut layer_frames: u64 = 0;
     let mut last_publish = Instant::now();
-    let mut patterns = LivePatterns::default();
+    let mut patterns = LivePatterns::new(0.0);
+    let name = worker_thread_name(config.activation);
 
     loop {
         let stopping = stop.load(Ordering::Acquire);
@@ -343,6 +348,7 @@ fn run(
                         scales_s: e.models().manifest.scales.iter().map(|s| s.scale_s).collect(),
                     });
                     engine_offset_s = pending_dropped as f64 / f64::from(config.sample_rate_hz);
+                    patterns.set_offset_s(engine_offset_s);
                     match analyse(&mut e, &pending, engine_offset_s, &mut updates, &mut publisher) {
                         Ok(n) => {
                             layer_frames += n;
@@ -385,14 +391,15 @@ fn run(
                     }
                 }
             }
-            if let Some(e) = engine.as_ref() {
-                patterns.refresh_if_due(e, engine_offset_s, &publisher);
-            }
             meter.add(block);
             if let Some(hash) = hash.as_mut() {
                 hash.update_samples(block);
             }
             received += n as u64;
+        }
+        if let Some(e) = engine.as_ref() {
+            // Also with nothing new: a search that ends while the host is stopped still shows.
+            patterns.poll(e, &name, &publisher);
         }
         let drained = n == 0;
         let now = Instant::now();
@@ -462,6 +469,7 @@ fn run(
         }
     }
 
+    patterns.stop(&publisher);
     // The take (if one is being recorded) ends with the activation.
     if let Some(r) = recorder.as_mut() {
         r.finish();
@@ -527,47 +535,9 @@ fn analyse(
     Ok(n)
 }
 
-/// The worker's copy of the newest pattern layers, found again every [`PATTERN_REFRESH_S`] of
-/// audio, but never spending more than [`PATTERN_REFRESH_SHARE`] of the worker's time on it: on
-/// a slow machine, or in a host that plays faster than real time (an offline bounce), the worker
-/// must keep draining the capture ring, so the layers are then refreshed less often.
-#[derive(Default)]
-struct LivePatterns {
-    /// Shared with the editor as they are: a refresh hands over the same `Arc`, no copy.
-    found: Arc<Vec<Pattern>>,
-    /// Seconds of audio the engine had analysed when they were found.
-    at_s: f64,
-    /// When the last refresh ended, and how long it took.
-    last: Option<(Instant, Duration)>,
-}
-
-/// The largest share of the worker's time the pattern refreshes may take.
-pub const PATTERN_REFRESH_SHARE: f64 = 0.25;
-
-impl LivePatterns {
-    /// Finds the layers again if enough new audio has arrived (and enough time has passed since
-    /// the last search), and hands them to the editor with times shifted by `offset_s` (audio
-    /// the engine never saw).
-    fn refresh_if_due(&mut self, engine: &Engine, offset_s: f64, publisher: &StatusPublisher) {
-        let now_s = engine.duration_s();
-        if now_s - self.at_s < PATTERN_REFRESH_S {
-            return;
-        }
-        if let Some((ended, took)) = self.last {
-            if ended.elapsed().as_secs_f64() < took.as_secs_f64() * (1.0 / PATTERN_REFRESH_SHARE - 1.0) {
-                return;
-            }
-        }
-        let started = Instant::now();
-        self.at_s = now_s;
-        let mut found = engine.patterns();
-        for p in &mut found {
-            p.shift_times(offset_s);
-        }
-        self.found = Arc::new(found);
-        publisher.set_patterns(self.found.clone());
-        self.last = Some((Instant::now(), started.elapsed()));
-    }
+/// The worker thread's name (its pattern searcher's starts with it too).
+fn worker_thread_name(activation: u64) -> String {
+    format!("strata-worker-{activation}")
 }
 
 /// Starts the analysis engine if ONNX Runtime is ready: `None` while it is still loading, the
