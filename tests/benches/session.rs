@@ -2,9 +2,11 @@
 //! `cargo bench -p strata-host-tests --bench session` after `cargo xtask bundle strata --release`;
 //! `STRATA_SESSION_HOURS` and `STRATA_SESSION_SPEED` change the length and the pace).
 //!
-//! Prints the resident memory over the session (the host process holding the plugin) and
-//! fails if the last quarter holds more than the first plus 32 MB (memory that grows with the
-//! session), if any frame was dropped, or if the layers at the end are not the example's.
+//! The editor is opened and closed, and a take recorded from it, in every activation (see
+//! `strata_host_tests::session`). Prints the resident memory over the session (the host process
+//! holding the plugin) and fails if the last quarter holds more than the first plus 32 MB
+//! (memory that grows with the session), if any frame was dropped, if a take is not what was
+//! played, or if the layers at the end are not the example's.
 
 use strata_host_tests::session::{run_session, SessionPlan};
 
@@ -12,7 +14,7 @@ fn main() -> anyhow::Result<()> {
     let hours: f64 = std::env::var("STRATA_SESSION_HOURS").ok().and_then(|h| h.parse().ok()).unwrap_or(8.0);
     let speed: f64 = std::env::var("STRATA_SESSION_SPEED").ok().and_then(|s| s.parse().ok()).unwrap_or(10.0);
     let activations = (hours.ceil() as usize).max(1) * 3;
-    let report = run_session(SessionPlan { total_s: hours * 3600.0, activations, speed })?;
+    let report = run_session(SessionPlan { total_s: hours * 3600.0, activations, speed, editor: true })?;
     let (first, last) = report.rss_first_and_last_quarter_mb();
     println!("session: {hours} h of audio in {:.0} s ({:.0}x real time), {activations} activations", report.wall_s, report.audio_s / report.wall_s);
     println!("session: resident memory, most in the first quarter {first:.1} MB, in the last quarter {last:.1} MB (ratio {:.3})", last / first);
@@ -25,6 +27,7 @@ fn main() -> anyhow::Result<()> {
         }
     }
     println!("session: {} of {} frames received, {} dropped; layers at the end {:?}", report.received_frames, report.sent_frames, report.dropped_frames, report.final_periods_s);
+    println!("session: {} takes recorded from the editor, each a stretch of what was played", report.takes.len());
     anyhow::ensure!(report.dropped_frames == 0, "frames were dropped");
     anyhow::ensure!(last <= first + 32.0, "memory grew over the session: {first:.1} -> {last:.1} MB");
     for expected in [0.501, 4.00] {

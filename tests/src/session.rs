@@ -1,16 +1,22 @@
 //! A long live session, accelerated: the built `Strata.clap` in the clack host, fed hours of
 //! music at a multiple of real time as a DAW session would feed it: activations at changing
 //! sample rates, a transport whose tempo changes and which stops and starts (stopped, the host
-//! sends silence), and the music looped under it. What a producer relies on after hours is
-//! measured: audio still bit-exact, nothing dropped on the audio thread, memory flat, and the
-//! layers still those of the music.
+//! sends silence), the music looped under it, and (with `editor`) the editor opened on an Xvfb
+//! display in every activation, Record switched on and off in it by real pointer clicks, and the
+//! editor closed again. What a producer relies on after hours is measured: audio still
+//! bit-exact, nothing dropped on the audio thread, memory flat, every take exactly what was
+//! played, and the layers still those of the music.
 //!
 //! `tests/tests/session.rs` runs a few minutes of it; the `session` benchmark runs eight hours.
 
-use anyhow::{bail, Result};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
-use crate::audio::decode;
-use crate::{asset, bundled, last_worker_report, plugin_lock, worker_report_file, ClapBundle, STRATA_CLAP_ID};
+use anyhow::{bail, Context, Result};
+
+use crate::audio::{decode, Decoded};
+use crate::x11::{Display, Xvfb, RECORD_BUTTON};
+use crate::{asset, bundled, last_worker_report, plugin_lock, worker_report_file, ClapBundle, ClapInstance, STRATA_CLAP_ID};
 
 /// The rates the activations cycle through; the last activation is at the first, the example's
 /// own, so its layers are the example's.
@@ -32,7 +38,13 @@ pub struct SessionPlan {
     pub activations: usize,
     /// How many times faster than real time the host plays.
     pub speed: f64,
+    /// Open the editor in every activation (on an Xvfb display of its own), record a take from
+    /// it, and close it again.
+    pub editor: bool,
 }
+
+/// Seconds of audio each take records (Record on, then off this much later).
+pub const TAKE_S: f64 = 30.0;
 
 /// What the session measured.
 #[derive(Debug, Clone)]
@@ -50,6 +62,9 @@ pub struct SessionReport {
     pub received_frames: u64,
     /// Frames sent, over all activations.
     pub sent_frames: u64,
+    /// Takes recorded from the editor, each checked bit for bit against what was played:
+    /// (sample rate, frames).
+    pub takes: Vec<(f64, u64)>,
     /// The pattern layers' periods the last activation's worker found last.
     pub final_periods_s: Vec<f64>,
     /// Wall-clock seconds the session took.
@@ -85,8 +100,9 @@ pub fn resident_mb() -> f64 {
 pub fn run_session(plan: SessionPlan) -> Result<SessionReport> {
     let _guard = plugin_lock();
     worker_report_file();
+    // Before the plugin, so that on an early return the plugin (and its editor) goes first.
+    let mut editor = if plan.editor { Some(EditorDriver::start()?) } else { None };
     let music = decode(&asset("machine_wars_excerpt.ogg"))?;
-    let channels = music.channels.len();
     let loop_frames = music.frames();
     let bundle = ClapBundle::load(&bundled("Strata.clap")?)?;
     let mut plugin = bundle.instantiate(STRATA_CLAP_ID)?;
@@ -99,6 +115,7 @@ pub fn run_session(plan: SessionPlan) -> Result<SessionReport> {
         dropped_frames: 0,
         received_frames: 0,
         sent_frames: 0,
+        takes: Vec::new(),
         final_periods_s: Vec::new(),
         wall_s: 0.0,
     };
@@ -106,24 +123,28 @@ pub fn run_session(plan: SessionPlan) -> Result<SessionReport> {
     for activation in 0..plan.activations {
         let rate = SESSION_RATES_HZ[(plan.activations - 1 - activation) % SESSION_RATES_HZ.len()];
         let frames = (segment_s * rate) as usize;
+        let input = SessionInput {
+            music: &music,
+            rate,
+            session_t0: report.audio_s,
+            source_pos0: source_pos,
+            final_stretch_from_s: (activation + 1 == plan.activations).then_some(segment_s - 660.0),
+        };
         let mut running = plugin.start(rate, BLOCK)?;
+        if let Some(e) = editor.as_mut() {
+            e.begin_activation();
+        }
         let mut pos = 0;
-        let segment_start = std::time::Instant::now();
+        let segment_start = Instant::now();
         let mut next_rss_s = 60.0;
         while pos < frames {
             let n = BLOCK.min(frames - pos);
             let t = pos as f64 / rate;
             let session_t = report.audio_s + t;
-            // Stopped for STOP_S every STOP_EVERY_S, never in the last activation's final
-            // stretch (whose layers are checked).
-            let in_final_stretch = activation + 1 == plan.activations && segment_s - t < 660.0;
-            let stopped = session_t % STOP_EVERY_S > STOP_EVERY_S - STOP_S && !in_final_stretch;
             let tempo = TEMPOS_BPM[(session_t / 60.0) as usize % TEMPOS_BPM.len()];
-            running.set_transport(Some((tempo, !stopped, session_t)));
-            for (c, input) in running.input.iter_mut().enumerate() {
-                for (k, x) in input[..n].iter_mut().enumerate() {
-                    *x = if stopped { 0.0 } else { music.channels[c % channels][(source_pos + k) % loop_frames] };
-                }
+            running.set_transport(Some((tempo, !input.stopped_at(pos), session_t)));
+            for (c, block) in running.input.iter_mut().enumerate() {
+                input.fill(c, pos, &mut block[..n]);
             }
             running.process(n)?;
             for (c, (input, output)) in running.input.iter().zip(&running.output).enumerate() {
@@ -133,7 +154,10 @@ pub fn run_session(plan: SessionPlan) -> Result<SessionReport> {
             }
             source_pos = (source_pos + n) % loop_frames;
             pos += n;
-            let due = std::time::Duration::from_secs_f64(pos as f64 / rate / plan.speed);
+            if let Some(e) = editor.as_mut() {
+                e.step(&mut plugin, t)?;
+            }
+            let due = Duration::from_secs_f64(pos as f64 / rate / plan.speed);
             if let Some(wait) = due.checked_sub(segment_start.elapsed()) {
                 std::thread::sleep(wait);
             }
@@ -152,6 +176,11 @@ pub fn run_session(plan: SessionPlan) -> Result<SessionReport> {
         if let Some(e) = worker["analysis_error"].as_str() {
             bail!("activation {activation}: no analysis: {e}");
         }
+        if let Some(e) = editor.as_mut() {
+            let take = e.end_activation(&mut plugin, &input, frames)
+                .with_context(|| format!("activation {activation} at {rate} Hz"))?;
+            report.takes.push((rate, take));
+        }
         report.activations.push((rate, frames as u64, dropped));
         report.received_frames += received;
         report.dropped_frames += dropped;
@@ -164,5 +193,200 @@ pub fn run_session(plan: SessionPlan) -> Result<SessionReport> {
     }
     report.rss_mb.push((report.audio_s / 3600.0, resident_mb()));
     report.wall_s = started.elapsed().as_secs_f64();
+    drop(plugin);
+    if let Some(e) = editor {
+        e.finish();
+    }
     Ok(report)
+}
+
+/// What the host plays in one activation, as a function of the frame: the looped music, or
+/// silence while the transport is stopped. The take check replays it.
+struct SessionInput<'a> {
+    music: &'a Decoded,
+    rate: f64,
+    /// Session seconds at the activation's first frame.
+    session_t0: f64,
+    /// Where in the loop the activation starts.
+    source_pos0: usize,
+    /// Activation seconds from which the transport no longer stops (the last activation's final
+    /// stretch, whose layers are checked).
+    final_stretch_from_s: Option<f64>,
+}
+
+impl SessionInput<'_> {
+    /// Whether the transport is stopped in the block starting at activation frame `block_pos`:
+    /// for `STOP_S` every `STOP_EVERY_S` of the session.
+    fn stopped_at(&self, block_pos: usize) -> bool {
+        let t = block_pos as f64 / self.rate;
+        let in_final_stretch = self.final_stretch_from_s.is_some_and(|from| t > from);
+        (self.session_t0 + t) % STOP_EVERY_S > STOP_EVERY_S - STOP_S && !in_final_stretch
+    }
+
+    /// Channel `c`'s samples from activation frame `pos` on (`pos` starts a block).
+    fn fill(&self, c: usize, pos: usize, out: &mut [f32]) {
+        let stopped = self.stopped_at(pos);
+        let source = &self.music.channels[c % self.music.channels.len()];
+        for (k, x) in out.iter_mut().enumerate() {
+            *x = if stopped { 0.0 } else { source[(self.source_pos0 + pos + k) % source.len()] };
+        }
+    }
+
+    /// Channel `c`'s sample at activation frame `f`.
+    fn sample(&self, c: usize, f: usize) -> f32 {
+        let source = &self.music.channels[c % self.music.channels.len()];
+        if self.stopped_at(f - f % BLOCK) {
+            0.0
+        } else {
+            source[(self.source_pos0 + f) % source.len()]
+        }
+    }
+}
+
+/// The producer at the editor: in every activation it opens the editor, switches Record on once
+/// the editor has drawn, off [`TAKE_S`] of audio later, and closes the editor; after the
+/// activation it checks the take.
+struct EditorDriver {
+    display: Display,
+    window: u64,
+    takes_dir: PathBuf,
+    phase: EditorPhase,
+    /// When the screen was last looked at (reading it costs a round trip to the X server).
+    last_look: Instant,
+    /// Activation seconds at which Record was switched on.
+    record_on_s: f64,
+    _xvfb: Xvfb,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum EditorPhase {
+    /// Closed, to be opened at the next step.
+    Closed,
+    /// Open, not yet drawn (or not yet time to record).
+    Opened,
+    Recording,
+    /// Record switched off at this activation second; the editor closes a few seconds later.
+    Recorded(f64),
+    /// Closed again for the rest of the activation.
+    Done,
+}
+
+impl EditorDriver {
+    /// Starts Xvfb and the host window. Sets `DISPLAY` and `STRATA_TAKES_DIR` for this process
+    /// (the session is the only test in its process).
+    fn start() -> Result<Self> {
+        let xvfb = Xvfb::start()?;
+        let takes_dir = std::env::temp_dir().join(format!("strata-session-takes-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&takes_dir);
+        std::env::set_var("DISPLAY", &xvfb.display);
+        std::env::set_var(strata::take::ENV_TAKES_DIR, &takes_dir);
+        let display = Display::open()?;
+        let window = display.host.host_window(1000, 600);
+        Ok(Self {
+            display,
+            window,
+            takes_dir,
+            phase: EditorPhase::Done,
+            last_look: Instant::now(),
+            record_on_s: 0.0,
+            _xvfb: xvfb,
+        })
+    }
+
+    fn begin_activation(&mut self) {
+        self.phase = EditorPhase::Closed;
+    }
+
+    /// One host block later, at activation second `t`.
+    fn step(&mut self, plugin: &mut ClapInstance, t: f64) -> Result<()> {
+        match self.phase {
+            EditorPhase::Closed => {
+                // SAFETY: the window lives until the display closes, after the plugin is gone.
+                unsafe { plugin.open_gui_in_x11(self.window)? };
+                self.phase = EditorPhase::Opened;
+            }
+            EditorPhase::Opened if t >= 5.0 && self.last_look.elapsed() >= Duration::from_millis(250) => {
+                self.last_look = Instant::now();
+                if self.display.record_dot_drawn() {
+                    self.display.click(RECORD_BUTTON);
+                    self.record_on_s = t;
+                    self.phase = EditorPhase::Recording;
+                }
+            }
+            EditorPhase::Recording if t >= self.record_on_s + TAKE_S => {
+                self.display.click(RECORD_BUTTON);
+                self.phase = EditorPhase::Recorded(t);
+            }
+            EditorPhase::Recorded(off_s) if t >= off_s + 5.0 => {
+                plugin.close_gui()?;
+                self.phase = EditorPhase::Done;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// After the activation has stopped: closes the editor if it is still open, and checks that
+    /// the activation left exactly one take, which is a stretch of what was played, bit for bit.
+    /// Returns its length in frames; the take is then deleted.
+    fn end_activation(&mut self, plugin: &mut ClapInstance, input: &SessionInput, frames: usize) -> Result<u64> {
+        if !matches!(self.phase, EditorPhase::Done | EditorPhase::Closed) {
+            plugin.close_gui()?;
+        }
+        if matches!(self.phase, EditorPhase::Closed | EditorPhase::Opened) {
+            bail!("the editor never drew its take row, so nothing was recorded");
+        }
+        self.phase = EditorPhase::Done;
+        let takes = wav_files(&self.takes_dir);
+        let [take] = takes.as_slice() else {
+            bail!("{} takes in {} after one Record on and off", takes.len(), self.takes_dir.display());
+        };
+        let (rate, samples) = read_take(take)?;
+        if f64::from(rate) != input.rate {
+            bail!("the take is at {rate} Hz, the activation at {} Hz", input.rate);
+        }
+        let take_frames = samples.len() / 2;
+        let expected = TAKE_S * input.rate;
+        if (take_frames as f64) < 0.5 * expected || take_frames as f64 > 1.5 * expected {
+            bail!("the take holds {take_frames} frames; Record was on for about {expected} frames");
+        }
+        // Where it starts: near where Record was switched on (the click reaches the worker a
+        // little later; the host's clock runs at a multiple of real time).
+        let near = (self.record_on_s * input.rate) as usize;
+        let reach = (10.0 * input.rate) as usize;
+        let candidates = near.saturating_sub(reach)..(near + reach).min(frames.saturating_sub(take_frames));
+        let matches_at = |f0: usize| {
+            (0..take_frames).all(|f| (0..2).all(|c| input.sample(c, f0 + f).to_bits() == samples[2 * f + c].to_bits()))
+        };
+        if !candidates.clone().any(matches_at) {
+            bail!("the take ({take_frames} frames) is not a stretch of what was played near {:.1} s", self.record_on_s);
+        }
+        std::fs::remove_file(take)?;
+        Ok(take_frames as u64)
+    }
+
+    /// Ends the display after the plugin is gone. `gui.destroy` returns before baseview's window
+    /// thread has let go of its X connection, and Xlib ends the process on a broken connection:
+    /// that thread gets a second before Xvfb stops.
+    fn finish(self) {
+        std::thread::sleep(Duration::from_secs(1));
+        let _ = std::fs::remove_dir_all(&self.takes_dir);
+    }
+}
+
+fn wav_files(dir: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(dir)
+        .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|e| e == "wav")).collect())
+        .unwrap_or_default()
+}
+
+/// A take's rate and interleaved samples (takes are stereo float WAV here).
+fn read_take(path: &Path) -> Result<(u32, Vec<f32>)> {
+    let mut reader = hound::WavReader::open(path).with_context(|| format!("reading {}", path.display()))?;
+    if reader.spec().channels != 2 {
+        bail!("{}: {} channels, the session plays two", path.display(), reader.spec().channels);
+    }
+    let rate = reader.spec().sample_rate;
+    let samples = reader.samples::<f32>().collect::<Result<Vec<f32>, _>>()?;
+    Ok((rate, samples))
 }

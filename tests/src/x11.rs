@@ -1,8 +1,19 @@
 //! The host's side of an X11 display: a connection and a top-level window to embed a plugin's
-//! editor in, as a Linux DAW does. Used by `strata-gui-host` and the editor test.
+//! editor in, as a Linux DAW does; an Xvfb server to run it on, and XTest clicks. Used by
+//! `strata-gui-host`, the editor test and the long session.
 
 use anyhow::{bail, Context, Result};
-use x11_dl::xlib;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+use x11_dl::{xlib, xtest};
+
+/// Where the editor draws its buttons, in window pixels. The take row is the editor's first row
+/// and its widgets have fixed widths (egui's bundled fonts, scale 1 on Xvfb), so these do not
+/// depend on anything the plugin shows below.
+pub const RECORD_BUTTON: (i32, i32) = (70, 18);
+pub const EXPORT_BUTTON: (i32, i32) = (451, 18);
 
 /// A connection to the default display (`DISPLAY`), closed on drop.
 pub struct HostDisplay {
@@ -41,5 +52,97 @@ impl Drop for HostDisplay {
     fn drop(&mut self) {
         // SAFETY: opened in `open`, closed once.
         unsafe { (self.xlib.XCloseDisplay)(self.display) };
+    }
+}
+
+/// An Xvfb server on a display of its own, stopped on drop.
+pub struct Xvfb {
+    child: Child,
+    pub display: String,
+}
+
+impl Xvfb {
+    pub fn start() -> Result<Xvfb> {
+        for n in 60..100 {
+            if Path::new(&format!("/tmp/.X{n}-lock")).exists() {
+                continue;
+            }
+            let child = Command::new("Xvfb")
+                .args([format!(":{n}"), "-screen".into(), "0".into(), "1100x700x24".into(), "-nolisten".into(), "tcp".into()])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .context("starting Xvfb (Debian package xvfb; .ci/deps installs it)")?;
+            let socket = PathBuf::from(format!("/tmp/.X11-unix/X{n}"));
+            let start = Instant::now();
+            while !socket.exists() && start.elapsed() < Duration::from_secs(10) {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            if socket.exists() {
+                return Ok(Xvfb { child, display: format!(":{n}") });
+            }
+        }
+        bail!("no free X display between :60 and :99");
+    }
+}
+
+impl Drop for Xvfb {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The host's display, and the pointer: clicks by XTest, and a look at what is on screen.
+pub struct Display {
+    pub host: HostDisplay,
+    xtest: xtest::Xf86vmode,
+}
+
+impl Display {
+    pub fn open() -> Result<Display> {
+        let host = HostDisplay::open()?;
+        let xtest = xtest::Xf86vmode::open().context("loading libXtst (Debian package libxtst6)")?;
+        Ok(Display { host, xtest })
+    }
+
+    /// Whether the editor has drawn its take row: the record dot's red is on screen.
+    pub fn record_dot_drawn(&self) -> bool {
+        let (x, d) = (&self.host.xlib, self.host.display);
+        // SAFETY: the display is open; the image is read within its bounds and destroyed once.
+        unsafe {
+            let root = (x.XRootWindow)(d, (x.XDefaultScreen)(d));
+            let (x0, y0, w, h) = (2, 4, 24, 28);
+            let image = (x.XGetImage)(d, root, x0, y0, w, h, !0, xlib::ZPixmap);
+            if image.is_null() {
+                return false;
+            }
+            let mut red = false;
+            for y in 0..h as i32 {
+                for xx in 0..w as i32 {
+                    let p = (x.XGetPixel)(image, xx, y);
+                    let (r, g, b) = ((p >> 16) & 0xFF, (p >> 8) & 0xFF, p & 0xFF);
+                    red |= r > 0xB0 && g < 0x70 && b < 0x70;
+                }
+            }
+            (x.XDestroyImage)(image);
+            red
+        }
+    }
+
+    /// A left click at window (= screen: no window manager moves it) coordinates.
+    pub fn click(&self, (px, py): (i32, i32)) {
+        let (x, d) = (&self.host.xlib, self.host.display);
+        // SAFETY: the display is open.
+        unsafe {
+            (self.xtest.XTestFakeMotionEvent)(d, -1, px, py, 0);
+            (x.XFlush)(d);
+            std::thread::sleep(Duration::from_millis(100));
+            (self.xtest.XTestFakeButtonEvent)(d, 1, 1, 0);
+            (x.XFlush)(d);
+            std::thread::sleep(Duration::from_millis(80));
+            (self.xtest.XTestFakeButtonEvent)(d, 1, 0, 0);
+            (x.XFlush)(d);
+        }
     }
 }

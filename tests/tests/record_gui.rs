@@ -8,111 +8,12 @@
 //! Needs `Xvfb` and libXtst (`.ci/deps` installs both).
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use strata_host_tests::audio::decode;
 use strata_host_tests::*;
-use strata_host_tests::x11::HostDisplay;
-use x11_dl::{xlib, xtest};
+use strata_host_tests::x11::{Display, Xvfb, EXPORT_BUTTON, RECORD_BUTTON};
 
-/// Where the editor draws its buttons, in window pixels. The take row is the editor's first row
-/// and its widgets have fixed widths (egui's bundled fonts, scale 1 on Xvfb), so these do not
-/// depend on anything the plugin shows below.
-const RECORD_BUTTON: (i32, i32) = (70, 18);
-const EXPORT_BUTTON: (i32, i32) = (451, 18);
-
-/// An Xvfb server on a display of its own, stopped on drop.
-struct Xvfb {
-    child: Child,
-    display: String,
-}
-
-impl Xvfb {
-    fn start() -> Xvfb {
-        for n in 60..100 {
-            if Path::new(&format!("/tmp/.X{n}-lock")).exists() {
-                continue;
-            }
-            let child = Command::new("Xvfb")
-                .args([format!(":{n}"), "-screen".into(), "0".into(), "1100x700x24".into(), "-nolisten".into(), "tcp".into()])
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .spawn()
-                .expect("Xvfb is needed for the editor test (Debian package xvfb; .ci/deps installs it)");
-            let socket = PathBuf::from(format!("/tmp/.X11-unix/X{n}"));
-            let start = Instant::now();
-            while !socket.exists() && start.elapsed() < Duration::from_secs(10) {
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            if socket.exists() {
-                return Xvfb { child, display: format!(":{n}") };
-            }
-        }
-        panic!("no free X display between :60 and :99");
-    }
-}
-
-impl Drop for Xvfb {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// The host's display, and the pointer: clicks by XTest, and a look at what is on screen.
-struct Display {
-    host: HostDisplay,
-    xtest: xtest::Xf86vmode,
-}
-
-impl Display {
-    fn open() -> Display {
-        let host = HostDisplay::open().expect("the Xvfb display");
-        let xtest = xtest::Xf86vmode::open().expect("libXtst (Debian package libxtst6)");
-        Display { host, xtest }
-    }
-
-    /// Whether the editor has drawn its take row: the record dot's red is on screen.
-    fn record_dot_drawn(&self) -> bool {
-        let (x, d) = (&self.host.xlib, self.host.display);
-        // SAFETY: the display is open; the image is read within its bounds and destroyed once.
-        unsafe {
-            let root = (x.XRootWindow)(d, (x.XDefaultScreen)(d));
-            let (x0, y0, w, h) = (2, 4, 24, 28);
-            let image = (x.XGetImage)(d, root, x0, y0, w, h, !0, xlib::ZPixmap);
-            if image.is_null() {
-                return false;
-            }
-            let mut red = false;
-            for y in 0..h as i32 {
-                for xx in 0..w as i32 {
-                    let p = (x.XGetPixel)(image, xx, y);
-                    let (r, g, b) = ((p >> 16) & 0xFF, (p >> 8) & 0xFF, p & 0xFF);
-                    red |= r > 0xB0 && g < 0x70 && b < 0x70;
-                }
-            }
-            (x.XDestroyImage)(image);
-            red
-        }
-    }
-
-    /// A left click at window (= screen: no window manager moves it) coordinates.
-    fn click(&self, (px, py): (i32, i32)) {
-        let (x, d) = (&self.host.xlib, self.host.display);
-        // SAFETY: the display is open.
-        unsafe {
-            (self.xtest.XTestFakeMotionEvent)(d, -1, px, py, 0);
-            (x.XFlush)(d);
-            std::thread::sleep(Duration::from_millis(100));
-            (self.xtest.XTestFakeButtonEvent)(d, 1, 1, 0);
-            (x.XFlush)(d);
-            std::thread::sleep(Duration::from_millis(80));
-            (self.xtest.XTestFakeButtonEvent)(d, 1, 0, 0);
-            (x.XFlush)(d);
-        }
-    }
-}
 
 fn wait_for<T>(what: &str, limit: Duration, mut found: impl FnMut() -> Option<T>) -> T {
     let start = Instant::now();
@@ -142,7 +43,7 @@ fn read_wav(path: &Path) -> (u16, Vec<f32>) {
 #[test]
 fn record_and_export_from_the_editor_of_the_clap_bundle() {
     let _lock = plugin_lock();
-    let xvfb = Xvfb::start();
+    let xvfb = Xvfb::start().unwrap();
     let root = std::env::temp_dir().join(format!("strata-record-gui-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&root);
     std::fs::create_dir_all(root.join("home")).unwrap();
@@ -155,7 +56,7 @@ fn record_and_export_from_the_editor_of_the_clap_bundle() {
 
     let audio = decode(&asset("machine_wars_excerpt.ogg")).unwrap();
     assert_eq!(audio.channels.len(), 2);
-    let display = Display::open();
+    let display = Display::open().unwrap();
     let window = display.host.host_window(1000, 600);
     let bundle = ClapBundle::load(&bundled("Strata.clap").unwrap()).unwrap();
     let mut plugin = bundle.instantiate(STRATA_CLAP_ID).unwrap();
