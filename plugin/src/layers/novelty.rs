@@ -21,6 +21,11 @@
 //! 4. Stretches that pass [`Z_ENTER`], extended while above [`Z_STAY`] and lasting at least
 //!    [`MIN_STRETCH_S`], are the changes: the start and the end of each is a change boundary.
 //!
+//! A part coming in or going out is also a change, and one the stretches miss where the part
+//! plays something heard elsewhere (a second chorus): [`level_steps`] finds the moments where a
+//! band's level jumps by [`STEP_DB`] or more, and [`changes`] adds those not already at the edge
+//! of a stretch, as instants (start equal to end).
+//!
 //! The cost is one pass over the moments per lag in reach, linear in the length of the input.
 //! Everything is a function of the frames alone, so a stream and a whole file agree.
 
@@ -59,6 +64,96 @@ pub const LOUD_QUANTILE: f64 = 0.99;
 /// silence, compared as equal. Chosen on development seeds 1, 2, 5 and 6 (17, 20 and 23 dB all
 /// raised change F1 at 0.5 s on each of them); the lmms demos moved by under 0.01.
 pub const FLOOR_BELOW_DB: f32 = 20.0;
+
+/// The seconds either side of a moment whose mean levels are compared for a step.
+pub const STEP_WINDOW_S: f64 = 2.0;
+/// The jump (dB) of one band's mean level that is a step: a part coming in or going out. High
+/// enough that a layer varying under others (the synthetic pieces' changes, mostly 25 dB below
+/// the mix) rarely passes it; chosen on the lmms demos and development seeds 1, 2, 5 and 6.
+pub const STEP_DB: f64 = 15.0;
+/// Two steps closer than this (seconds) are one: the larger.
+pub const STEP_SEPARATION_S: f64 = 2.0;
+/// A step this close (seconds) to a stretch's start or end is that edge, not a change of its own.
+pub const STEP_AT_EDGE_S: f64 = 1.5;
+/// The jump (dB) at which a step's strength reaches 1.
+pub const FULL_STEP_DB: f64 = 30.0;
+
+/// Every change in `frames` (`bins` dB values per frame at `frame_rate`, oldest first): the
+/// stretches heard nowhere else ([`novel_stretches`]) and the level steps ([`level_steps`]) not
+/// at one of their edges, in order of their start, times in seconds from the first frame.
+pub fn changes(frames: &[f32], bins: usize, frame_rate: f64) -> Vec<ChangeSpan> {
+    let mut out = novel_stretches(frames, bins, frame_rate);
+    let steps: Vec<ChangeSpan> = level_steps(frames, bins, frame_rate)
+        .into_iter()
+        .filter(|s| {
+            !out.iter()
+                .any(|c| (s.start_s - c.start_s).abs() <= STEP_AT_EDGE_S || (s.start_s - c.end_s).abs() <= STEP_AT_EDGE_S)
+        })
+        .collect();
+    out.extend(steps);
+    out.sort_by(|a, b| a.start_s.total_cmp(&b.start_s));
+    out
+}
+
+/// The moments where one band's mean level over the next [`STEP_WINDOW_S`] differs from that
+/// over the last by [`STEP_DB`] or more, the largest within [`STEP_SEPARATION_S`]: instants
+/// (start equal to end), strength the jump over [`FULL_STEP_DB`].
+pub fn level_steps(frames: &[f32], bins: usize, frame_rate: f64) -> Vec<ChangeSpan> {
+    let pool = ((frame_rate / MOMENT_RATE_HZ).round() as usize).max(1);
+    let moment_rate = frame_rate / pool as f64;
+    let moments = pooled(frames, bins, pool, &vec![f32::NEG_INFINITY; bins]);
+    let levels = band_means(&moments, bins);
+    let bands = BANDS.min(bins).max(1);
+    let n = levels.len() / bands;
+    let w = (STEP_WINDOW_S * moment_rate).round().max(1.0) as usize;
+    if n < 2 * w + 1 {
+        return Vec::new();
+    }
+    // prefix[t * bands + k]: band k's summed level over moments before t.
+    let mut prefix = vec![0.0_f64; (n + 1) * bands];
+    for t in 0..n {
+        for k in 0..bands {
+            prefix[(t + 1) * bands + k] = prefix[t * bands + k] + f64::from(levels[t * bands + k]);
+        }
+    }
+    let mean = |from: usize, to: usize, k: usize| (prefix[to * bands + k] - prefix[from * bands + k]) / (to - from) as f64;
+    let jump: Vec<f64> = (0..n)
+        .map(|t| {
+            if t < w || t + w > n {
+                return 0.0;
+            }
+            (0..bands).map(|k| (mean(t, t + w, k) - mean(t - w, t, k)).abs()).fold(0.0, f64::max)
+        })
+        .collect();
+    let separation = (STEP_SEPARATION_S * moment_rate).round() as usize;
+    (0..n)
+        .filter(|&t| {
+            let (lo, hi) = (t.saturating_sub(separation), (t + separation + 1).min(n));
+            // The first of equal maxima, so a plateau gives one step.
+            jump[t] >= STEP_DB && jump[lo..hi].iter().enumerate().all(|(i, &j)| j < jump[t] || (j == jump[t] && lo + i >= t))
+        })
+        .map(|t| {
+            let at = t as f64 / moment_rate;
+            ChangeSpan { start_s: at, end_s: at, strength: (jump[t] / FULL_STEP_DB).clamp(0.0, 1.0) }
+        })
+        .collect()
+}
+
+/// Each moment's mean level per band (moment-major, `BANDS` per moment).
+fn band_means(moments: &[f32], bins: usize) -> Vec<f32> {
+    let bands = BANDS.min(bins).max(1);
+    let edges: Vec<usize> = (0..=bands).map(|k| k * bins / bands).collect();
+    moments
+        .chunks_exact(bins.max(1))
+        .flat_map(|m| {
+            let edges = &edges;
+            (0..bands).map(move |k| {
+                let band = &m[edges[k]..edges[k + 1]];
+                band.iter().sum::<f32>() / band.len().max(1) as f32
+            })
+        })
+        .collect()
+}
 
 /// The stretches of `frames` (`bins` dB values per frame at `frame_rate`, oldest first) heard
 /// nowhere else in reach, with times in seconds from the first frame.
@@ -282,6 +377,47 @@ mod tests {
         let frames = [1.0, 10.0, 3.0, 20.0, 5.0, 30.0, 7.0, 40.0, 9.0, 50.0];
         assert_eq!(pooled(&frames, 2, 2, &[f32::NEG_INFINITY; 2]), vec![2.0, 15.0, 6.0, 35.0]);
         assert_eq!(pooled(&frames, 2, 2, &[4.0, 0.0]), vec![4.0, 15.0, 6.0, 35.0]);
+    }
+
+    #[test]
+    fn a_part_that_comes_in_is_a_step_and_its_wobble_is_not() {
+        // The high bins are silent (-80 dB) until 30 s, then play at -30 dB wobbling by ±5 dB.
+        let frames: Vec<f32> = (0..(60.0 * FR) as usize)
+            .flat_map(|t| {
+                (0..BINS).map(move |b| {
+                    let base = -40.0 + 30.0 * noise((t % 95) as u64 * 97 + b as u64 * 7);
+                    if b < BINS / 2 {
+                        base
+                    } else if (t as f64) < 30.0 * FR {
+                        -80.0
+                    } else {
+                        -30.0 + 10.0 * noise(t as u64 * 31 + b as u64)
+                    }
+                })
+            })
+            .collect();
+        let steps = level_steps(&frames, BINS, FR);
+        assert_eq!(steps.len(), 1, "{steps:?}");
+        assert!((steps[0].start_s - 30.0).abs() <= 0.2 && steps[0].end_s == steps[0].start_s, "{steps:?}");
+        assert!(steps[0].strength > 0.9, "a 50 dB jump: {steps:?}");
+        assert!(changes(&frames, BINS, FR).contains(&steps[0]), "no stretch has an edge there");
+        assert_eq!(level_steps(&frames[..(3.0 * FR) as usize * BINS], BINS, FR), vec![], "too short to compare");
+    }
+
+    #[test]
+    fn a_step_at_a_stretchs_edge_is_that_edge() {
+        // The changed stretch of `piece` is 9 dB: no step. Make it 20 dB, and its two edges are
+        // steps as well as the stretch's edges: reported once, as the stretch.
+        let mut frames = piece(90.0, None);
+        for t in (41.3 * FR) as usize..(52.1 * FR) as usize {
+            for b in BINS / 2..BINS {
+                frames[t * BINS + b] += 20.0;
+            }
+        }
+        assert_eq!(level_steps(&frames, BINS, FR).len(), 2);
+        let all = changes(&frames, BINS, FR);
+        assert_eq!(all, novel_stretches(&frames, BINS, FR));
+        assert_eq!(all.len(), 1, "{all:?}");
     }
 
     #[test]

@@ -38,7 +38,7 @@ use realfft::num_complex::Complex;
 use realfft::{ComplexToReal, RealFftPlanner, RealToComplex};
 use serde::{Deserialize, Serialize};
 
-use super::novelty::novel_stretches;
+use super::novelty::{self, STEP_WINDOW_S};
 
 /// Adjacent log-mel bins analysed together as one channel.
 pub const BINS_PER_CHANNEL: usize = 2;
@@ -282,7 +282,7 @@ pub fn discover(frames: &[f32], bins: usize, config: &PatternConfig) -> Vec<Patt
     for (p, _) in &mut found {
         p.confidence = (p.confidence / strongest.max(1e-9)).clamp(0.0, 1.0);
     }
-    attribute_changes(&mut found, &novel_stretches(frames, bins, config.frame_rate), config.frame_rate);
+    attribute_changes(&mut found, &novelty::changes(frames, bins, config.frame_rate), config.frame_rate);
     let mut patterns: Vec<Pattern> = found.into_iter().map(|(p, _)| p).collect();
     patterns.sort_by(|a, b| a.period_s.total_cmp(&b.period_s));
     patterns
@@ -614,16 +614,23 @@ fn stray_scores(power: &[f32], bins: usize, dims: &[usize], model: &[f32], fr: f
     robust_z(&level)
 }
 
-/// Gives each changed stretch to the layer that strays most from its repeats there (the highest
-/// mean of its stray scores over the stretch). Without layers there is no one to give it to.
-fn attribute_changes(found: &mut [(Pattern, Vec<f64>)], stretches: &[ChangeSpan], fr: f64) {
-    for c in stretches {
+/// Gives each change to the layer that strays most from its repeats there (the highest mean of
+/// its stray scores over the stretch, or, for an instant, over [`STEP_WINDOW_S`] either side: a
+/// layer coming in or going out strays on one side). Without layers there is no one to give it
+/// to.
+fn attribute_changes(found: &mut [(Pattern, Vec<f64>)], changes: &[ChangeSpan], fr: f64) {
+    for c in changes {
+        let (from_s, to_s) = if c.end_s > c.start_s {
+            (c.start_s, c.end_s)
+        } else {
+            ((c.start_s - STEP_WINDOW_S).max(0.0), c.start_s + STEP_WINDOW_S)
+        };
         let best = found
             .iter()
             .enumerate()
             .map(|(i, (_, strays))| {
-                let a = ((c.start_s * fr) as usize).min(strays.len());
-                let b = ((c.end_s * fr).ceil() as usize).clamp(a, strays.len());
+                let a = ((from_s * fr) as usize).min(strays.len());
+                let b = ((to_s * fr).ceil() as usize).clamp(a, strays.len());
                 let mean = strays[a..b].iter().sum::<f64>() / (b - a).max(1) as f64;
                 (i, mean)
             })
