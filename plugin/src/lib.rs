@@ -11,7 +11,8 @@
 //! * [`take`]: the Record switch; the worker records a take to disk, an export thread exports it;
 //! * [`export`]: stems and annotations of a file ([`export::job`], shared by the plugin and CLI);
 //! * [`editor`]: the egui editor that shows what the worker published;
-//! * [`plugin`] and [`params`]: the plugin as hosts see it.
+//! * [`plugin`] and [`params`]: the plugin as hosts see it;
+//! * [`memory`]: giving freed memory back when a window or a worker thread ends.
 
 pub mod audio_file;
 pub mod capture;
@@ -21,6 +22,7 @@ pub mod engine;
 pub mod export;
 pub mod inference;
 pub mod layers;
+pub mod memory;
 pub mod params;
 pub mod picture;
 pub mod plugin;

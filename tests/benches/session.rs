@@ -1,6 +1,7 @@
 //! Eight hours of a live session, accelerated (`cargo xtask bench`, or
 //! `cargo bench -p strata-host-tests --bench session` after `cargo xtask bundle strata --release`;
-//! `STRATA_SESSION_HOURS` and `STRATA_SESSION_SPEED` change the length and the pace).
+//! `STRATA_SESSION_HOURS`, `STRATA_SESSION_SPEED` and `STRATA_SESSION_ACTIVATIONS` change the
+//! length, the pace and how many activations share it).
 //!
 //! The editor is opened and closed, and a take recorded from it, in every activation (see
 //! `strata_host_tests::session`). Prints the resident memory over the session (the host process
@@ -13,12 +14,15 @@ use strata_host_tests::session::{run_session, SessionPlan};
 fn main() -> anyhow::Result<()> {
     let hours: f64 = std::env::var("STRATA_SESSION_HOURS").ok().and_then(|h| h.parse().ok()).unwrap_or(8.0);
     let speed: f64 = std::env::var("STRATA_SESSION_SPEED").ok().and_then(|s| s.parse().ok()).unwrap_or(10.0);
-    let activations = (hours.ceil() as usize).max(1) * 3;
+    let activations: usize = std::env::var("STRATA_SESSION_ACTIVATIONS")
+        .ok()
+        .and_then(|a| a.parse().ok())
+        .unwrap_or((hours.ceil() as usize).max(1) * 3);
     let report = run_session(SessionPlan { total_s: hours * 3600.0, activations, speed, editor: true })?;
     let (first, last) = report.rss_first_and_last_quarter_mb();
     println!("session: {hours} h of audio in {:.0} s ({:.0}x real time), {activations} activations", report.wall_s, report.audio_s / report.wall_s);
     println!("session: resident memory, most in the first quarter {first:.1} MB, in the last quarter {last:.1} MB (ratio {:.3})", last / first);
-    for (h, mb) in report.rss_mb.iter().step_by((report.rss_mb.len() / 16).max(1)) {
+    for (h, mb) in report.rss_mb.iter().step_by((report.rss_mb.len() / 16).max(1)).chain(report.rss_mb.last()) {
         println!("session:   {h:5.2} h  {mb:7.1} MB");
     }
     for (rate, sent, dropped) in &report.activations {

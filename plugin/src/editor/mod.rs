@@ -182,6 +182,16 @@ impl StrataEditor {
 }
 
 impl NiceEguiApp for StrataEditor {
+    fn build(
+        &mut self,
+        _egui_ctx: egui::Context,
+        _gui: nice_plug::context::gui::GuiContext,
+        _frame: &mut Frame,
+    ) -> Result<(), nice_plug_egui::baseview::HandlerError> {
+        crate::memory::release_freed_memory();
+        Ok(())
+    }
+
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut Frame) {
         egui::CentralPanel::default().show(ui, |ui| self.draw(ui));
     }

@@ -470,6 +470,10 @@ fn run(
     }
 
     patterns.stop(&publisher);
+    // The engine (ten minutes of history, the models' sessions) goes with the activation; what
+    // it held goes back to the system rather than staying in this thread's heap.
+    drop(engine);
+    crate::memory::release_freed_memory();
     // The take (if one is being recorded) ends with the activation.
     if let Some(r) = recorder.as_mut() {
         r.finish();
