@@ -37,9 +37,11 @@ pub const PENDING_SECONDS: f32 = 30.0;
 /// Status messages the editor's queue holds; older news is not worth more.
 pub const STATUS_QUEUE_CAPACITY: usize = 256;
 
-/// Seconds of audio between two searches for the pattern layers (each costs a fraction of a
-/// second of this thread's time for ten minutes of history).
-pub const PATTERN_REFRESH_S: f64 = 5.0;
+/// Seconds of audio between two searches for the pattern layers, at the most: a search over ten
+/// minutes of history takes about a second on the searcher's thread, whose share of a core
+/// ([`PATTERN_REFRESH_SHARE`]) then spaces them further. Every 5 s, a change showed 5.2 s after
+/// it began (`cargo bench -p strata --bench change_latency`); a change needs 3 s to count.
+pub const PATTERN_REFRESH_S: f64 = 1.0;
 /// Seconds of the most recent audio the live engine keeps (the log-mel frames the pattern layers
 /// are found in, each lane's steps and changes): a session can run for hours, memory must stay
 /// flat, and what played ten minutes ago no longer tells what repeats now. (The editor keeps its
