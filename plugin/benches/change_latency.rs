@@ -13,7 +13,9 @@ use std::time::{Duration, Instant};
 
 use strata::audio_file::AudioFile;
 use strata::capture::capture_ring;
-use strata::worker::{status_channel, AnalysisState, Worker, WorkerConfig, PATTERN_REFRESH_S};
+use strata::worker::PATTERN_REFRESH_S;
+
+mod common;
 
 const BLOCK: usize = 512;
 const LOOPS: usize = 4;
@@ -44,17 +46,7 @@ fn main() {
     }
 
     let (mut input, output) = capture_ring((rate * 10.0) as usize, 1);
-    let (publisher, feed) = status_channel();
-    let config = WorkerConfig { activation: 1, sample_rate_hz: rate as f32, tempo_bits: None, beats_per_bar: None, hash_samples: false, report_file: None, takes: None };
-    let worker = Worker::spawn(config, output, publisher, Box::new(|| ())).expect("worker");
-    let start_wait = Instant::now();
-    while !matches!(feed.analysis(), AnalysisState::Running { .. }) {
-        if let AnalysisState::Unavailable(why) = feed.analysis() {
-            panic!("no analysis: {why}");
-        }
-        assert!(start_wait.elapsed() < Duration::from_secs(30), "models did not load");
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    let (worker, feed) = common::running_worker(output, rate);
 
     let blocks = audio.len() / BLOCK;
     let mut next_block = 0;

@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 use strata::audio_file::AudioFile;
 use strata::capture::capture_ring;
 use strata::inference::Manifest;
-use strata::worker::{status_channel, AnalysisState, Worker, WorkerConfig};
+
+mod common;
 
 const RATE: f64 = 48_000.0;
 const BLOCK: usize = 512;
@@ -30,18 +31,7 @@ fn main() {
     let (n_fft, hop) = (manifest.logmel().n_fft as f64, manifest.logmel().hop as f64);
 
     let (mut input, output) = capture_ring((RATE * 10.0) as usize, 1);
-    let (publisher, mut feed) = status_channel();
-    let config = WorkerConfig { activation: 1, sample_rate_hz: RATE as f32, tempo_bits: None, beats_per_bar: None, hash_samples: false, report_file: None, takes: None };
-    let worker = Worker::spawn(config, output, publisher, Box::new(|| ())).expect("worker");
-    // Wait for the models, as a host would play on while they load.
-    let start_wait = Instant::now();
-    while !matches!(feed.analysis(), AnalysisState::Running { .. }) {
-        if let AnalysisState::Unavailable(why) = feed.analysis() {
-            panic!("no analysis: {why}");
-        }
-        assert!(start_wait.elapsed() < Duration::from_secs(30), "models did not load");
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    let (worker, mut feed) = common::running_worker(output, RATE);
 
     let mut pushed_at: Vec<Instant> = Vec::new(); // per block
     let mut latencies: Vec<Vec<f64>> = vec![Vec::new(); manifest.scales.len()];
