@@ -131,3 +131,27 @@ fn a_pattern_snapshot_finds_what_the_engine_finds_while_the_engine_goes_on() {
     assert_eq!(searcher.join().unwrap(), now);
     assert_ne!(e.patterns(), now, "the engine has moved on");
 }
+
+#[test]
+fn a_ten_minute_loop_keeps_the_layers_its_first_three_passes_have() {
+    // Over a long exact loop, the loop's own period matches itself perfectly in every part of the
+    // sound and outweighs the shorter layers more with every pass; the beat and the riff inside it
+    // must still be heard at the end of a long session, as they are after three passes.
+    let (audio, rate) = asset_mono(30.0);
+    let periods = |passes: usize| {
+        let looped: Vec<f32> = audio.iter().cycle().take(audio.len() * passes).copied().collect();
+        let mut e = engine(rate);
+        let mut updates = Vec::new();
+        for block in looped.chunks(1 << 16) {
+            e.push(block, &mut updates).unwrap();
+        }
+        e.finish(&mut updates).unwrap();
+        e.patterns().iter().map(|p| p.period_s).collect::<Vec<_>>()
+    };
+    let (short, long) = (periods(3), periods(22));
+    assert!(short.len() >= 2, "three passes of the example hold layers: {short:?}");
+    assert_eq!(short.len(), long.len(), "after 90 s {short:?}, after 660 s {long:?}");
+    for (s, l) in short.iter().zip(&long) {
+        assert!((s - l).abs() <= 0.03 * s, "after 90 s {short:?}, after 660 s {long:?}");
+    }
+}
