@@ -1,7 +1,8 @@
 //! Eight hours of a live session, accelerated (`cargo xtask bench`, or
 //! `cargo bench -p strata-host-tests --bench session` after `cargo xtask bundle strata --release`;
 //! `STRATA_SESSION_HOURS`, `STRATA_SESSION_SPEED` and `STRATA_SESSION_ACTIVATIONS` change the
-//! length, the pace and how many activations share it).
+//! length, the pace and how many activations share it; `STRATA_SESSION_EDITOR=0` leaves the
+//! editor closed, to tell its memory from the engine's).
 //!
 //! The editor is opened and closed, and a take recorded from it, in every activation (see
 //! `strata_host_tests::session`). Prints the resident memory over the session (the host process
@@ -18,7 +19,8 @@ fn main() -> anyhow::Result<()> {
         .ok()
         .and_then(|a| a.parse().ok())
         .unwrap_or((hours.ceil() as usize).max(1) * 3);
-    let report = run_session(SessionPlan { total_s: hours * 3600.0, activations, speed, editor: true })?;
+    let editor = std::env::var("STRATA_SESSION_EDITOR").map_or(true, |e| e != "0");
+    let report = run_session(SessionPlan { total_s: hours * 3600.0, activations, speed, editor })?;
     let (first, last) = report.rss_first_and_last_quarter_mb();
     println!("session: {hours} h of audio in {:.0} s ({:.0}x real time), {activations} activations", report.wall_s, report.audio_s / report.wall_s);
     println!("session: resident memory, most in the first quarter {first:.1} MB, in the last quarter {last:.1} MB (ratio {:.3})", last / first);
