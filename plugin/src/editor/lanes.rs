@@ -1,7 +1,9 @@
 //! The live lanes: one per timescale, longest on top, scrolling with time.
 //!
 //! [`LaneHistory`] keeps the last hour of layer frames and turns a time window into what a lane
-//! shows ([`LaneLayout`]: token blocks with their letters, change markers, the surprise curve).
+//! shows. Each activation's worker counts time from 0 again; the history lays the activations
+//! end to end ([`LaneHistory::start_stream`]), so the lanes read as one timeline and the hour is
+//! an hour of the whole session ([`LaneLayout`]: token blocks with their letters, change markers, the surprise curve).
 //! That part is plain data, so tests can check what is drawn; [`paint_lane`] only paints it.
 
 use std::collections::VecDeque;
@@ -26,6 +28,8 @@ struct LevelHistory {
 #[derive(Debug, Default, Clone)]
 pub struct LaneHistory {
     levels: Vec<LevelHistory>,
+    /// Where the current stream's 0 s lies on the history's timeline.
+    stream_start_s: f64,
 }
 
 /// A stretch of one token in a lane.
@@ -48,8 +52,26 @@ pub struct LaneLayout {
 }
 
 impl LaneHistory {
-    /// Adds a frame, dropping what is older than an hour.
-    pub fn push(&mut self, frame: LayerFrame) {
+    /// Frames pushed from now on come from a new stream whose times start at 0 again (a new
+    /// activation's worker): they go on after what is held. Without this, a new activation's
+    /// frames were older than every frame held, nothing was ever dropped, and the lanes mixed the
+    /// activations on one stretch of time.
+    pub fn start_stream(&mut self) {
+        self.stream_start_s = if self.levels() == 0 { 0.0 } else { self.latest_time() };
+    }
+
+    /// Where the current stream's 0 s lies on the history's timeline: stream times (the pattern
+    /// layers', the worker's counters) plus this are history times.
+    pub fn stream_start_s(&self) -> f64 {
+        self.stream_start_s
+    }
+
+    /// Adds a frame of the current stream, dropping what is older than an hour.
+    pub fn push(&mut self, mut frame: LayerFrame) {
+        frame.time_s += self.stream_start_s;
+        if let Some(change) = frame.change.as_mut() {
+            change.0 += self.stream_start_s;
+        }
         if self.levels.len() <= frame.level {
             self.levels.resize_with(frame.level + 1, LevelHistory::default);
         }
@@ -197,14 +219,16 @@ pub struct Stretch {
     pub register: String,
 }
 
-/// The changed stretches of `patterns` that reach into `t0..=t1`.
-pub fn stretches(patterns: &[&Pattern], t0: f64, t1: f64) -> Vec<Stretch> {
+/// The changed stretches of `patterns` that reach into `t0..=t1`, on a timeline where the
+/// patterns' 0 s lies at `stream_start_s` ([`LaneHistory::stream_start_s`]).
+pub fn stretches(patterns: &[&Pattern], stream_start_s: f64, t0: f64, t1: f64) -> Vec<Stretch> {
+    let (t0, t1) = (t0 - stream_start_s, t1 - stream_start_s);
     patterns
         .iter()
         .flat_map(|p| {
             p.changes.iter().filter(move |c| c.end_s >= t0 && c.start_s <= t1).map(move |c| Stretch {
-                start_s: c.start_s,
-                end_s: c.end_s,
+                start_s: c.start_s + stream_start_s,
+                end_s: c.end_s + stream_start_s,
                 strength: c.strength,
                 period_s: p.period_s,
                 register: p.register.clone(),
@@ -287,11 +311,14 @@ mod tests {
             active: Vec::new(),
             changes: vec![stretch(5.0, 9.0), stretch(20.0, 30.0), stretch(50.0, 55.0)],
         };
-        let shown = stretches(&[&pattern], 8.0, 25.0);
+        let shown = stretches(&[&pattern], 0.0, 8.0, 25.0);
         let spans: Vec<(f64, f64)> = shown.iter().map(|s| (s.start_s, s.end_s)).collect();
         assert_eq!(spans, vec![(5.0, 9.0), (20.0, 30.0)], "partly visible stretches are kept whole");
         assert!(shown.iter().all(|s| s.period_s == 2.0 && s.register == "low"));
-        assert!(stretches(&[&pattern], 31.0, 49.0).is_empty());
+        assert!(stretches(&[&pattern], 0.0, 31.0, 49.0).is_empty());
+        // A later stream's stretches are drawn after the earlier streams.
+        let later: Vec<(f64, f64)> = stretches(&[&pattern], 100.0, 108.0, 125.0).iter().map(|s| (s.start_s, s.end_s)).collect();
+        assert_eq!(later, vec![(105.0, 109.0), (120.0, 130.0)]);
         assert!(stretch_colour(1.0).a() > stretch_colour(0.0).a(), "stronger changes are more opaque");
     }
 
@@ -313,6 +340,32 @@ mod tests {
         let late = h.layout(1, 3.6, 10.0, 0.0);
         assert_eq!(late.blocks.len(), 1);
         assert!(late.markers.is_empty());
+    }
+
+    #[test]
+    fn activations_follow_one_another_and_the_hour_still_holds() {
+        // Twenty-minute activations, each worker counting from 0 again, the second with a change.
+        let mut h = LaneHistory::default();
+        for activation in 0..5 {
+            h.start_stream();
+            for k in 1..=12_000 {
+                let change = (activation == 1 && k == 600).then_some((60.0, 0.9));
+                h.push(frame(0, k as f64 * 0.1, (k / 50 % 4) as u8, change));
+            }
+        }
+        assert!((h.latest_time() - 5.0 * 1200.0).abs() < 1e-6, "{}", h.latest_time());
+        assert!((h.stream_start_s() - 4.0 * 1200.0).abs() < 1e-6);
+        assert!(h.latest_time() - h.earliest_time() <= HISTORY_S, "held {} s", h.latest_time() - h.earliest_time());
+        let times: Vec<f64> = h.layout(0, 0.0, 6000.0, 0.0).surprise.iter().map(|p| p.0).collect();
+        assert!(times.windows(2).all(|w| w[0] < w[1]), "one timeline, in order");
+        // The second activation's change was at its 60 s: 1260 s, older than the hour kept.
+        assert!(h.layout(0, 0.0, 6000.0, 0.0).markers.is_empty());
+        let mut recent = LaneHistory::default();
+        recent.start_stream();
+        recent.push(frame(0, 1200.0, 0, None));
+        recent.start_stream();
+        recent.push(frame(0, 60.0, 0, Some((60.0, 0.9))));
+        assert_eq!(recent.layout(0, 0.0, 2000.0, 0.0).markers, vec![(1260.0, 0.9)]);
     }
 
     #[test]

@@ -55,19 +55,29 @@ impl EditorShared {
         Self { takes: Arc::new(TakeControl::with_dir(dir)), ..Self::new() }
     }
 
-    /// Points the editor at a new worker's queue.
+    /// Points the editor at a new worker's queue; its layers go on after the last one's.
     pub fn replace_feed(&self, feed: StatusFeed) {
-        *self.feed.lock().unwrap_or_else(|e| e.into_inner()) = Some(feed);
+        // Lock order: the feed, then the history (as in `poll`), so no frame of the old worker
+        // reaches the history after the new stream has started.
+        let mut current = self.feed.lock().unwrap_or_else(|e| e.into_inner());
+        self.history.lock().unwrap_or_else(|e| e.into_inner()).start_stream();
+        *current = Some(feed);
     }
 
-    /// The newest status waiting (if any), the analysis state, the newest pattern layers, and
-    /// every layer frame waiting.
-    fn poll(&self, layers: &mut Vec<LayerFrame>) -> Polled {
+    /// Moves every layer frame waiting into the history (`scratch` is reused for them), and
+    /// returns the newest status waiting (if any), the analysis state and the newest pattern
+    /// layers.
+    fn poll(&self, scratch: &mut Vec<LayerFrame>) -> Polled {
         let mut feed = self.feed.lock().unwrap_or_else(|e| e.into_inner());
         let Some(feed) = feed.as_mut() else {
             return Polled::default();
         };
-        feed.drain_layers(layers);
+        scratch.clear();
+        feed.drain_layers(scratch);
+        let mut history = self.history.lock().unwrap_or_else(|e| e.into_inner());
+        for f in scratch.drain(..) {
+            history.push(f);
+        }
         Polled { status: feed.latest(), analysis: Some(feed.analysis()), patterns: Some(feed.patterns()) }
     }
 }
@@ -129,7 +139,6 @@ impl StrataEditor {
 
     /// Draws the whole editor into `ui` (also used by tests, without a window).
     pub fn draw(&mut self, ui: &mut egui::Ui) {
-        self.incoming.clear();
         let Polled { status, analysis, patterns } = self.shared.poll(&mut self.incoming);
         if let Some(s) = status {
             self.status = Some(s);
@@ -141,10 +150,7 @@ impl StrataEditor {
             self.patterns = p;
         }
         let shared = self.shared.clone();
-        let mut history = shared.history.lock().unwrap_or_else(|e| e.into_inner());
-        for f in self.incoming.drain(..) {
-            history.push(f);
-        }
+        let history = shared.history.lock().unwrap_or_else(|e| e.into_inner());
         let saved = self.params.view();
         let mut view = saved.clone();
         // The take row comes first: its controls keep one place whatever the rows below say.
@@ -419,7 +425,7 @@ fn lanes_section(ui: &mut egui::Ui, input: &LanesInput, view: &mut ViewSettings,
         let resolution_s = view.span_s / f64::from(lane.width().max(1.0));
         lanes::paint_lane(&painter, lane, &history.layout(level, t0, t1, resolution_s), t0, t1);
         let here = lane_patterns(patterns, scales[level]);
-        lanes::paint_change_stretches(&painter, lane, &lanes::stretches(&here, t0, t1), t0, t1);
+        lanes::paint_change_stretches(&painter, lane, &lanes::stretches(&here, history.stream_start_s(), t0, t1), t0, t1);
         let current = history
             .current(level)
             .map(|f| format!("now {}", history.label(level, f.token)))
@@ -458,7 +464,7 @@ fn lanes_section(ui: &mut egui::Ui, input: &LanesInput, view: &mut ViewSettings,
             // Nothing was heard before 0 s, whatever the first window reached back to.
             let known = t >= 0.0 && t >= history.earliest_time() - scales[level] && t <= history.latest_time();
             let here = lane_patterns(patterns, scales[level]);
-            let changed = lanes::stretches(&here, t, t).into_iter().find(|s| s.start_s <= t && t <= s.end_s);
+            let changed = lanes::stretches(&here, history.stream_start_s(), t, t).into_iter().find(|s| s.start_s <= t && t <= s.end_s);
             if let Some(f) = history.frame_at(level, t).filter(|_| known) {
                 let changed = changed
                     .map(|s| format!("\nlayer {:.2} s ({}) changed {:.1}–{:.1} s, for {:.1} s", s.period_s, s.register, s.start_s, s.end_s, s.end_s - s.start_s))
@@ -605,7 +611,7 @@ fn input_section(ui: &mut egui::Ui, status: Option<&WorkerStatus>, history: &Lan
             ui.label("no layer steps yet");
         } else {
             // The newest step's window ends this far behind the newest sample received.
-            ui.label(format!("{:.0} ms behind the input", ((received_s - history.latest_time()) * 1000.0).max(0.0)));
+            ui.label(format!("{:.0} ms behind the input", ((received_s - (history.latest_time() - history.stream_start_s())) * 1000.0).max(0.0)));
         }
         ui.end_row();
     });
