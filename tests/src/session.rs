@@ -341,24 +341,41 @@ impl EditorDriver {
         let [take] = takes.as_slice() else {
             bail!("{} takes in {} after one Record on and off", takes.len(), self.takes_dir.display());
         };
-        let (rate, samples) = read_take(take)?;
-        if f64::from(rate) != input.rate {
-            bail!("the take is at {rate} Hz, the activation at {} Hz", input.rate);
+        let mut reader = hound::WavReader::open(take).with_context(|| format!("reading {}", take.display()))?;
+        let spec = reader.spec();
+        if spec.channels != 2 {
+            bail!("{}: {} channels, the session plays two", take.display(), spec.channels);
         }
-        let take_frames = samples.len() / 2;
+        if f64::from(spec.sample_rate) != input.rate {
+            bail!("the take is at {} Hz, the activation at {} Hz", spec.sample_rate, input.rate);
+        }
+        let take_frames = reader.duration() as usize;
         let expected = TAKE_S * input.rate;
         if (take_frames as f64) < 0.5 * expected || take_frames as f64 > 1.5 * expected {
             bail!("the take holds {take_frames} frames; Record was on for about {expected} frames");
         }
         // Where it starts: near where Record was switched on (the click reaches the worker a
-        // little later; the host's clock runs at a multiple of real time).
+        // little later; the host's clock runs at a multiple of real time). The take is streamed,
+        // not read whole: a 30 s take at 96 kHz is 23 MB, and this process's memory is what the
+        // session measures. Every start still in the running is checked against every sample.
         let near = (self.record_on_s * input.rate) as usize;
         let reach = (10.0 * input.rate) as usize;
-        let candidates = near.saturating_sub(reach)..(near + reach).min(frames.saturating_sub(take_frames));
-        let matches_at = |f0: usize| {
-            (0..take_frames).all(|f| (0..2).all(|c| input.sample(c, f0 + f).to_bits() == samples[2 * f + c].to_bits()))
+        let range = near.saturating_sub(reach)..(near + reach).min(frames.saturating_sub(take_frames));
+        let mut samples = reader.samples::<f32>();
+        let first = match samples.next() {
+            Some(s) => s?.to_bits(),
+            None => bail!("the take is empty"),
         };
-        if !candidates.clone().any(matches_at) {
+        let mut starts: Vec<usize> = range.filter(|&f0| input.sample(0, f0).to_bits() == first).collect();
+        for (k, sample) in samples.enumerate().map(|(k, s)| (k + 1, s)) {
+            let (f, c) = (k / 2, k % 2);
+            let sample = sample?.to_bits();
+            starts.retain(|&f0| input.sample(c, f0 + f).to_bits() == sample);
+            if starts.is_empty() {
+                break;
+            }
+        }
+        if starts.is_empty() {
             bail!("the take ({take_frames} frames) is not a stretch of what was played near {:.1} s", self.record_on_s);
         }
         std::fs::remove_file(take)?;
@@ -378,15 +395,4 @@ fn wav_files(dir: &Path) -> Vec<PathBuf> {
     std::fs::read_dir(dir)
         .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|e| e == "wav")).collect())
         .unwrap_or_default()
-}
-
-/// A take's rate and interleaved samples (takes are stereo float WAV here).
-fn read_take(path: &Path) -> Result<(u32, Vec<f32>)> {
-    let mut reader = hound::WavReader::open(path).with_context(|| format!("reading {}", path.display()))?;
-    if reader.spec().channels != 2 {
-        bail!("{}: {} channels, the session plays two", path.display(), reader.spec().channels);
-    }
-    let rate = reader.spec().sample_rate;
-    let samples = reader.samples::<f32>().collect::<Result<Vec<f32>, _>>()?;
-    Ok((rate, samples))
 }
