@@ -65,7 +65,13 @@ fn main() -> anyhow::Result<()> {
     plugin.stop(running);
     let half = opens / 2;
     let per_open = (rss[opens - 1] - rss[half]) / (opens - 1 - half).max(1) as f64;
-    println!("editor_reopen: {opens} opens, {:.1} MB after the first, {:.1} MB after the last; {per_open:.2} MB per open over the second half", rss[0], rss[opens - 1]);
+    println!(
+        "editor_reopen: {opens} opens, {:.1} MB after the first, {:.1} MB halfway, {:.1} MB after the last (last/halfway {:.3}); {per_open:.2} MB per open over the second half",
+        rss[0],
+        rss[half],
+        rss[opens - 1],
+        rss[opens - 1] / rss[half]
+    );
     drop(plugin);
     drop(bundle);
     drop(display);
