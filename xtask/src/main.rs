@@ -6,8 +6,11 @@
 //!   `target/bundled`), then ONNX Runtime put beside the `.clap` and inside the `.vst3`.
 //! * `cargo xtask demo`: analyses the bundled example (`assets/`) and exports its stems and
 //!   annotations into `out/example/`.
+//! * `cargo xtask wheel [--release]`: the Python package (`python/`) as a wheel in
+//!   `target/wheels`, carrying ONNX Runtime and the models as the bundles do (needs maturin).
 //! * `cargo xtask test`: everything the test suite needs (ONNX Runtime, the debug bundles with
-//!   nice-plug's allocation checks) and then every test.
+//!   nice-plug's allocation checks, a Python environment in `target/py` with the wheel) and then
+//!   every test, Rust and Python.
 //! * `cargo xtask bench`: release bundles, then the benchmarks.
 
 use std::path::{Path, PathBuf};
@@ -47,6 +50,12 @@ fn main() -> Result<()> {
             add_ort_to_bundles(&args[1..], &ort_dir)
         }
         "test" => test(&args[1..]),
+        "wheel" => {
+            let release = take_flag(&mut args, "--release");
+            let wheel = build_wheel(&python(), release)?;
+            println!("Built {}", wheel.display());
+            Ok(())
+        }
         "demo" => demo(),
         "bench" => bench(&args[1..]),
         _ => {
@@ -208,7 +217,8 @@ fn bundle_display_names() -> Result<Vec<(String, String)>> {
 }
 
 /// Builds what the tests load (ONNX Runtime, debug bundles with allocation checks) and runs every
-/// test in the workspace. Extra arguments go to `cargo test`.
+/// test in the workspace, then the Python package's tests against its wheel. Extra arguments go
+/// to `cargo test`.
 fn test(extra: &[String]) -> Result<()> {
     let ort_dir = fetch_ort(false)?;
     let bundle_args: Vec<String> = ["bundle", "-p", "strata", "-p", "strata-null"].map(String::from).to_vec();
@@ -216,7 +226,71 @@ fn test(extra: &[String]) -> Result<()> {
     add_ort_to_bundles(&bundle_args[1..], &ort_dir)?;
     let mut cargo = Command::new(cargo());
     cargo.args(["test", "--workspace"]).args(extra);
-    run(&mut cargo)
+    run(&mut cargo)?;
+    python_tests()
+}
+
+/// Packages the Python tests need, pinned (installed into `target/py`).
+const PYTHON_TEST_PACKAGES: &[&str] = &[
+    "maturin==1.16.0",
+    "pytest==9.2.0",
+    "numpy==2.4.6",
+    "pyarrow==26.0.1",
+    "pandas==3.1.1",
+    "jams==0.3.5",
+    "ray==2.60.0",
+];
+
+/// The Python package's tests (`python/tests`): a virtual environment in `target/py` with the
+/// packages above, the wheel built (debug, sharing the Rust tests' build) and installed into it,
+/// and pytest, comparing the package with the CLI the Rust tests just built.
+fn python_tests() -> Result<()> {
+    let venv = target_dir().join("py");
+    let venv_python = venv.join("bin").join("python");
+    if !venv_python.is_file() {
+        run(Command::new(python()).args(["-m", "venv"]).arg(&venv))
+            .context("creating the Python test environment (Debian: python3-venv)")?;
+    }
+    let mut pip = Command::new(&venv_python);
+    pip.args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"]).args(PYTHON_TEST_PACKAGES);
+    run(&mut pip).context("installing the Python test packages")?;
+    let wheel = build_wheel(&venv_python.to_string_lossy(), false)?;
+    let mut install = Command::new(&venv_python);
+    install.args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--force-reinstall", "--no-deps"]).arg(&wheel);
+    run(&mut install)?;
+    let mut pytest = Command::new(&venv_python);
+    // From python/tests, so `import strata` is the installed wheel, not the source folder.
+    pytest.current_dir(Path::new("python").join("tests"));
+    pytest.env("STRATA_CLI", std::fs::canonicalize(target_dir())?.join("debug").join("strata"));
+    pytest.env("STRATA_WHEEL", std::fs::canonicalize(&wheel)?);
+    pytest.args(["-m", "pytest", "-q", "-p", "no:cacheprovider", "."]);
+    run(&mut pytest)
+}
+
+/// Puts ONNX Runtime and the models into `python/strata/` and builds the wheel with maturin
+/// (`python -m maturin`) into `target/wheels`. Returns the wheel's path.
+fn build_wheel(python: &str, release: bool) -> Result<PathBuf> {
+    let ort_dir = fetch_ort(false)?;
+    let package = Path::new("python").join("strata");
+    for entry in std::fs::read_dir(&ort_dir)? {
+        let src = entry?.path();
+        let Some(file_name) = src.file_name() else { continue };
+        std::fs::copy(&src, package.join(file_name)).with_context(|| format!("copying {} into {}", src.display(), package.display()))?;
+    }
+    copy_models(Path::new("models"), &package.join(MODELS_DIR_NAME))?;
+    let out = target_dir().join("wheels");
+    let _ = std::fs::remove_dir_all(&out);
+    let mut maturin = Command::new(python);
+    maturin.args(["-m", "maturin", "build", "--quiet", "--manifest-path"]).arg(Path::new("python").join("Cargo.toml"));
+    maturin.arg("--out").arg(&out);
+    if release {
+        maturin.arg("--release");
+    }
+    run(&mut maturin).context("building the wheel (pip install maturin)")?;
+    std::fs::read_dir(&out)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| p.extension().is_some_and(|e| e == "whl"))
+        .with_context(|| format!("maturin reported success but no wheel is in {}", out.display()))
 }
 
 /// The README's first command: analysis, stems, annotations and picture of the bundled example,
