@@ -26,13 +26,15 @@ import hashlib
 import os
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 AUDIO_EXTENSIONS = {".wav", ".wave", ".flac", ".mp3", ".ogg", ".oga"}
 #: A task whose worker process dies (killed, out of memory, its node lost) is run again this
 #: many times; a file Strata cannot read is not retried (it would fail the same way).
 TASK_RETRIES = 3
+#: Tasks kept in flight per CPU of the cluster.
+IN_FLIGHT_PER_CPU = 4
 RESULTS_DIR = "results"
 DATASET_DIR = "layers.parquet"
 
@@ -97,19 +99,19 @@ def analyse_job(job: Job) -> tuple[str, str | None, str]:
     import strata
 
     node = os.uname().nodename
+    node = _ray_node_id() or node
     try:
-        ray_node = _ray_node_id()
-        if ray_node:
-            node = ray_node
         analysis = strata.analyze(job.path)
-    except strata.StrataError as e:
+        os.makedirs(job.dest, exist_ok=True)
+        os.makedirs(os.path.dirname(job.part), exist_ok=True)
+        table = strata.to_table(analysis)
+        _write_aside(job.part, lambda tmp: pq.write_table(table, tmp))
+        text = json.dumps(analysis, indent=2)
+        _write_aside(os.path.join(job.dest, "strata.json"), lambda tmp: Path(tmp).write_text(text))
+    except (strata.StrataError, OSError) as e:
+        # The file cannot be read, or its outputs cannot be written (a full disk): this file
+        # fails, named, and the run goes on. A dying worker is not caught here: Ray retries it.
         return job.path, str(e), node
-    os.makedirs(job.dest, exist_ok=True)
-    os.makedirs(os.path.dirname(job.part), exist_ok=True)
-    table = strata.to_table(analysis)
-    _write_aside(job.part, lambda tmp: pq.write_table(table, tmp))
-    text = json.dumps(analysis, indent=2)
-    _write_aside(os.path.join(job.dest, "strata.json"), lambda tmp: Path(tmp).write_text(text))
     return job.path, None, node
 
 
@@ -124,14 +126,12 @@ def _ray_node_id() -> str | None:
 @dataclass
 class Summary:
     done: int = 0
+    #: Files already done by an earlier run.
     skipped: int = 0
-    failed: list = None  # (path, reason)
+    #: (path, reason) of each file that failed.
+    failed: list[tuple[str, str]] = field(default_factory=list)
     #: Files analysed per node (its Ray node id, or the host name for a serial run).
-    nodes: dict = None
-
-    def __post_init__(self):
-        self.failed = [] if self.failed is None else self.failed
-        self.nodes = {} if self.nodes is None else self.nodes
+    nodes: dict[str, int] = field(default_factory=dict)
 
 
 class Progress:
@@ -169,7 +169,10 @@ def run(jobs: list[Job], address: str | None = None, num_cpus: int | None = None
             summary.nodes[node] = summary.nodes.get(node, 0) + 1
         else:
             summary.failed.append((path, error))
-            print(f"\nstrata-batch: {path}: {error}" if progress.tty and not quiet else f"strata-batch: {path}: {error}", file=sys.stderr)
+            # On a terminal the progress line is redrawn in place: the failure goes on a line
+            # of its own.
+            lead = "\n" if progress.tty and not quiet else ""
+            print(f"{lead}strata-batch: {path}: {error}", file=sys.stderr)
         progress.step(len(summary.failed))
 
     if serial:
@@ -186,15 +189,29 @@ def run(jobs: list[Job], address: str | None = None, num_cpus: int | None = None
             ray.init(num_cpus=num_cpus, include_dashboard=False, logging_level="WARNING", log_to_driver=False)
     try:
         task = ray.remote(num_cpus=1, max_retries=TASK_RETRIES)(analyse_job)
-        pending = [task.remote(job) for job in todo]
+        # A bounded window of tasks in flight, refilled as they finish: a catalog of 100,000
+        # files is not 100,000 tasks queued at once, and each wait looks at the window only.
+        window = max(IN_FLIGHT_PER_CPU * int(ray.cluster_resources().get("CPU", 1)), 8)
+        queue = iter(todo)
+        pending: dict = {}
+
+        def refill() -> None:
+            for job in queue:
+                pending[task.remote(job)] = job
+                if len(pending) >= window:
+                    break
+
+        refill()
         while pending:
-            ready, pending = ray.wait(pending, num_returns=1)
+            ready, _ = ray.wait(list(pending), num_returns=1)
             for ref in ready:
+                job = pending.pop(ref)
                 try:
                     record(*ray.get(ref))
                 except ray.exceptions.RayError as e:
-                    # A task that failed for good (its worker died more than TASK_RETRIES times).
-                    record("(a task)", f"{type(e).__name__}: {str(e).splitlines()[0]}", "")
+                    # The task failed for good: its worker died more than TASK_RETRIES times.
+                    record(job.path, f"{type(e).__name__}: {str(e).splitlines()[0]}", "")
+            refill()
     finally:
         if started_here:
             ray.shutdown()
