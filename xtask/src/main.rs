@@ -258,8 +258,10 @@ fn python_tests() -> Result<()> {
     let mut install = Command::new(&venv_python);
     install.args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--force-reinstall", "--no-deps"]).arg(&wheel);
     run(&mut install)?;
-    let mut pytest = Command::new(&venv_python);
-    // From python/tests, so `import strata` is the installed wheel, not the source folder.
+    // Absolute: pytest runs from python/tests, so `import strata` is the installed wheel, not
+    // the source folder.
+    // (Not canonicalised: that would follow the virtual environment's link to the base Python.)
+    let mut pytest = Command::new(std::path::absolute(&venv_python)?);
     pytest.current_dir(Path::new("python").join("tests"));
     pytest.env("STRATA_CLI", std::fs::canonicalize(target_dir())?.join("debug").join("strata"));
     pytest.env("STRATA_WHEEL", std::fs::canonicalize(&wheel)?);
