@@ -160,13 +160,7 @@ fn add_ort_to_bundles(bundle_args: &[String], ort_dir: &Path) -> Result<()> {
             folders.push(vst3_lib_dir);
         }
         for folder in folders {
-            for entry in std::fs::read_dir(ort_dir)? {
-                let src = entry?.path();
-                let Some(file_name) = src.file_name() else { continue };
-                let dst = folder.join(file_name);
-                std::fs::copy(&src, &dst)
-                    .with_context(|| format!("copying {} to {}", src.display(), dst.display()))?;
-            }
+            copy_ort(ort_dir, &folder)?;
             println!("Added ONNX Runtime {ORT_VERSION} to {}", folder.display());
         }
         // The models: beside the .clap, and in the .vst3's Resources.
@@ -179,6 +173,17 @@ fn add_ort_to_bundles(bundle_args: &[String], ort_dir: &Path) -> Result<()> {
             copy_models(Path::new("models"), &dest)?;
             println!("Added the models to {}", dest.display());
         }
+    }
+    Ok(())
+}
+
+/// Copies ONNX Runtime's library files (`ort_dir`, from `fetch_ort`) into `folder`.
+fn copy_ort(ort_dir: &Path, folder: &Path) -> Result<()> {
+    for entry in std::fs::read_dir(ort_dir)? {
+        let src = entry?.path();
+        let Some(file_name) = src.file_name() else { continue };
+        let dst = folder.join(file_name);
+        std::fs::copy(&src, &dst).with_context(|| format!("copying {} to {}", src.display(), dst.display()))?;
     }
     Ok(())
 }
@@ -274,11 +279,7 @@ fn python_tests() -> Result<()> {
 fn build_wheel(python: &str, release: bool) -> Result<PathBuf> {
     let ort_dir = fetch_ort(false)?;
     let package = Path::new("python").join("strata");
-    for entry in std::fs::read_dir(&ort_dir)? {
-        let src = entry?.path();
-        let Some(file_name) = src.file_name() else { continue };
-        std::fs::copy(&src, package.join(file_name)).with_context(|| format!("copying {} into {}", src.display(), package.display()))?;
-    }
+    copy_ort(&ort_dir, &package)?;
     copy_models(Path::new("models"), &package.join(MODELS_DIR_NAME))?;
     let out = target_dir().join("wheels");
     let _ = std::fs::remove_dir_all(&out);
