@@ -1,10 +1,12 @@
 //! The live lanes: one per timescale, longest on top, scrolling with time.
 //!
 //! [`LaneHistory`] keeps the last hour of layer frames and turns a time window into what a lane
-//! shows. Each activation's worker counts time from 0 again; the history lays the activations
-//! end to end ([`LaneHistory::start_stream`]), so the lanes read as one timeline and the hour is
-//! an hour of the whole session ([`LaneLayout`]: token blocks with their letters, change markers, the surprise curve).
+//! shows ([`LaneLayout`]: token blocks with their letters, change markers, the surprise curve).
 //! That part is plain data, so tests can check what is drawn; [`paint_lane`] only paints it.
+//!
+//! Each activation's worker counts time from 0 again; the history lays the activations end to
+//! end ([`LaneHistory::start_stream`]), so the lanes read as one timeline and the hour kept is
+//! the last hour of the whole session.
 
 use std::collections::VecDeque;
 
