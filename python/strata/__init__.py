@@ -45,6 +45,12 @@ __all__ = [
 PathLike = Union[str, "os.PathLike[str]"]
 
 
+def _check_rate(sample_rate: Any) -> None:
+    """A rate the engine takes: a whole number of Hz that fits its u32."""
+    if not (isinstance(sample_rate, int) and 0 < sample_rate <= 2**31 - 1):
+        raise StrataError(f"sample_rate {sample_rate!r} is not a positive whole number of Hz")
+
+
 def _mono_float32_bytes(samples: Any) -> bytes:
     """Little-endian float32 bytes of `samples` averaged over channels (the CLI's mixdown).
 
@@ -93,8 +99,7 @@ def analyze(
     else:
         if sample_rate is None:
             raise StrataError("an array of samples needs its sample_rate")
-        if not (isinstance(sample_rate, int) and 0 < sample_rate <= 2**31 - 1):
-            raise StrataError(f"sample_rate {sample_rate!r} is not a positive whole number of Hz")
+        _check_rate(sample_rate)
         text = _strata.analyze_samples(
             _mono_float32_bytes(path_or_array), sample_rate, source or "array", tempo_bpm, beats_per_bar, model_dir
         )
@@ -148,8 +153,7 @@ class Analyzer:
     """
 
     def __init__(self, sample_rate: int, *, models: PathLike | None = None) -> None:
-        if not (isinstance(sample_rate, int) and 0 < sample_rate <= 2**31 - 1):
-            raise StrataError(f"sample_rate {sample_rate!r} is not a positive whole number of Hz")
+        _check_rate(sample_rate)
         self.sample_rate = sample_rate
         self._engine = _strata.Analyzer(sample_rate, None if models is None else os.fspath(models))
 
