@@ -428,7 +428,41 @@ fn own_binary_folder() -> Option<PathBuf> {
         let path = path.canonicalize().unwrap_or(path);
         path.parent().map(Path::to_path_buf)
     }
-    #[cfg(not(unix))]
+    #[cfg(windows)]
+    {
+        use std::os::windows::ffi::OsStringExt;
+        use windows_sys::Win32::System::LibraryLoader::{
+            GetModuleFileNameW, GetModuleHandleExW, GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS,
+            GET_MODULE_HANDLE_EX_FLAG_UNCHANGED_REFCOUNT,
+        };
+        // The module (the plugin's DLL, or the executable) that holds this very function.
+        let address = own_binary_folder as *const () as *const u16;
+        let mut module = std::ptr::null_mut();
+        let flags = GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS | GET_MODULE_HANDLE_EX_FLAG_UNCHANGED_REFCOUNT;
+        // SAFETY: with FROM_ADDRESS the name argument is an address inside a loaded module; the
+        // handle is only read (UNCHANGED_REFCOUNT: nothing to release).
+        if unsafe { GetModuleHandleExW(flags, address, &mut module) } == 0 {
+            return None;
+        }
+        // Long paths: grow the buffer until the name fits (the call truncates silently).
+        let mut buffer = vec![0u16; 512];
+        loop {
+            // SAFETY: `buffer` is writable for its length, which is what the call is told.
+            let written = unsafe { GetModuleFileNameW(module, buffer.as_mut_ptr(), buffer.len() as u32) } as usize;
+            if written == 0 {
+                return None;
+            }
+            if written < buffer.len() {
+                let path = PathBuf::from(OsString::from_wide(&buffer[..written]));
+                return path.parent().map(Path::to_path_buf);
+            }
+            if buffer.len() >= 32_768 {
+                return None;
+            }
+            buffer.resize(buffer.len() * 2, 0);
+        }
+    }
+    #[cfg(not(any(unix, windows)))]
     {
         None
     }
