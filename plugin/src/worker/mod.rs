@@ -255,12 +255,29 @@ pub struct WorkerReport {
     pub received_fnv1a64: String,
     /// The ONNX Runtime status line the worker saw.
     pub runtime: String,
+    /// The ONNX Runtime library file that was loaded, if one was.
+    pub runtime_library: Option<String>,
+    /// The model folder the analysis loads from, if one was found.
+    pub models_dir: Option<String>,
     /// Layer frames the analysis produced.
     pub layer_frames: u64,
+    /// The same frames tallied per level (timescale), shortest first.
+    pub levels: Vec<LevelTally>,
     /// The periods (seconds) of the pattern layers found last, shortest first.
     pub pattern_periods_s: Vec<f64>,
     /// Why there was no analysis, if there was none.
     pub analysis_error: Option<String>,
+}
+
+/// One level's frames, tallied for the report: enough to compare two builds' analyses of the same
+/// audio (the Linux and the Windows bundle) without keeping the frames themselves.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct LevelTally {
+    pub frames: u64,
+    /// Sum of the frames' surprise.
+    pub surprise_sum: f64,
+    /// Sum of the frames' pattern tokens.
+    pub token_sum: u64,
 }
 
 impl Worker {
@@ -335,6 +352,7 @@ fn run(
     let mut engine_offset_s = 0.0;
     let mut updates: Vec<LayerFrame> = Vec::new();
     let mut layer_frames: u64 = 0;
+    let mut levels: Vec<LevelTally> = Vec::new();
     let mut last_publish = Instant::now();
     let mut patterns = LivePatterns::new(0.0);
     let name = worker_thread_name(config.activation);
@@ -351,7 +369,7 @@ fn run(
                     });
                     engine_offset_s = pending_dropped as f64 / f64::from(config.sample_rate_hz);
                     patterns.set_offset_s(engine_offset_s);
-                    match analyse(&mut e, &pending, engine_offset_s, &mut updates, &mut publisher) {
+                    match analyse(&mut e, &pending, engine_offset_s, &mut updates, &mut levels, &mut publisher) {
                         Ok(n) => {
                             layer_frames += n;
                             engine = Some(e);
@@ -385,7 +403,7 @@ fn run(
                 }
             }
             if let Some(e) = engine.as_mut() {
-                match analyse(e, block, engine_offset_s, &mut updates, &mut publisher) {
+                match analyse(e, block, engine_offset_s, &mut updates, &mut levels, &mut publisher) {
                     Ok(n) => layer_frames += n,
                     Err(reason) => {
                         analysis_error = Some(reason);
@@ -481,9 +499,9 @@ fn run(
         r.finish();
     }
     // By now the runtime has had the whole activation to start; wait for it if it has not.
-    let runtime = match crate::inference::runtime() {
-        Ok(rt) => rt.summary(),
-        Err(e) => e.to_string(),
+    let (runtime, runtime_library) = match crate::inference::runtime() {
+        Ok(rt) => (rt.summary(), Some(rt.library().display().to_string())),
+        Err(e) => (e.to_string(), None),
     };
     let counters = capture.counters();
     let final_reading = meter.take_reading();
@@ -497,7 +515,10 @@ fn run(
         peak_dbfs: final_reading.session_peak_dbfs,
         received_fnv1a64: hash.map(|h| format!("{:016x}", h.finish())).unwrap_or_default(),
         runtime,
+        runtime_library,
+        models_dir: locate_models().ok().map(|dir| dir.display().to_string()),
         layer_frames,
+        levels,
         pattern_periods_s: patterns.found.iter().map(|p| p.period_s).collect(),
         analysis_error,
     };
@@ -522,6 +543,7 @@ fn analyse(
     samples: &[f32],
     offset_s: f64,
     updates: &mut Vec<LayerFrame>,
+    levels: &mut Vec<LevelTally>,
     publisher: &mut StatusPublisher,
 ) -> Result<u64, String> {
     updates.clear();
@@ -532,6 +554,14 @@ fn analyse(
     }
     let n = updates.len() as u64;
     for mut frame in updates.drain(..) {
+        if levels.len() <= frame.level {
+            // Once per level, on the first frames (the engine's levels are fixed).
+            levels.resize(frame.level + 1, LevelTally::default());
+        }
+        let tally = &mut levels[frame.level];
+        tally.frames += 1;
+        tally.surprise_sum += f64::from(frame.surprise);
+        tally.token_sum += u64::from(frame.token);
         frame.time_s += offset_s;
         if let Some(c) = frame.change.as_mut() {
             c.0 += offset_s;
