@@ -1,16 +1,18 @@
 //! `cargo xtask`: Strata's build tasks.
 //!
-//! * `cargo xtask fetch-ort [--gpu]`: ONNX Runtime 1.31.1 from its Python wheel (through pip)
-//!   into `target/ort/cpu` (or `target/ort/gpu`).
+//! * `cargo xtask fetch-ort [--gpu | --windows]`: ONNX Runtime 1.31.1 from its Python wheel
+//!   (through pip) into `target/ort/cpu` (or `gpu`, or `windows`).
 //! * `cargo xtask bundle <packages> [--release]`: nice-plug's bundler (`.clap`, `.vst3` under
 //!   `target/bundled`), then ONNX Runtime put beside the `.clap` and inside the `.vst3`.
+//!   With `--target x86_64-pc-windows-gnu`: the same for Windows, cross-built with MinGW-w64,
+//!   under `target/windows/bundled` (see `windows.rs`).
 //! * `cargo xtask demo`: analyses the bundled example (`assets/`) and exports its stems and
 //!   annotations into `out/example/`.
 //! * `cargo xtask wheel [--release]`: the Python package (`python/`) as a wheel in
 //!   `target/wheels`, carrying ONNX Runtime and the models as the bundles do (needs maturin).
 //! * `cargo xtask test`: everything the test suite needs (ONNX Runtime, the debug bundles with
-//!   nice-plug's allocation checks, a Python environment in `target/py` with the wheel) and then
-//!   every test, Rust and Python.
+//!   nice-plug's allocation checks, for Linux and for Windows with a Wine prefix, a Python
+//!   environment in `target/py` with the wheel) and then every test, Rust and Python.
 //! * `cargo xtask bench`: release bundles, then the benchmarks.
 
 use std::path::{Path, PathBuf};
@@ -18,15 +20,69 @@ use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 
+mod windows;
+
 /// The ONNX Runtime release Strata is built against (keep in step with the plugin's runtime.rs).
 const ORT_VERSION: &str = "1.31.1";
-/// The library files taken out of the wheel. The provider libraries only exist in the GPU wheel.
-const ORT_FILES_CPU: &[&str] = &["libonnxruntime.so.1.31.1", "libonnxruntime_providers_shared.so"];
-const ORT_FILES_GPU: &[&str] = &[
-    "libonnxruntime.so.1.31.1",
-    "libonnxruntime_providers_shared.so",
-    "libonnxruntime_providers_cuda.so",
-];
+/// Which ONNX Runtime a bundle carries: the three wheels Strata takes its libraries from.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum OrtBuild {
+    LinuxCpu,
+    LinuxGpu,
+    Windows,
+}
+
+impl OrtBuild {
+    /// The pip package.
+    fn package(self) -> &'static str {
+        match self {
+            OrtBuild::LinuxGpu => "onnxruntime-gpu",
+            OrtBuild::LinuxCpu | OrtBuild::Windows => "onnxruntime",
+        }
+    }
+
+    /// The library files taken out of the wheel. The CUDA provider only exists in the GPU wheel.
+    fn files(self) -> &'static [&'static str] {
+        match self {
+            OrtBuild::LinuxCpu => &["libonnxruntime.so.1.31.1", "libonnxruntime_providers_shared.so"],
+            OrtBuild::LinuxGpu => &[
+                "libonnxruntime.so.1.31.1",
+                "libonnxruntime_providers_shared.so",
+                "libonnxruntime_providers_cuda.so",
+            ],
+            OrtBuild::Windows => &["onnxruntime.dll", "onnxruntime_providers_shared.dll"],
+        }
+    }
+
+    /// The folder under `target/ort/` the libraries are unpacked into.
+    fn folder(self) -> &'static str {
+        match self {
+            OrtBuild::LinuxCpu => "cpu",
+            OrtBuild::LinuxGpu => "gpu",
+            OrtBuild::Windows => "windows",
+        }
+    }
+
+    /// The wheel's platform tag in its file name, to pick it out of the download folder.
+    fn wheel_platform(self) -> &'static str {
+        match self {
+            OrtBuild::LinuxCpu | OrtBuild::LinuxGpu => "manylinux",
+            OrtBuild::Windows => "win_amd64",
+        }
+    }
+
+    /// What pip is told beyond the package, when the wheel is not for the Python running here.
+    /// The libraries inside are the same for every Python version, so any one wheel will do.
+    fn pip_platform(self) -> &'static [&'static str] {
+        match self {
+            OrtBuild::LinuxCpu => &[],
+            // The GPU machine runs Python 3.12 on manylinux 2.28.
+            OrtBuild::LinuxGpu => &["--python-version", "3.12", "--implementation", "cp", "--platform", "manylinux_2_28_x86_64"],
+            OrtBuild::Windows => &["--python-version", "3.12", "--implementation", "cp", "--platform", "win_amd64"],
+        }
+    }
+}
+
 /// Packages whose bundles get ONNX Runtime.
 const PACKAGES_WITH_ORT: &[&str] = &["strata"];
 /// The model folder's name inside bundles (the plugin looks for it there).
@@ -38,16 +94,23 @@ fn main() -> Result<()> {
     let command = args.first().cloned().unwrap_or_default();
     match command.as_str() {
         "fetch-ort" => {
-            let gpu = args.iter().any(|a| a == "--gpu");
-            let dir = fetch_ort(gpu)?;
+            let build = if take_flag(&mut args, "--gpu") {
+                OrtBuild::LinuxGpu
+            } else if take_flag(&mut args, "--windows") {
+                OrtBuild::Windows
+            } else {
+                OrtBuild::LinuxCpu
+            };
+            let dir = fetch_ort(build)?;
             println!("ONNX Runtime {ORT_VERSION} is in {}", dir.display());
             Ok(())
         }
+        "bundle" if windows::is_windows_bundle(&args) => windows::bundle(&args),
         "bundle" => {
-            let gpu = take_flag(&mut args, "--gpu");
-            let ort_dir = fetch_ort(gpu)?;
+            let build = if take_flag(&mut args, "--gpu") { OrtBuild::LinuxGpu } else { OrtBuild::LinuxCpu };
+            let ort_dir = fetch_ort(build)?;
             nice_plug_xtask::main_with_args("cargo xtask", args.clone())?;
-            add_ort_to_bundles(&args[1..], &ort_dir)
+            add_ort_to_bundles(&target_dir().join("bundled"), &args[1..], &ort_dir, "x86_64-linux")
         }
         "test" => test(&args[1..]),
         "wheel" => {
@@ -77,15 +140,11 @@ fn target_dir() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("target"))
 }
 
-/// Downloads the onnxruntime (or onnxruntime-gpu) wheel with pip, unless already there, and
-/// unpacks its libraries into `target/ort/{cpu,gpu}`. Returns that folder.
-fn fetch_ort(gpu: bool) -> Result<PathBuf> {
-    let (package, files, kind) = if gpu {
-        ("onnxruntime-gpu", ORT_FILES_GPU, "gpu")
-    } else {
-        ("onnxruntime", ORT_FILES_CPU, "cpu")
-    };
-    let dest = target_dir().join("ort").join(kind);
+/// Downloads ONNX Runtime's wheel for `build` with pip, unless already there, and unpacks its
+/// libraries into `target/ort/{cpu,gpu,windows}`. Returns that folder.
+fn fetch_ort(build: OrtBuild) -> Result<PathBuf> {
+    let (package, files) = (build.package(), build.files());
+    let dest = target_dir().join("ort").join(build.folder());
     if files.iter().all(|f| dest.join(f).is_file()) {
         return Ok(dest);
     }
@@ -95,19 +154,8 @@ fn fetch_ort(gpu: bool) -> Result<PathBuf> {
     pip.args(["-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:"])
         .arg(format!("{package}=={ORT_VERSION}"))
         .arg("-d")
-        .arg(&wheels);
-    if gpu {
-        // The GPU machine runs Python 3.12 on manylinux 2.28; the libraries inside are the same
-        // for every Python version, so ask for that wheel whatever Python runs here.
-        pip.args([
-            "--python-version",
-            "3.12",
-            "--implementation",
-            "cp",
-            "--platform",
-            "manylinux_2_28_x86_64",
-        ]);
-    }
+        .arg(&wheels)
+        .args(build.pip_platform());
     run(&mut pip).with_context(|| {
         format!("pip could not download {package}=={ORT_VERSION}; is python3 with pip installed?")
     })?;
@@ -115,9 +163,9 @@ fn fetch_ort(gpu: bool) -> Result<PathBuf> {
     let wheel = std::fs::read_dir(&wheels)?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .find(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with(&format!("{prefix}-{ORT_VERSION}-")) && n.ends_with(".whl"))
+            p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+                n.starts_with(&format!("{prefix}-{ORT_VERSION}-")) && n.contains(build.wheel_platform()) && n.ends_with(".whl")
+            })
         })
         .with_context(|| format!("pip reported success but no {prefix} wheel is in {}", wheels.display()))?;
     std::fs::create_dir_all(&dest)?;
@@ -140,12 +188,12 @@ fn python() -> String {
     std::env::var("PYTHON").unwrap_or_else(|_| "python3".to_owned())
 }
 
-/// Copies ONNX Runtime beside each bundled `.clap` and into each `.vst3`, for the packages that
-/// were just bundled.
-fn add_ort_to_bundles(bundle_args: &[String], ort_dir: &Path) -> Result<()> {
-    let bundled = target_dir().join("bundled");
+/// Copies ONNX Runtime beside each bundled `.clap` and into each `.vst3` (its `vst3_arch`
+/// folder: `x86_64-linux`, `x86_64-win`), and the models beside and into them, for the packages
+/// that were just bundled.
+fn add_ort_to_bundles(bundled: &Path, packages: &[String], ort_dir: &Path, vst3_arch: &str) -> Result<()> {
     let names = bundle_display_names()?;
-    for package in bundle_args.iter().filter(|a| !a.starts_with('-')) {
+    for package in packages.iter().filter(|a| !a.starts_with('-')) {
         if !PACKAGES_WITH_ORT.contains(&package.as_str()) {
             continue;
         }
@@ -154,8 +202,8 @@ fn add_ort_to_bundles(bundle_args: &[String], ort_dir: &Path) -> Result<()> {
             .find(|(p, _)| p == package)
             .map(|(_, n)| n.clone())
             .unwrap_or_else(|| package.clone());
-        let vst3_lib_dir = bundled.join(format!("{name}.vst3")).join("Contents").join("x86_64-linux");
-        let mut folders = vec![bundled.clone()];
+        let vst3_lib_dir = bundled.join(format!("{name}.vst3")).join("Contents").join(vst3_arch);
+        let mut folders = vec![bundled.to_path_buf()];
         if vst3_lib_dir.is_dir() {
             folders.push(vst3_lib_dir);
         }
@@ -225,10 +273,12 @@ fn bundle_display_names() -> Result<Vec<(String, String)>> {
 /// test in the workspace, then the Python package's tests against its wheel. Extra arguments go
 /// to `cargo test`.
 fn test(extra: &[String]) -> Result<()> {
-    let ort_dir = fetch_ort(false)?;
+    let ort_dir = fetch_ort(OrtBuild::LinuxCpu)?;
     let bundle_args: Vec<String> = ["bundle", "-p", "strata", "-p", "strata-null"].map(String::from).to_vec();
     nice_plug_xtask::main_with_args("cargo xtask", bundle_args.clone())?;
-    add_ort_to_bundles(&bundle_args[1..], &ort_dir)?;
+    add_ort_to_bundles(&target_dir().join("bundled"), &bundle_args[1..], &ort_dir, "x86_64-linux")?;
+    // The Windows bundles and test host, for the tests that run them under Wine.
+    windows::build_for_tests()?;
     let mut cargo = Command::new(cargo());
     cargo.args(["test", "--workspace"]).args(extra);
     run(&mut cargo)?;
@@ -277,7 +327,7 @@ fn python_tests() -> Result<()> {
 /// Puts ONNX Runtime and the models into `python/strata/` and builds the wheel with maturin
 /// (`python -m maturin`) into `target/wheels`. Returns the wheel's path.
 fn build_wheel(python: &str, release: bool) -> Result<PathBuf> {
-    let ort_dir = fetch_ort(false)?;
+    let ort_dir = fetch_ort(OrtBuild::LinuxCpu)?;
     let package = Path::new("python").join("strata");
     copy_ort(&ort_dir, &package)?;
     copy_models(Path::new("models"), &package.join(MODELS_DIR_NAME))?;
@@ -299,7 +349,7 @@ fn build_wheel(python: &str, release: bool) -> Result<PathBuf> {
 /// The README's first command: analysis, stems, annotations and picture of the bundled example,
 /// into `out/example/`.
 fn demo() -> Result<()> {
-    fetch_ort(false)?;
+    fetch_ort(OrtBuild::LinuxCpu)?;
     let mut cargo = Command::new(cargo());
     cargo.args([
         "run", "--release", "--quiet", "-p", "strata", "--bin", "strata", "--",
@@ -312,11 +362,11 @@ fn demo() -> Result<()> {
 
 /// Builds release bundles of Strata and its null baseline and runs the benchmarks.
 fn bench(extra: &[String]) -> Result<()> {
-    let ort_dir = fetch_ort(false)?;
+    let ort_dir = fetch_ort(OrtBuild::LinuxCpu)?;
     let bundle_args: Vec<String> =
         ["bundle", "-p", "strata", "-p", "strata-null", "--release"].map(String::from).to_vec();
     nice_plug_xtask::main_with_args("cargo xtask", bundle_args.clone())?;
-    add_ort_to_bundles(&bundle_args[1..], &ort_dir)?;
+    add_ort_to_bundles(&target_dir().join("bundled"), &bundle_args[1..], &ort_dir, "x86_64-linux")?;
     // Through the CLAP host: process() per block against the null plugin, and the eight-hour
     // live session.
     let mut process = Command::new(cargo());
