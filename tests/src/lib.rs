@@ -18,7 +18,10 @@ use clack_host::prelude::*;
 use clack_host::utils::{BeatTime, SecondsTime};
 
 pub mod audio;
+#[cfg(unix)]
 pub mod session;
+pub mod vst3;
+#[cfg(unix)]
 pub mod x11;
 
 /// Strata's CLAP id (fixed: hosts store it in projects).
@@ -471,16 +474,32 @@ impl ClapInstance {
     /// # Safety
     /// `x11_window` must be a live X11 window that outlives the editor.
     pub unsafe fn open_gui_in_x11(&mut self, x11_window: u64) -> Result<()> {
+        // SAFETY: the caller keeps the window alive.
+        unsafe { self.open_gui_in(GuiApiType::X11, Window::from_x11_handle(x11_window as std::ffi::c_ulong)) }
+    }
+
+    /// Opens the plugin's editor embedded in a Win32 window of the host's (`hwnd`), the way a DAW
+    /// on Windows does. The host's thread must pump the window's messages while it is open.
+    ///
+    /// # Safety
+    /// `hwnd` must be a live window that outlives the editor.
+    #[cfg(windows)]
+    pub unsafe fn open_gui_in_win32(&mut self, hwnd: *mut std::ffi::c_void) -> Result<()> {
+        // SAFETY: the caller keeps the window alive.
+        unsafe { self.open_gui_in(GuiApiType::WIN32, Window::from_win32_hwnd(hwnd)) }
+    }
+
+    /// `gui.create` for `api`, `gui.set_parent(window)`, `gui.show`.
+    unsafe fn open_gui_in(&mut self, api: GuiApiType<'static>, window: Window<'static, '_>) -> Result<()> {
         let gui = self
             .instance
             .access_shared_handler(|h| h.gui.get().copied().flatten())
             .ok_or_else(|| anyhow!("the plugin has no GUI extension"))?;
         let handle = self.instance.plugin_handle();
-        gui.create(&handle, GuiConfiguration { api_type: GuiApiType::X11, is_floating: false })
+        gui.create(&handle, GuiConfiguration { api_type: api, is_floating: false })
             .map_err(|e| anyhow!("gui.create: {e:?}"))?;
         // SAFETY: the caller keeps the window alive.
-        unsafe { gui.set_parent(&handle, Window::from_x11_handle(x11_window as std::ffi::c_ulong)) }
-            .map_err(|e| anyhow!("gui.set_parent: {e:?}"))?;
+        unsafe { gui.set_parent(&handle, window) }.map_err(|e| anyhow!("gui.set_parent: {e:?}"))?;
         gui.show(&handle).map_err(|e| anyhow!("gui.show: {e:?}"))?;
         Ok(())
     }

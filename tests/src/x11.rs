@@ -130,6 +130,34 @@ impl Display {
         }
     }
 
+    /// Writes the whole screen to `path` as a PNG; returns how many distinct colours it holds
+    /// (a window that drew nothing is one or two).
+    pub fn screenshot(&self, path: &Path) -> Result<usize> {
+        let (x, d) = (&self.host.xlib, self.host.display);
+        // SAFETY: the display is open; the image is read within its bounds and destroyed once.
+        let (width, height, rgb) = unsafe {
+            let screen = (x.XDefaultScreen)(d);
+            let root = (x.XRootWindow)(d, screen);
+            let (w, h) = ((x.XDisplayWidth)(d, screen) as u32, (x.XDisplayHeight)(d, screen) as u32);
+            let image = (x.XGetImage)(d, root, 0, 0, w, h, !0, xlib::ZPixmap);
+            anyhow::ensure!(!image.is_null(), "XGetImage of the screen failed");
+            let mut rgb = Vec::with_capacity((w * h * 3) as usize);
+            for y in 0..h as i32 {
+                for xx in 0..w as i32 {
+                    let p = (x.XGetPixel)(image, xx, y);
+                    rgb.extend([(p >> 16) as u8, (p >> 8) as u8, p as u8]);
+                }
+            }
+            (x.XDestroyImage)(image);
+            (w, h, rgb)
+        };
+        let colours: std::collections::HashSet<&[u8]> = rgb.chunks(3).collect();
+        let mut encoder = png::Encoder::new(std::io::BufWriter::new(std::fs::File::create(path)?), width, height);
+        encoder.set_color(png::ColorType::Rgb);
+        encoder.write_header()?.write_image_data(&rgb)?;
+        Ok(colours.len())
+    }
+
     /// A left click at window (= screen: no window manager moves it) coordinates.
     pub fn click(&self, (px, py): (i32, i32)) {
         let (x, d) = (&self.host.xlib, self.host.display);
