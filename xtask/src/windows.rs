@@ -98,7 +98,8 @@ pub fn build_for_tests() -> Result<()> {
 /// `bcryptprimitives.dll` (tests/wine/) in its `system32`. Windows 10 and later have that DLL and
 /// Rust's standard library imports it; Wine 8.0, Debian 12's, does not.
 pub fn prepare_wine_prefix() -> Result<()> {
-    let prefix = wine_prefix();
+    // Wine takes only an absolute prefix.
+    let prefix = std::path::absolute(wine_prefix())?;
     let system32 = prefix.join("drive_c").join("windows").join("system32");
     let stand_in = system32.join("bcryptprimitives.dll");
     if stand_in.is_file() {
