@@ -9,7 +9,7 @@ use std::sync::{Mutex, MutexGuard, OnceLock};
 
 use anyhow::{anyhow, bail, Context, Result};
 use clack_extensions::audio_ports_config::{AudioPortsConfigBuffer, PluginAudioPortsConfig};
-use clack_extensions::gui::{GuiApiType, GuiConfiguration, GuiSize, HostGui, HostGuiImpl, PluginGui, Window};
+use clack_extensions::gui::{GuiConfiguration, GuiSize, HostGui, HostGuiImpl, PluginGui, Window};
 use clack_extensions::log::{HostLog, HostLogImpl, LogSeverity};
 use clack_extensions::state::{HostState, HostStateImpl, PluginState};
 use clack_host::events::event_types::{TransportEvent, TransportFlags};
@@ -475,7 +475,7 @@ impl ClapInstance {
     /// `x11_window` must be a live X11 window that outlives the editor.
     pub unsafe fn open_gui_in_x11(&mut self, x11_window: u64) -> Result<()> {
         // SAFETY: the caller keeps the window alive.
-        unsafe { self.open_gui_in(GuiApiType::X11, Window::from_x11_handle(x11_window as std::ffi::c_ulong)) }
+        unsafe { self.open_gui_in(Window::from_x11_handle(x11_window as std::ffi::c_ulong)) }
     }
 
     /// Opens the plugin's editor embedded in a Win32 window of the host's (`hwnd`), the way a DAW
@@ -486,17 +486,17 @@ impl ClapInstance {
     #[cfg(windows)]
     pub unsafe fn open_gui_in_win32(&mut self, hwnd: *mut std::ffi::c_void) -> Result<()> {
         // SAFETY: the caller keeps the window alive.
-        unsafe { self.open_gui_in(GuiApiType::WIN32, Window::from_win32_hwnd(hwnd)) }
+        unsafe { self.open_gui_in(Window::from_win32_hwnd(hwnd)) }
     }
 
-    /// `gui.create` for `api`, `gui.set_parent(window)`, `gui.show`.
-    unsafe fn open_gui_in(&mut self, api: GuiApiType<'static>, window: Window<'static, '_>) -> Result<()> {
+    /// `gui.create` for the window's API, `gui.set_parent(window)`, `gui.show`.
+    unsafe fn open_gui_in(&mut self, window: Window<'static, '_>) -> Result<()> {
         let gui = self
             .instance
             .access_shared_handler(|h| h.gui.get().copied().flatten())
             .ok_or_else(|| anyhow!("the plugin has no GUI extension"))?;
         let handle = self.instance.plugin_handle();
-        gui.create(&handle, GuiConfiguration { api_type: api, is_floating: false })
+        gui.create(&handle, GuiConfiguration { api_type: window.api_type(), is_floating: false })
             .map_err(|e| anyhow!("gui.create: {e:?}"))?;
         // SAFETY: the caller keeps the window alive.
         unsafe { gui.set_parent(&handle, window) }.map_err(|e| anyhow!("gui.set_parent: {e:?}"))?;

@@ -70,8 +70,8 @@ impl Vst3Module {
         }
     }
 
-    /// The names of the module's audio processor classes.
-    pub fn audio_classes(&self) -> Vec<(String, PClassInfo)> {
+    /// The module's audio processor classes.
+    pub fn audio_classes(&self) -> Vec<PClassInfo> {
         let mut classes = Vec::new();
         // SAFETY: `info` is plain data the factory fills in for an index it counted.
         unsafe {
@@ -80,9 +80,8 @@ impl Vst3Module {
                 if self.factory.getClassInfo(index, &mut info) != kResultOk {
                     continue;
                 }
-                let category = CStr::from_ptr(info.category.as_ptr()).to_string_lossy().into_owned();
-                if category == AUDIO_EFFECT_CLASS {
-                    classes.push((CStr::from_ptr(info.name.as_ptr()).to_string_lossy().into_owned(), info));
+                if CStr::from_ptr(info.category.as_ptr()).to_string_lossy() == AUDIO_EFFECT_CLASS {
+                    classes.push(info);
                 }
             }
         }
@@ -91,7 +90,7 @@ impl Vst3Module {
 
     /// Creates and initialises the module's first audio processor.
     pub fn instantiate(&self) -> Result<Vst3Instance<'_>> {
-        let (_, info) = self.audio_classes().into_iter().next().context("the module has no audio processor class")?;
+        let info = self.audio_classes().into_iter().next().context("the module has no audio processor class")?;
         // SAFETY: createInstance hands back an owned reference to an IComponent, or null.
         unsafe {
             let mut object: *mut c_void = std::ptr::null_mut();

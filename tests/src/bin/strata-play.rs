@@ -61,11 +61,9 @@ fn main() -> Result<()> {
         let mut instance = module.instantiate()?;
         let mut running = instance.start(audio.channels.len(), rate, block)?;
         play_paced(&audio.channels, rate, block, speed, |pos, n| {
-            for (c, ch) in audio.channels.iter().enumerate() {
-                running.input[c][..n].copy_from_slice(&ch[pos..pos + n]);
-            }
+            feed(&audio.channels, pos, n, &mut running.input);
             running.process(n)?;
-            Ok(audio.channels.iter().enumerate().all(|(c, ch)| running.output[c][..n] == ch[pos..pos + n]))
+            Ok(output_is_input(&audio.channels, pos, n, &running.output))
         })?
     } else {
         let bundle = ClapBundle::load(&plugin)?;
@@ -77,9 +75,7 @@ fn main() -> Result<()> {
         let mut window = None;
         let editor_at = (editor_after_s * rate) as usize;
         let played = play_paced(&audio.channels, rate, block, speed, |pos, n| {
-            for (c, ch) in audio.channels.iter().enumerate() {
-                running.input[c][..n].copy_from_slice(&ch[pos..pos + n]);
-            }
+            feed(&audio.channels, pos, n, &mut running.input);
             running.process(n)?;
             if editor && window.is_none() && pos >= editor_at {
                 window = Some(host_window::open_editor(&mut instance)?);
@@ -87,7 +83,7 @@ fn main() -> Result<()> {
             if window.is_some() {
                 host_window::pump_messages();
             }
-            Ok(audio.channels.iter().enumerate().all(|(c, ch)| running.output[c][..n] == ch[pos..pos + n]))
+            Ok(output_is_input(&audio.channels, pos, n, &running.output))
         })?;
         if let Some(window) = window {
             instance.close_gui()?;
@@ -130,6 +126,18 @@ fn play_paced(
         }
     }
     Ok((calls, exact))
+}
+
+/// Copies frames `pos..pos + n` of `channels` into the host's input buffers.
+fn feed(channels: &[Vec<f32>], pos: usize, n: usize, input: &mut [Vec<f32>]) {
+    for (buffer, channel) in input.iter_mut().zip(channels) {
+        buffer[..n].copy_from_slice(&channel[pos..pos + n]);
+    }
+}
+
+/// Whether the host's output buffers hold exactly frames `pos..pos + n` of `channels`.
+fn output_is_input(channels: &[Vec<f32>], pos: usize, n: usize, output: &[Vec<f32>]) -> bool {
+    output.iter().zip(channels).all(|(buffer, channel)| buffer[..n] == channel[pos..pos + n])
 }
 
 /// The host's window for the editor on Windows: a plain top-level window, its messages pumped
