@@ -108,9 +108,7 @@ fn main() -> Result<()> {
         "bundle" if windows::is_windows_bundle(&args) => windows::bundle(&args),
         "bundle" => {
             let build = if take_flag(&mut args, "--gpu") { OrtBuild::LinuxGpu } else { OrtBuild::LinuxCpu };
-            let ort_dir = fetch_ort(build)?;
-            nice_plug_xtask::main_with_args("cargo xtask", args.clone())?;
-            add_ort_to_bundles(&target_dir().join("bundled"), &args[1..], &ort_dir, "x86_64-linux")
+            bundle_for_linux(&args, build)
         }
         "test" => test(&args[1..]),
         "wheel" => {
@@ -188,12 +186,42 @@ fn python() -> String {
     std::env::var("PYTHON").unwrap_or_else(|_| "python3".to_owned())
 }
 
+/// `cargo xtask bundle <packages> [options]` for Linux: nice-plug's bundler into
+/// `target/bundled`, then ONNX Runtime (`build`) and the models beside and into the bundles.
+fn bundle_for_linux(args: &[String], build: OrtBuild) -> Result<()> {
+    let ort_dir = fetch_ort(build)?;
+    nice_plug_xtask::main_with_args("cargo xtask", args.to_vec())?;
+    let (packages, _) = split_packages(&args[1..]);
+    add_ort_to_bundles(&target_dir().join("bundled"), &packages, &ort_dir, "x86_64-linux")
+}
+
+/// Splits bundle arguments into packages (`-p NAME`, `--package NAME` or bare names) and the
+/// options that go on to `cargo build` (everything else, with its value).
+fn split_packages(args: &[String]) -> (Vec<String>, Vec<String>) {
+    const WITH_VALUE: &[&str] = &["--target", "--profile", "--features", "-F", "--target-dir", "-j", "--jobs"];
+    let (mut packages, mut options) = (Vec::new(), Vec::new());
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        if arg == "-p" || arg == "--package" {
+            packages.extend(args.next().cloned());
+        } else if WITH_VALUE.contains(&arg.as_str()) {
+            options.push(arg.clone());
+            options.extend(args.next().cloned());
+        } else if arg.starts_with('-') {
+            options.push(arg.clone());
+        } else {
+            packages.push(arg.clone());
+        }
+    }
+    (packages, options)
+}
+
 /// Copies ONNX Runtime beside each bundled `.clap` and into each `.vst3` (its `vst3_arch`
 /// folder: `x86_64-linux`, `x86_64-win`), and the models beside and into them, for the packages
 /// that were just bundled.
 fn add_ort_to_bundles(bundled: &Path, packages: &[String], ort_dir: &Path, vst3_arch: &str) -> Result<()> {
     let names = bundle_display_names()?;
-    for package in packages.iter().filter(|a| !a.starts_with('-')) {
+    for package in packages {
         if !PACKAGES_WITH_ORT.contains(&package.as_str()) {
             continue;
         }
@@ -273,10 +301,7 @@ fn bundle_display_names() -> Result<Vec<(String, String)>> {
 /// test in the workspace, then the Python package's tests against its wheel. Extra arguments go
 /// to `cargo test`.
 fn test(extra: &[String]) -> Result<()> {
-    let ort_dir = fetch_ort(OrtBuild::LinuxCpu)?;
-    let bundle_args: Vec<String> = ["bundle", "-p", "strata", "-p", "strata-null"].map(String::from).to_vec();
-    nice_plug_xtask::main_with_args("cargo xtask", bundle_args.clone())?;
-    add_ort_to_bundles(&target_dir().join("bundled"), &bundle_args[1..], &ort_dir, "x86_64-linux")?;
+    bundle_for_linux(&["bundle", "-p", "strata", "-p", "strata-null"].map(String::from), OrtBuild::LinuxCpu)?;
     // The Windows bundles and test host, for the tests that run them under Wine.
     windows::build_for_tests()?;
     let mut cargo = Command::new(cargo());
@@ -362,11 +387,7 @@ fn demo() -> Result<()> {
 
 /// Builds release bundles of Strata and its null baseline and runs the benchmarks.
 fn bench(extra: &[String]) -> Result<()> {
-    let ort_dir = fetch_ort(OrtBuild::LinuxCpu)?;
-    let bundle_args: Vec<String> =
-        ["bundle", "-p", "strata", "-p", "strata-null", "--release"].map(String::from).to_vec();
-    nice_plug_xtask::main_with_args("cargo xtask", bundle_args.clone())?;
-    add_ort_to_bundles(&target_dir().join("bundled"), &bundle_args[1..], &ort_dir, "x86_64-linux")?;
+    bundle_for_linux(&["bundle", "-p", "strata", "-p", "strata-null", "--release"].map(String::from), OrtBuild::LinuxCpu)?;
     // Through the CLAP host: process() per block against the null plugin, and the eight-hour
     // live session.
     let mut process = Command::new(cargo());

@@ -9,7 +9,7 @@ use std::process::Command;
 
 use anyhow::{Context, Result};
 
-use crate::{add_ort_to_bundles, cargo, fetch_ort, run, OrtBuild};
+use crate::{add_ort_to_bundles, cargo, fetch_ort, run, split_packages, OrtBuild};
 
 /// The Rust target Windows bundles are built for (MinGW-w64: Debian's `mingw-w64` links it).
 pub const TARGET: &str = "x86_64-pc-windows-gnu";
@@ -60,27 +60,6 @@ pub fn bundle(args: &[String]) -> Result<()> {
         nice_plug_xtask::bundle(&dir, package, &options, false)?;
     }
     add_ort_to_bundles(&dir.join("bundled"), &packages, &ort_dir, VST3_ARCH)
-}
-
-/// Splits bundle arguments into packages (`-p NAME`, `--package NAME` or bare names) and the
-/// options that go on to `cargo build` (everything else, with its value).
-fn split_packages(args: &[String]) -> (Vec<String>, Vec<String>) {
-    const WITH_VALUE: &[&str] = &["--target", "--profile", "--features", "-F", "--target-dir", "-j", "--jobs"];
-    let (mut packages, mut options) = (Vec::new(), Vec::new());
-    let mut args = args.iter();
-    while let Some(arg) = args.next() {
-        if arg == "-p" || arg == "--package" {
-            packages.extend(args.next().cloned());
-        } else if WITH_VALUE.contains(&arg.as_str()) {
-            options.push(arg.clone());
-            options.extend(args.next().cloned());
-        } else if arg.starts_with('-') {
-            options.push(arg.clone());
-        } else {
-            packages.push(arg.clone());
-        }
-    }
-    (packages, options)
 }
 
 /// What the Wine tests load: the debug bundles (with nice-plug's allocation checks, as on Linux),
