@@ -64,25 +64,43 @@ pub struct Xvfb {
 impl Xvfb {
     pub fn start() -> Result<Xvfb> {
         for n in 60..100 {
-            if Path::new(&format!("/tmp/.X{n}-lock")).exists() {
+            if display_in_use(n) {
                 continue;
             }
-            let child = Command::new("Xvfb")
+            // A killed server's socket stays too; waiting for it below must see the new one.
+            let socket = PathBuf::from(format!("/tmp/.X11-unix/X{n}"));
+            let _ = std::fs::remove_file(&socket);
+            let mut child = Command::new("Xvfb")
                 .args([format!(":{n}"), "-screen".into(), "0".into(), "1100x700x24".into(), "-nolisten".into(), "tcp".into()])
                 .stdout(std::process::Stdio::null())
                 .stderr(std::process::Stdio::null())
                 .spawn()
                 .context("starting Xvfb (Debian package xvfb; .ci/deps installs it)")?;
-            let socket = PathBuf::from(format!("/tmp/.X11-unix/X{n}"));
             let start = Instant::now();
             while !socket.exists() && start.elapsed() < Duration::from_secs(10) {
                 std::thread::sleep(Duration::from_millis(50));
             }
-            if socket.exists() {
+            // Still running: another test starting a server at the same moment may have taken
+            // this display first, and then ours has exited.
+            if socket.exists() && matches!(child.try_wait(), Ok(None)) {
                 return Ok(Xvfb { child, display: format!(":{n}") });
             }
+            let _ = child.kill();
+            let _ = child.wait();
         }
         bail!("no free X display between :60 and :99");
+    }
+}
+
+/// Whether display `:n` belongs to a running X server. A lock file whose server is gone (killed,
+/// as `Xvfb`'s drop does, which leaves the file behind) does not count: Xvfb replaces such a
+/// lock itself.
+fn display_in_use(n: u32) -> bool {
+    let Ok(lock) = std::fs::read_to_string(format!("/tmp/.X{n}-lock")) else { return false };
+    match lock.trim().parse::<u32>() {
+        Ok(pid) => Path::new(&format!("/proc/{pid}")).exists(),
+        // A lock being written, or not Xvfb's: leave that display alone.
+        Err(_) => true,
     }
 }
 
