@@ -1,10 +1,12 @@
 //! The egui editor. It only reads: the worker's queues and ONNX Runtime's status. Nothing here
 //! touches the audio thread.
 //!
-//! Layout: a header with what the user must trust (backend, models, input level, overruns, how
-//! far the layers lag), the controls (visible scales, time span, freeze), then one lane per
-//! timescale, longest on top (see [`lanes`]).
+//! Layout: the take row (Record, Export), one thin header strip with what the user must trust
+//! (input level, backend, a health dot naming any problem; the full diagnostics one click away,
+//! see [`header`]), the controls (visible scales, time span, freeze), then the lanes, one per
+//! timescale, longest on top, filling the rest of the window (see [`lanes`]).
 
+pub mod header;
 pub mod lanes;
 
 use std::sync::{Arc, Mutex};
@@ -17,7 +19,6 @@ use nice_plug_egui::{
     RepaintNotifier,
 };
 
-use crate::inference;
 use crate::layers::LayerFrame;
 use crate::params::{StrataParams, ViewSettings, MIN_EDITOR_SIZE, SPAN_RANGE_S};
 use crate::take::{ExportState, RecorderState, TakeControl};
@@ -122,6 +123,8 @@ pub struct StrataEditor {
     incoming: Vec<LayerFrame>,
     /// The time at the lanes' right edge while frozen (they follow the newest step otherwise).
     view_end_s: f64,
+    /// Whether the diagnostics panel under the header is open.
+    diagnostics_open: bool,
 }
 
 impl StrataEditor {
@@ -134,6 +137,7 @@ impl StrataEditor {
             patterns: Arc::default(),
             incoming: Vec::new(),
             view_end_s: 0.0,
+            diagnostics_open: false,
         }
     }
 
@@ -155,18 +159,9 @@ impl StrataEditor {
         let mut view = saved.clone();
         // The take row comes first: its controls keep one place whatever the rows below say.
         take_section(ui, &self.shared.takes, &mut view);
-        ui.separator();
-        ui.horizontal_wrapped(|ui| {
-            ui.heading("Strata");
-            ui.separator();
-            runtime_section(ui);
-            if let Some(AnalysisState::Running { models, .. }) = &self.analysis {
-                ui.separator();
-                ui.label(format!("models {models}"));
-            }
-        });
-        input_section(ui, self.status.as_ref(), &history);
-        ui.separator();
+        let runtime = header::RuntimeState::current();
+        let header = header::HeaderInput { runtime: &runtime, analysis: self.analysis.as_ref(), status: self.status.as_ref(), history: &history };
+        header::strip(ui, &header, &mut self.diagnostics_open);
         let scales = match &self.analysis {
             Some(AnalysisState::Running { scales_s, .. }) => scales_s.clone(),
             _ => Vec::new(),
@@ -212,7 +207,7 @@ impl NiceEguiApp for StrataEditor {
 }
 
 /// The colour of warnings and errors.
-const WARNING: egui::Color32 = egui::Color32::from_rgb(0xE0, 0x6C, 0x4C);
+pub(crate) const WARNING: egui::Color32 = egui::Color32::from_rgb(0xE0, 0x6C, 0x4C);
 
 /// Record, the take, and its export: one row (the buttons first, at fixed places, then what the
 /// take is), with a second for the export's progress or result.
@@ -537,85 +532,7 @@ fn grid_step(span_s: f64, tempo: Option<(f64, u32)>) -> (f64, GridUnit) {
     (step, GridUnit::Seconds)
 }
 
-/// Which inference backend is in use, or exactly what is missing.
-fn runtime_section(ui: &mut egui::Ui) {
-    ui.horizontal_wrapped(|ui| {
-        ui.strong("Inference:");
-        match inference::runtime_if_started() {
-            None => {
-                ui.label("starting ONNX Runtime…");
-            }
-            Some(Ok(rt)) => {
-                ui.label(rt.summary());
-                ui.weak(rt.library().display().to_string());
-            }
-            Some(Err(e)) => {
-                ui.colored_label(egui::Color32::from_rgb(0xE0, 0x6C, 0x4C), e.to_string());
-                ui.label("Audio still passes through untouched; analysis needs the library.");
-            }
-        }
-    });
-}
 
-/// Level, capture rate, overruns, input health, and how far the layers lag behind the input.
-fn input_section(ui: &mut egui::Ui, status: Option<&WorkerStatus>, history: &LaneHistory) {
-    let Some(s) = status else {
-        ui.label("Waiting for the host to start audio processing.");
-        return;
-    };
-    egui::Grid::new("input-status").num_columns(2).spacing([16.0, 4.0]).show(ui, |ui| {
-        ui.label("Input level");
-        ui.horizontal(|ui| {
-            // -60..0 dBFS fills the bar.
-            let fill = ((s.rms_dbfs + 60.0) / 60.0).clamp(0.0, 1.0);
-            ui.add(egui::ProgressBar::new(fill).desired_width(180.0));
-            ui.label(format!("RMS {:.1} dBFS · peak {:.1} dBFS", s.rms_dbfs, s.peak_dbfs));
-        });
-        ui.end_row();
-
-        ui.label("Sample rate");
-        ui.label(format!("{:.0} Hz (activation {})", s.sample_rate_hz, s.activation));
-        ui.end_row();
-
-        ui.label("Capture");
-        ui.label(format!(
-            "{:.0} samples/s · {} received · ring {:.0}% full{}",
-            s.capture_rate_hz,
-            s.received_samples,
-            s.ring_fill * 100.0,
-            if s.stopped { " · stopped" } else { "" }
-        ));
-        ui.end_row();
-
-        ui.label("Overruns");
-        if s.dropped_samples == 0 {
-            ui.label("none");
-        } else {
-            ui.colored_label(
-                egui::Color32::from_rgb(0xE0, 0x6C, 0x4C),
-                format!(
-                    "{} samples in {} blocks dropped (the worker fell behind)",
-                    s.dropped_samples, s.dropped_blocks
-                ),
-            );
-        }
-        ui.end_row();
-
-        ui.label("Input health");
-        ui.label(health_text(s));
-        ui.end_row();
-
-        ui.label("Layers lag");
-        let received_s = s.received_samples as f64 / f64::from(s.sample_rate_hz.max(1.0));
-        if history.levels() == 0 {
-            ui.label("no layer steps yet");
-        } else {
-            // The newest step's window ends this far behind the newest sample received.
-            ui.label(format!("{:.0} ms behind the input", ((received_s - (history.latest_time() - history.stream_start_s())) * 1000.0).max(0.0)));
-        }
-        ui.end_row();
-    });
-}
 
 /// A layer's period in seconds, and in beats and bars when the host gives a tempo.
 pub fn period_text(status: Option<&WorkerStatus>, level: usize) -> String {
@@ -634,27 +551,6 @@ pub fn period_text(status: Option<&WorkerStatus>, level: usize) -> String {
     }
 }
 
-/// One line on what is odd about the input, or "ok".
-pub fn health_text(s: &WorkerStatus) -> String {
-    let mut notes = Vec::new();
-    if s.non_finite_samples > 0 {
-        notes.push(format!(
-            "{} NaN/Inf samples (treated as silence)",
-            s.non_finite_samples
-        ));
-    }
-    if s.dc_offset.abs() > 0.01 {
-        notes.push(format!("DC offset {:+.3}", s.dc_offset));
-    }
-    if s.silent_seconds >= 1.0 {
-        notes.push(format!("silent for {:.1} s", s.silent_seconds));
-    }
-    if notes.is_empty() {
-        "ok".to_owned()
-    } else {
-        notes.join(" · ")
-    }
-}
 
 #[cfg(test)]
 mod tests {
@@ -699,8 +595,4 @@ mod tests {
         assert_eq!(period_text(Some(&status(None, 4)), 0), "no period yet");
     }
 
-    #[test]
-    fn health_names_what_is_odd() {
-        assert!(health_text(&status(None, 4)).contains("3 NaN/Inf samples"));
-    }
 }
