@@ -419,6 +419,11 @@ fn lanes_section(ui: &mut egui::Ui, input: &LanesInput, view: &mut ViewSettings,
         let lane = egui::Rect::from_min_max(egui::pos2(timeline.left(), top + 2.0), egui::pos2(timeline.right(), top + lane_h - 2.0));
         let resolution_s = view.span_s / f64::from(lane.width().max(1.0));
         lanes::paint_lane(&painter, lane, &history.layout(level, t0, t1, resolution_s), t0, t1);
+        if history.current(level).is_none() {
+            // Warm-up: this layer's window has not filled yet; say how long is left.
+            let received_s = status.map_or(0.0, |s| s.received_samples as f64 / f64::from(s.sample_rate_hz.max(1.0)));
+            painter.text(lane.center(), egui::Align2::CENTER_CENTER, warm_up_text(scales[level], received_s), egui::FontId::proportional(13.0), ui.visuals().weak_text_color());
+        }
         let here = lane_patterns(patterns, scales[level]);
         lanes::paint_change_stretches(&painter, lane, &lanes::stretches(&here, history.stream_start_s(), t0, t1), t0, t1);
         let current = history
@@ -474,6 +479,18 @@ fn lanes_section(ui: &mut egui::Ui, input: &LanesInput, view: &mut ViewSettings,
                     .show(|ui| ui.label(tip));
             }
         }
+    }
+}
+
+/// What a lane says before its first step: how many more seconds of audio its window needs.
+pub fn warm_up_text(scale_s: f64, received_s: f64) -> String {
+    let left = scale_s - received_s;
+    if left >= 1.0 {
+        format!("listening: {:.0} s more for the {scale_s} s layer", left.ceil())
+    } else if left > 0.0 {
+        format!("listening: under a second more for the {scale_s} s layer")
+    } else {
+        format!("listening: the {scale_s} s layer's first step is due")
     }
 }
 
@@ -579,6 +596,14 @@ mod tests {
             periods_s,
             period_strengths: [0.5; MAX_LEVELS],
         }
+    }
+
+    #[test]
+    fn warm_up_says_how_long_each_layer_still_needs() {
+        assert_eq!(warm_up_text(20.0, 14.0), "listening: 6 s more for the 20 s layer");
+        assert_eq!(warm_up_text(20.0, 13.2), "listening: 7 s more for the 20 s layer");
+        assert_eq!(warm_up_text(0.2, 0.0), "listening: under a second more for the 0.2 s layer");
+        assert_eq!(warm_up_text(5.0, 9.0), "listening: the 5 s layer's first step is due");
     }
 
     #[test]
