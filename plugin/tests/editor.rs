@@ -137,17 +137,51 @@ fn lanes_show_every_scale_its_letters_and_its_changes() {
     assert!(drawn.texts.iter().any(|(t, _)| t == "A"));
 }
 
+#[test]
+fn at_the_default_size_the_lanes_fill_the_window_and_diagnostics_are_one_click_away() {
+    use strata::params::DEFAULT_EDITOR_SIZE;
+
+    let (frames, scales, periods) = recorded_layers();
+    let shared = Arc::new(EditorShared::new());
+    let (mut publisher, feed) = status_channel();
+    shared.replace_feed(feed);
+    publisher.set_analysis(AnalysisState::Running { models: "test".into(), scales_s: scales.clone() });
+    for f in &frames {
+        assert!(publisher.publish_layer(*f));
+    }
+    assert!(publisher.publish(status(periods)));
+    let (w, h) = (DEFAULT_EDITOR_SIZE.0 as f32, DEFAULT_EDITOR_SIZE.1 as f32);
+    let params = Arc::new(StrataParams::default());
+    let mut driver = Driver { ctx: egui::Context::default(), editor: StrataEditor::new(params, shared), size: egui::vec2(w, h) };
+    let drawn = driver.frame(Vec::new());
+    let lanes_top = drawn
+        .texts
+        .iter()
+        .filter(|(t, _)| t.contains(" s layer"))
+        .map(|(_, p)| p.y)
+        .fold(f32::INFINITY, f32::min);
+    // The take row, the header strip and the controls: three thin rows; the lanes get the rest.
+    assert!(lanes_top < 0.25 * h, "the lanes start at {lanes_top} of {h}");
+    assert!(!drawn.texts.iter().any(|(t, _)| t == "Sample rate"), "the diagnostics start closed");
+    let drawn = driver.click("▸ Diagnostics");
+    let drawn = if drawn.texts.iter().any(|(t, _)| t == "Sample rate") { drawn } else { driver.frame(Vec::new()) };
+    assert!(drawn.texts.iter().any(|(t, _)| t == "Sample rate"), "one click opens them");
+    assert!(drawn.texts.iter().any(|(t, _)| t == "▾ Diagnostics"));
+}
+
 /// An editor driven like a user would: frames rendered in one egui context, with pointer clicks
 /// on the drawn widgets.
 struct Driver {
     ctx: egui::Context,
     editor: StrataEditor,
+    /// The window's size, in points.
+    size: egui::Vec2,
 }
 
 impl Driver {
     fn frame(&mut self, events: Vec<egui::Event>) -> Drawn {
         let input = egui::RawInput {
-            screen_rect: Some(egui::Rect::from_min_size(egui::Pos2::ZERO, egui::vec2(1400.0, 900.0))),
+            screen_rect: Some(egui::Rect::from_min_size(egui::Pos2::ZERO, self.size)),
             events,
             ..Default::default()
         };
@@ -187,7 +221,7 @@ fn record_and_export_buttons_record_a_take_and_export_it() {
     let shared = Arc::new(EditorShared::with_takes_dir(root.join("takes")));
     let params = Arc::new(StrataParams::default());
     params.update_view(|v| v.export_folder = root.join("exports").display().to_string());
-    let mut driver = Driver { ctx: egui::Context::default(), editor: StrataEditor::new(params, shared.clone()) };
+    let mut driver = Driver { ctx: egui::Context::default(), editor: StrataEditor::new(params, shared.clone()), size: egui::vec2(1400.0, 900.0) };
 
     // What the plugin does on activate: a worker that records into the editor's take control.
     let rate = 44_100;
