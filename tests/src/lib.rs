@@ -504,6 +504,20 @@ impl ClapInstance {
         Ok(())
     }
 
+    /// Asks the open editor to take `width` x `height` (`gui.set_size`), as a host does when the
+    /// user drags its window's corner; an editor that cannot resize says so.
+    pub fn resize_gui(&mut self, width: u32, height: u32) -> Result<()> {
+        let gui = self
+            .instance
+            .access_shared_handler(|h| h.gui.get().copied().flatten())
+            .ok_or_else(|| anyhow!("the plugin has no GUI extension"))?;
+        let mut handle = self.instance.plugin_handle();
+        if !gui.can_resize(&mut handle) {
+            bail!("the editor cannot be resized");
+        }
+        gui.set_size(&mut handle, GuiSize { width, height }).map_err(|e| anyhow!("gui.set_size({width}, {height}): {e:?}"))
+    }
+
     /// Closes the plugin's editor (`gui.destroy`), as a host does before it removes the plugin or
     /// closes its display: the editor's thread lets go of the X connection first.
     pub fn close_gui(&mut self) -> Result<()> {

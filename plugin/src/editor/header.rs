@@ -167,8 +167,8 @@ pub fn strip(ui: &mut egui::Ui, input: &HeaderInput, open: &mut bool) {
             ui.colored_label(health.colour(), first.split(':').next().unwrap_or(first));
         }
         ui.separator();
-        let label = if *open { "▾ Diagnostics" } else { "▸ Diagnostics" };
-        if ui.selectable_label(*open, label).on_hover_text("ONNX Runtime, sample rate, capture, overruns, input health, lag").clicked() {
+        // A toggle (highlighted while open): the default fonts have no triangle glyphs.
+        if ui.selectable_label(*open, "Diagnostics").on_hover_text("ONNX Runtime, sample rate, capture, overruns, input health, lag").clicked() {
             *open = !*open;
         }
     });

@@ -353,6 +353,10 @@ fn controls(ui: &mut egui::Ui, view: &mut ViewSettings, scales: &[f64]) {
 
 /// Width of the readout column left of the lanes, in points.
 const READOUT_WIDTH: f32 = 230.0;
+/// ...but never more than this fraction of the window, so a small window keeps a timeline.
+const READOUT_MAX_FRACTION: f32 = 0.3;
+/// Height of one line of a lane's readout, in points (12.5 pt text).
+const READOUT_LINE_H: f32 = 15.0;
 
 /// The lanes, longest scale on top, with a readout per lane, a time grid and hover details.
 /// What the lanes are drawn from.
@@ -394,7 +398,7 @@ fn lanes_section(ui: &mut egui::Ui, input: &LanesInput, view: &mut ViewSettings,
     let grid_h = 18.0;
     let lane_h = ((avail.height() - grid_h) / visible.len() as f32).clamp(24.0, 140.0);
     let timeline = egui::Rect::from_min_max(
-        egui::pos2(avail.left() + READOUT_WIDTH, avail.top()),
+        egui::pos2(avail.left() + READOUT_WIDTH.min(READOUT_MAX_FRACTION * avail.width()), avail.top()),
         egui::pos2(avail.right(), avail.top() + lane_h * visible.len() as f32),
     );
     let response = ui.allocate_rect(
@@ -433,6 +437,9 @@ fn lanes_section(ui: &mut egui::Ui, input: &LanesInput, view: &mut ViewSettings,
         let tempo = status.and_then(|s| s.tempo_bpm.map(|b| (b, s.beats_per_bar)));
         let layers_text = here.iter().map(|p| pattern_text(p, tempo)).collect::<Vec<_>>().join("\n");
         let text = format!("{} s layer  {current}\n{}\n{layers_text}", scales[level], period_text(status, level));
+        // As many lines as the lane has room for (a small window shows the first ones).
+        let room = (((lane_h - 4.0) / READOUT_LINE_H).floor() as usize).max(1);
+        let text = text.lines().take(room).collect::<Vec<_>>().join("\n");
         painter.text(
             egui::pos2(avail.left() + 4.0, top + 4.0),
             egui::Align2::LEFT_TOP,
@@ -521,7 +528,7 @@ pub fn pattern_text(p: &Pattern, tempo: Option<(f64, u32)>) -> String {
         1 => " · 1 change".to_owned(),
         n => format!(" · {n} changes"),
     };
-    format!("▪ {period} {}{changes}", p.register)
+    format!("layer {period} · {}{changes}", p.register)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]

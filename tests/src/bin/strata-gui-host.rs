@@ -2,7 +2,10 @@
 //! DAW does), plays an audio file through the plugin at real-time pace, then keeps the window up
 //! for a few seconds. For looking at (or screenshotting) the editor in a host:
 //!
-//!     strata-gui-host FILE [--hold SECONDS]      (needs DISPLAY, e.g. Xvfb)
+//!     strata-gui-host FILE [--hold SECONDS] [--size WxH] [--screenshot PNG]   (needs DISPLAY, e.g. Xvfb)
+//!
+//! `--size` asks the editor to take that size once it is open (as dragging the window's corner
+//! in a DAW does); `--screenshot` writes the screen to a PNG once the file has played.
 
 use std::time::Duration;
 
@@ -12,12 +15,22 @@ use strata_host_tests::*;
 use strata_host_tests::x11::HostDisplay;
 
 fn main() -> Result<()> {
+    const USAGE: &str = "usage: strata-gui-host FILE [--hold SECONDS] [--size WxH] [--screenshot PNG]";
     let mut args = std::env::args().skip(1);
-    let file = args.next().context("usage: strata-gui-host FILE [--hold SECONDS]")?;
-    let hold = match (args.next().as_deref(), args.next()) {
-        (Some("--hold"), Some(s)) => s.parse::<f64>()?,
-        _ => 5.0,
-    };
+    let file = args.next().context(USAGE)?;
+    let (mut hold, mut size, mut screenshot) = (5.0, None, None);
+    while let Some(flag) = args.next() {
+        let value = args.next().with_context(|| format!("{flag} needs a value; {USAGE}"))?;
+        match flag.as_str() {
+            "--hold" => hold = value.parse::<f64>().with_context(|| format!("--hold {value}: not a number of seconds"))?,
+            "--size" => {
+                let (w, h) = value.split_once('x').with_context(|| format!("--size {value}: expected WxH, e.g. 560x320"))?;
+                size = Some((w.parse::<u32>()?, h.parse::<u32>()?));
+            }
+            "--screenshot" => screenshot = Some(std::path::PathBuf::from(value)),
+            _ => bail!("unknown option {flag}; {USAGE}"),
+        }
+    }
     let audio = decode(std::path::Path::new(&file))?;
     if audio.channels.len() != 2 {
         bail!("this host plays stereo files");
@@ -30,11 +43,19 @@ fn main() -> Result<()> {
     let mut plugin = bundle.instantiate(STRATA_CLAP_ID)?;
     // SAFETY: the window lives until the display closes, after the plugin is gone.
     unsafe { plugin.open_gui_in_x11(window)? };
+    if let Some((w, h)) = size {
+        plugin.resize_gui(w, h)?;
+    }
     let rate = f64::from(audio.sample_rate);
     let mut running = plugin.start(rate, 512)?;
     let total = audio.frames();
     running.play_in_real_time(&audio.channels, 0..total, 512, rate)?;
     println!("played {:.1} s; holding the window for {hold} s", total as f64 / rate);
+    if let Some(path) = screenshot {
+        // A second connection to the same server reads the screen as the editor drew it.
+        let colours = strata_host_tests::x11::Display::open()?.screenshot(&path)?;
+        println!("wrote {} ({colours} colours)", path.display());
+    }
     std::thread::sleep(Duration::from_secs_f64(hold));
     plugin.stop(running);
     Ok(())
