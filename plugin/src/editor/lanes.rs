@@ -16,6 +16,14 @@ use crate::layers::{label, LayerFrame, Pattern, MIN_SEGMENT_STEPS};
 
 /// History kept per layer, in seconds.
 pub const HISTORY_S: f64 = 3600.0;
+/// A run of input silence shorter than this (seconds) is a pause inside the music, not silence
+/// worth saying (the worker counts the run from the first silent sample).
+pub const MIN_SILENCE_S: f64 = 1.0;
+/// Silences reported this close together (seconds) are one.
+const SILENCE_JOIN_S: f64 = 0.5;
+
+/// A lane's background.
+const LANE_BACKGROUND: Color32 = Color32::from_rgb(32, 34, 40);
 
 /// One lane's frames, changes and token letters.
 #[derive(Debug, Default, Clone)]
@@ -32,6 +40,9 @@ pub struct LaneHistory {
     levels: Vec<LevelHistory>,
     /// Where the current stream's 0 s lies on the history's timeline.
     stream_start_s: f64,
+    /// Stretches (start, end; history times) where the input was silent: the lanes say so
+    /// there instead of drawing the patterns a window of silence gets.
+    silences: VecDeque<(f64, f64)>,
 }
 
 /// A stretch of one token in a lane.
@@ -92,6 +103,28 @@ impl LaneHistory {
         while level.changes.front().is_some_and(|c| c.0 < oldest) {
             level.changes.pop_front();
         }
+    }
+
+    /// Notes that the input has been silent for the `silent_s` seconds up to `received_s` (both
+    /// in seconds of the current stream), as the worker's status reports it.
+    pub fn note_silence(&mut self, received_s: f64, silent_s: f64) {
+        if !(silent_s >= MIN_SILENCE_S) {
+            return;
+        }
+        let (start, end) = (self.stream_start_s + received_s - silent_s, self.stream_start_s + received_s);
+        match self.silences.back_mut() {
+            Some(last) if start <= last.1 + SILENCE_JOIN_S => *last = (last.0.min(start), last.1.max(end)),
+            _ => self.silences.push_back((start, end)),
+        }
+        let oldest = end - HISTORY_S;
+        while self.silences.front().is_some_and(|s| s.1 < oldest) {
+            self.silences.pop_front();
+        }
+    }
+
+    /// The silent stretches reaching into `t0..t1` (history times).
+    pub fn silences(&self, t0: f64, t1: f64) -> Vec<(f64, f64)> {
+        self.silences.iter().copied().filter(|&(a, b)| b >= t0 && a <= t1).collect()
     }
 
     /// Layers seen so far.
@@ -257,10 +290,27 @@ pub fn paint_change_stretches(painter: &egui::Painter, rect: Rect, stretches: &[
     }
 }
 
+/// Covers the silent stretches of a lane (`silences`, history times) with the lane's background
+/// and the word "silence" where it fits: what the models make of silence is not a pattern.
+pub fn paint_silences(painter: &egui::Painter, rect: Rect, silences: &[(f64, f64)], t0: f64, t1: f64) {
+    let span = (t1 - t0).max(1e-6);
+    let x = |t: f64| rect.left() + ((t - t0) / span).clamp(0.0, 1.0) as f32 * rect.width();
+    for &(a, b) in silences {
+        let r = Rect::from_min_max(Pos2::new(x(a), rect.top()), Pos2::new(x(b), rect.bottom()));
+        if r.width() < 1.0 {
+            continue;
+        }
+        painter.rect_filled(r, 0.0, LANE_BACKGROUND);
+        if r.width() > 48.0 {
+            painter.text(r.center(), egui::Align2::CENTER_CENTER, "silence", egui::FontId::proportional(11.0), Color32::from_gray(120));
+        }
+    }
+}
+
 pub fn paint_lane(painter: &egui::Painter, rect: Rect, layout: &LaneLayout, t0: f64, t1: f64) {
     let span = (t1 - t0).max(1e-6);
     let x = |t: f64| rect.left() + ((t - t0) / span).clamp(0.0, 1.0) as f32 * rect.width();
-    painter.rect_filled(rect, 2.0, Color32::from_rgb(32, 34, 40));
+    painter.rect_filled(rect, 2.0, LANE_BACKGROUND);
     for b in &layout.blocks {
         let r = Rect::from_min_max(Pos2::new(x(b.start_s), rect.top() + 2.0), Pos2::new(x(b.end_s).max(x(b.start_s) + 1.0), rect.bottom() - 2.0));
         painter.rect_filled(r, 1.0, token_colour(b.token));
@@ -368,6 +418,31 @@ mod tests {
         recent.start_stream();
         recent.push(frame(0, 60.0, 0, Some((60.0, 0.9))));
         assert_eq!(recent.layout(0, 0.0, 2000.0, 0.0).markers, vec![(1260.0, 0.9)]);
+    }
+
+    #[test]
+    fn silence_is_kept_as_stretches_on_the_sessions_timeline() {
+        let mut history = LaneHistory::default();
+        // Half a second of quiet is a pause, not silence.
+        history.note_silence(10.0, 0.5);
+        assert!(history.silences(0.0, 100.0).is_empty());
+        // The worker's reports of one growing run are one stretch.
+        history.note_silence(12.0, 1.5);
+        history.note_silence(14.0, 3.5);
+        history.note_silence(16.0, 5.5);
+        assert_eq!(history.silences(0.0, 100.0), vec![(10.5, 16.0)]);
+        // A new run later is a stretch of its own.
+        history.note_silence(30.0, 2.0);
+        assert_eq!(history.silences(0.0, 100.0), vec![(10.5, 16.0), (28.0, 30.0)]);
+        assert_eq!(history.silences(20.0, 29.0), vec![(28.0, 30.0)]);
+        // A new activation's stream counts from 0 again; its silence goes after what is held.
+        history.push(frame(0, 40.0, 1, None));
+        history.start_stream();
+        history.note_silence(3.0, 2.0);
+        assert_eq!(history.silences(35.0, 100.0), vec![(41.0, 43.0)]);
+        // NaN (no report) is no silence.
+        history.note_silence(5.0, f64::NAN);
+        assert_eq!(history.silences(0.0, 100.0).len(), 3);
     }
 
     #[test]

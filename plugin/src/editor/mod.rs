@@ -79,7 +79,11 @@ impl EditorShared {
         for f in scratch.drain(..) {
             history.push(f);
         }
-        Polled { status: feed.latest(), analysis: Some(feed.analysis()), patterns: Some(feed.patterns()) }
+        let status = feed.latest();
+        if let Some(s) = &status {
+            history.note_silence(s.received_samples as f64 / f64::from(s.sample_rate_hz.max(1.0)), f64::from(s.silent_seconds));
+        }
+        Polled { status, analysis: Some(feed.analysis()), patterns: Some(feed.patterns()) }
     }
 }
 
@@ -423,6 +427,7 @@ fn lanes_section(ui: &mut egui::Ui, input: &LanesInput, view: &mut ViewSettings,
         let lane = egui::Rect::from_min_max(egui::pos2(timeline.left(), top + 2.0), egui::pos2(timeline.right(), top + lane_h - 2.0));
         let resolution_s = view.span_s / f64::from(lane.width().max(1.0));
         lanes::paint_lane(&painter, lane, &history.layout(level, t0, t1, resolution_s), t0, t1);
+        lanes::paint_silences(&painter, lane, &history.silences(t0, t1), t0, t1);
         if history.current(level).is_none() {
             // Warm-up: this layer's window has not filled yet; say how long is left.
             let received_s = status.map_or(0.0, |s| s.received_samples as f64 / f64::from(s.sample_rate_hz.max(1.0)));
