@@ -91,10 +91,10 @@ fn render(editor: &mut StrataEditor) -> Drawn {
     drawn
 }
 
-#[test]
-fn lanes_show_every_scale_its_letters_and_its_changes() {
+/// An editor's shared state holding the example's recorded layers and a status, as a worker
+/// would have published them: the frames and the scales.
+fn shared_with_recorded_layers() -> (Arc<EditorShared>, Vec<LayerFrame>, Vec<f64>) {
     let (frames, scales, periods) = recorded_layers();
-    let changes = frames.iter().filter(|f| f.change.is_some()).count();
     let shared = Arc::new(EditorShared::new());
     let (mut publisher, feed) = status_channel();
     shared.replace_feed(feed);
@@ -103,6 +103,13 @@ fn lanes_show_every_scale_its_letters_and_its_changes() {
         assert!(publisher.publish_layer(*f));
     }
     assert!(publisher.publish(status(periods)));
+    (shared, frames, scales)
+}
+
+#[test]
+fn lanes_show_every_scale_its_letters_and_its_changes() {
+    let (shared, frames, scales) = shared_with_recorded_layers();
+    let changes = frames.iter().filter(|f| f.change.is_some()).count();
     let params = Arc::new(StrataParams::default());
     params.update_view(|v| v.span_s = 40.0); // the whole 30 s example in view
     let mut editor = StrataEditor::new(params.clone(), shared.clone());
@@ -141,15 +148,7 @@ fn lanes_show_every_scale_its_letters_and_its_changes() {
 fn at_the_default_size_the_lanes_fill_the_window_and_diagnostics_are_one_click_away() {
     use strata::params::DEFAULT_EDITOR_SIZE;
 
-    let (frames, scales, periods) = recorded_layers();
-    let shared = Arc::new(EditorShared::new());
-    let (mut publisher, feed) = status_channel();
-    shared.replace_feed(feed);
-    publisher.set_analysis(AnalysisState::Running { models: "test".into(), scales_s: scales.clone() });
-    for f in &frames {
-        assert!(publisher.publish_layer(*f));
-    }
-    assert!(publisher.publish(status(periods)));
+    let (shared, _, _) = shared_with_recorded_layers();
     let (w, h) = (DEFAULT_EDITOR_SIZE.0 as f32, DEFAULT_EDITOR_SIZE.1 as f32);
     let params = Arc::new(StrataParams::default());
     let mut driver = Driver { ctx: egui::Context::default(), editor: StrataEditor::new(params, shared), size: egui::vec2(w, h) };
