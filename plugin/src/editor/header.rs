@@ -61,8 +61,15 @@ impl Health {
 #[derive(Debug, Clone, PartialEq)]
 pub enum RuntimeState {
     Loading,
-    /// Loaded; where the live analysis runs ("CPU" or "CUDA").
-    Ready(String),
+    /// Loaded.
+    Ready {
+        /// Where the live analysis runs ("CPU" or "CUDA").
+        backend: String,
+        /// Version, backend and why, in one line ([`inference::Runtime::summary`]).
+        summary: String,
+        /// The library file loaded.
+        library: String,
+    },
     /// Not loaded: why, in words.
     Failed(String),
 }
@@ -72,7 +79,11 @@ impl RuntimeState {
     pub fn current() -> Self {
         match inference::runtime_if_started() {
             None => RuntimeState::Loading,
-            Some(Ok(rt)) => RuntimeState::Ready(rt.backend_for(inference::Workload::Streaming).to_string()),
+            Some(Ok(rt)) => RuntimeState::Ready {
+                backend: rt.backend_for(inference::Workload::Streaming).to_string(),
+                summary: rt.summary(),
+                library: rt.library().display().to_string(),
+            },
             Some(Err(e)) => RuntimeState::Failed(e.to_string()),
         }
     }
@@ -150,7 +161,7 @@ pub fn strip(ui: &mut egui::Ui, input: &HeaderInput, open: &mut bool) {
         ui.separator();
         match input.runtime {
             RuntimeState::Loading => ui.weak("starting…"),
-            RuntimeState::Ready(backend) => ui.label(backend.as_str()),
+            RuntimeState::Ready { backend, .. } => ui.label(backend.as_str()),
             RuntimeState::Failed(_) => ui.colored_label(WARNING, "no ONNX Runtime"),
         }
         .on_hover_text("Where the live analysis runs");
@@ -194,16 +205,16 @@ fn diagnostics(ui: &mut egui::Ui, input: &HeaderInput, lag_s: Option<f64>) {
     egui::Frame::group(ui.style()).show(ui, |ui| {
         ui.horizontal_wrapped(|ui| {
             ui.strong("Inference:");
-            match inference::runtime_if_started() {
-                None => {
+            match input.runtime {
+                RuntimeState::Loading => {
                     ui.label("starting ONNX Runtime…");
                 }
-                Some(Ok(rt)) => {
-                    ui.label(rt.summary());
-                    ui.weak(rt.library().display().to_string());
+                RuntimeState::Ready { summary, library, .. } => {
+                    ui.label(summary.as_str());
+                    ui.weak(library.as_str());
                 }
-                Some(Err(e)) => {
-                    ui.colored_label(WARNING, e.to_string());
+                RuntimeState::Failed(why) => {
+                    ui.colored_label(WARNING, why.as_str());
                     ui.label("Audio still passes through untouched; analysis needs the library.");
                 }
             }
@@ -300,20 +311,24 @@ mod tests {
         }
     }
 
+    fn ready() -> RuntimeState {
+        RuntimeState::Ready { backend: "CPU".to_owned(), summary: "ONNX Runtime 1.31.1 · CPU".to_owned(), library: "/x/libonnxruntime.so".to_owned() }
+    }
+
     fn running() -> AnalysisState {
         AnalysisState::Running { models: "test".to_owned(), scales_s: vec![1.0] }
     }
 
     #[test]
     fn a_healthy_plugin_is_green() {
-        let ready = RuntimeState::Ready("CPU".to_owned());
+        let ready = ready();
         assert_eq!(health(&ready, Some(&running()), Some(&status()), Some(0.3)), Health::Ok);
         assert_eq!(Health::Ok.colour(), HEALTHY);
     }
 
     #[test]
     fn waiting_is_grey_and_says_for_what() {
-        let ready = RuntimeState::Ready("CPU".to_owned());
+        let ready = ready();
         let h = health(&ready, Some(&running()), None, None);
         assert!(matches!(&h, Health::Waiting(w) if w.contains("host to start audio")), "{h:?}");
         let h = health(&RuntimeState::Loading, None, Some(&status()), None);
@@ -327,14 +342,14 @@ mod tests {
         let h = health(&failed, None, Some(&status()), None);
         assert_eq!(h.colour(), WARNING);
         assert!(h.describe().contains("libonnxruntime.so.1.31.1 not found"), "{h:?}");
-        let ready = RuntimeState::Ready("CPU".to_owned());
+        let ready = ready();
         let h = health(&ready, Some(&AnalysisState::Unavailable("no models in /x".to_owned())), Some(&status()), None);
         assert!(matches!(&h, Health::Error(e) if e[0].contains("no models in /x")), "{h:?}");
     }
 
     #[test]
     fn overruns_nan_input_and_lag_are_amber_and_each_is_named() {
-        let ready = RuntimeState::Ready("CPU".to_owned());
+        let ready = ready();
         let mut s = status();
         s.dropped_samples = 512;
         s.dropped_blocks = 2;

@@ -422,36 +422,16 @@ fn lanes_section(ui: &mut egui::Ui, input: &LanesInput, view: &mut ViewSettings,
         }
     }
     let painter = ui.painter_at(response.rect);
+    let silences = history.silences(t0, t1);
     for (row, &level) in visible.iter().enumerate() {
         let top = timeline.top() + row as f32 * lane_h;
-        let lane = egui::Rect::from_min_max(egui::pos2(timeline.left(), top + 2.0), egui::pos2(timeline.right(), top + lane_h - 2.0));
-        let resolution_s = view.span_s / f64::from(lane.width().max(1.0));
-        lanes::paint_lane(&painter, lane, &history.layout(level, t0, t1, resolution_s), t0, t1);
-        lanes::paint_silences(&painter, lane, &history.silences(t0, t1), t0, t1);
-        if history.current(level).is_none() {
-            // Warm-up: this layer's window has not filled yet; say how long is left.
-            let received_s = status.map_or(0.0, |s| s.received_samples as f64 / f64::from(s.sample_rate_hz.max(1.0)));
-            painter.text(lane.center(), egui::Align2::CENTER_CENTER, warm_up_text(scales[level], received_s), egui::FontId::proportional(13.0), ui.visuals().weak_text_color());
-        }
-        let here = lane_patterns(patterns, scales[level]);
-        lanes::paint_change_stretches(&painter, lane, &lanes::stretches(&here, history.stream_start_s(), t0, t1), t0, t1);
-        let current = history
-            .current(level)
-            .map(|f| format!("now {}", history.label(level, f.token)))
-            .unwrap_or_default();
-        let tempo = status.and_then(|s| s.tempo_bpm.map(|b| (b, s.beats_per_bar)));
-        let layers_text = here.iter().map(|p| pattern_text(p, tempo)).collect::<Vec<_>>().join("\n");
-        let text = format!("{} s layer  {current}\n{}\n{layers_text}", scales[level], period_text(status, level));
-        // As many lines as the lane has room for (a small window shows the first ones).
-        let room = (((lane_h - 4.0) / READOUT_LINE_H).floor() as usize).max(1);
-        let text = text.lines().take(room).collect::<Vec<_>>().join("\n");
-        painter.text(
-            egui::pos2(avail.left() + 4.0, top + 4.0),
-            egui::Align2::LEFT_TOP,
-            text,
-            egui::FontId::proportional(12.5),
-            ui.visuals().text_color(),
-        );
+        let row = LaneRow {
+            level,
+            lane: egui::Rect::from_min_max(egui::pos2(timeline.left(), top + 2.0), egui::pos2(timeline.right(), top + lane_h - 2.0)),
+            readout_at: egui::pos2(avail.left() + 4.0, top + 4.0),
+            lines: (((lane_h - 4.0) / READOUT_LINE_H).floor() as usize).max(1),
+        };
+        paint_lane_row(ui, &painter, input, &row, &silences, (t0, t1));
     }
     // Grid: bars when the host gives a tempo, seconds otherwise.
     let grid_colour = egui::Color32::from_white_alpha(40);
@@ -492,6 +472,42 @@ fn lanes_section(ui: &mut egui::Ui, input: &LanesInput, view: &mut ViewSettings,
             }
         }
     }
+}
+
+/// Where one lane goes: its layer, its rectangle on the timeline, where its readout starts and
+/// how many lines of readout fit.
+struct LaneRow {
+    level: usize,
+    lane: egui::Rect,
+    readout_at: egui::Pos2,
+    lines: usize,
+}
+
+/// One lane: its blocks, silences, changed stretches and warm-up text over `t0..t1`, and its
+/// readout (the current pattern, the period, the pattern layers at its timescale).
+fn paint_lane_row(ui: &egui::Ui, painter: &egui::Painter, input: &LanesInput, row: &LaneRow, silences: &[(f64, f64)], (t0, t1): (f64, f64)) {
+    let LanesInput { history, status, patterns, scales, .. } = *input;
+    let (level, lane) = (row.level, row.lane);
+    let resolution_s = (t1 - t0) / f64::from(lane.width().max(1.0));
+    lanes::paint_lane(painter, lane, &history.layout(level, t0, t1, resolution_s), t0, t1);
+    lanes::paint_silences(painter, lane, silences, t0, t1);
+    if history.current(level).is_none() {
+        // Warm-up: this layer's window has not filled yet; say how long is left.
+        let received_s = status.map_or(0.0, |s| s.received_samples as f64 / f64::from(s.sample_rate_hz.max(1.0)));
+        painter.text(lane.center(), egui::Align2::CENTER_CENTER, warm_up_text(scales[level], received_s), egui::FontId::proportional(13.0), ui.visuals().weak_text_color());
+    }
+    let here = lane_patterns(patterns, scales[level]);
+    lanes::paint_change_stretches(painter, lane, &lanes::stretches(&here, history.stream_start_s(), t0, t1), t0, t1);
+    let current = history
+        .current(level)
+        .map(|f| format!("now {}", history.label(level, f.token)))
+        .unwrap_or_default();
+    let tempo = status.and_then(|s| s.tempo_bpm.map(|b| (b, s.beats_per_bar)));
+    let layers_text = here.iter().map(|p| pattern_text(p, tempo)).collect::<Vec<_>>().join("\n");
+    let text = format!("{} s layer  {current}\n{}\n{layers_text}", scales[level], period_text(status, level));
+    // As many lines as the lane has room for (a small window shows the first ones).
+    let text = text.lines().take(row.lines).collect::<Vec<_>>().join("\n");
+    painter.text(row.readout_at, egui::Align2::LEFT_TOP, text, egui::FontId::proportional(12.5), ui.visuals().text_color());
 }
 
 /// What a lane says before its first step: how many more seconds of audio its window needs.
