@@ -9,7 +9,7 @@ use strata::audio_file::AudioFile;
 use strata::editor::{EditorShared, StrataEditor};
 use strata::engine::{lane_main_pattern, Engine};
 use strata::inference::{runtime, ModelSet, Workload};
-use strata::layers::LayerFrame;
+use strata::layers::{LayerFrame, Pattern};
 use strata::params::StrataParams;
 use strata::worker::{status_channel, AnalysisState, WorkerStatus, MAX_LEVELS};
 
@@ -60,12 +60,15 @@ struct Drawn {
     texts: Vec<(String, egui::Pos2)>,
     /// Vertical red line segments (change markers): their x.
     markers: Vec<f32>,
+    /// Rectangles outlined in the selected layer's colour.
+    highlights: usize,
 }
 
 fn collect(shape: &egui::Shape, out: &mut Drawn) {
     match shape {
         egui::Shape::Vec(shapes) => shapes.iter().for_each(|s| collect(s, out)),
         egui::Shape::Text(t) => out.texts.push((t.galley.text().to_owned(), t.pos)),
+        egui::Shape::Rect(r) if r.stroke.color == strata::editor::lanes::HIGHLIGHT => out.highlights += 1,
         egui::Shape::LineSegment { points, stroke } => {
             if stroke.color == egui::Color32::from_rgb(255, 70, 70) && (points[0].x - points[1].x).abs() < 0.01 {
                 out.markers.push(points[0].x);
@@ -91,13 +94,14 @@ fn render(editor: &mut StrataEditor) -> Drawn {
     drawn
 }
 
-/// An editor's shared state holding the example's recorded layers and a status, as a worker
-/// would have published them: the frames and the scales.
-fn shared_with_recorded_layers() -> (Arc<EditorShared>, Vec<LayerFrame>, Vec<f64>) {
+/// An editor's shared state holding the example's recorded layers, `patterns` and a status, as
+/// a worker would have published them: the frames and the scales.
+fn shared_with_recorded_layers(patterns: Vec<Pattern>) -> (Arc<EditorShared>, Vec<LayerFrame>, Vec<f64>) {
     let (frames, scales, periods) = recorded_layers();
     let shared = Arc::new(EditorShared::new());
     let (mut publisher, feed) = status_channel();
     shared.replace_feed(feed);
+    publisher.set_patterns(Arc::new(patterns));
     publisher.set_analysis(AnalysisState::Running { models: "test".into(), scales_s: scales.clone() });
     for f in &frames {
         assert!(publisher.publish_layer(*f));
@@ -108,7 +112,7 @@ fn shared_with_recorded_layers() -> (Arc<EditorShared>, Vec<LayerFrame>, Vec<f64
 
 #[test]
 fn lanes_show_every_scale_its_letters_and_its_changes() {
-    let (shared, frames, scales) = shared_with_recorded_layers();
+    let (shared, frames, scales) = shared_with_recorded_layers(Vec::new());
     let changes = frames.iter().filter(|f| f.change.is_some()).count();
     let params = Arc::new(StrataParams::default());
     params.update_view(|v| v.span_s = 40.0); // the whole 30 s example in view
@@ -148,7 +152,7 @@ fn lanes_show_every_scale_its_letters_and_its_changes() {
 fn at_the_default_size_the_lanes_fill_the_window_and_diagnostics_are_one_click_away() {
     use strata::params::DEFAULT_EDITOR_SIZE;
 
-    let (shared, _, _) = shared_with_recorded_layers();
+    let (shared, _, _) = shared_with_recorded_layers(Vec::new());
     let (w, h) = (DEFAULT_EDITOR_SIZE.0 as f32, DEFAULT_EDITOR_SIZE.1 as f32);
     let params = Arc::new(StrataParams::default());
     let mut driver = Driver { ctx: egui::Context::default(), editor: StrataEditor::new(params, shared), size: egui::vec2(w, h) };
@@ -165,6 +169,38 @@ fn at_the_default_size_the_lanes_fill_the_window_and_diagnostics_are_one_click_a
     let drawn = driver.click("Diagnostics");
     let drawn = if drawn.texts.iter().any(|(t, _)| t == "Sample rate") { drawn } else { driver.frame(Vec::new()) };
     assert!(drawn.texts.iter().any(|(t, _)| t == "Sample rate"), "one click opens them");
+}
+
+#[test]
+fn clicking_a_pattern_layer_highlights_its_changes_across_the_lanes() {
+    use strata::layers::{ChangeSpan, Span};
+
+    let beat = Pattern {
+        period_s: 0.5,
+        period_beats: None,
+        period_bars: None,
+        confidence: 1.0,
+        strength: 0.3,
+        scale_s: 1.0,
+        profile: vec![0.0, 0.0, 0.0, 0.2, 0.5, 1.0, 0.9, 0.8],
+        register: "high".to_owned(),
+        active: vec![Span { start_s: 0.0, end_s: 30.0 }],
+        changes: vec![ChangeSpan { start_s: 10.0, end_s: 14.0, strength: 0.6 }],
+    };
+    let (shared, _, scales) = shared_with_recorded_layers(vec![beat]);
+    let params = Arc::new(StrataParams::default());
+    params.update_view(|v| v.span_s = 40.0);
+    let mut driver = Driver { ctx: egui::Context::default(), editor: StrataEditor::new(params, shared), size: egui::vec2(1400.0, 900.0) };
+    let line = "layer 0.50 s · high · 1 change";
+    assert_eq!(driver.frame(Vec::new()).highlights, 0, "nothing selected at first");
+    // Selected: its changed stretch is marked on every lane.
+    let drawn = driver.click(line);
+    let drawn = if drawn.highlights > 0 { drawn } else { driver.frame(Vec::new()) };
+    assert_eq!(drawn.highlights, scales.len(), "one band per lane");
+    // A second click lets it go.
+    let drawn = driver.click(line);
+    let drawn = if drawn.highlights == 0 { drawn } else { driver.frame(Vec::new()) };
+    assert_eq!(drawn.highlights, 0);
 }
 
 /// An editor driven like a user would: frames rendered in one egui context, with pointer clicks

@@ -290,6 +290,21 @@ pub fn paint_change_stretches(painter: &egui::Painter, rect: Rect, stretches: &[
     }
 }
 
+/// The colour of the layer the user selected.
+pub const HIGHLIGHT: Color32 = Color32::from_rgb(0x7C, 0xC8, 0xFF);
+
+/// Marks the selected layer's changed stretches across a whole lane, faintly, so what the other
+/// layers did meanwhile can be read against them.
+pub fn paint_highlight(painter: &egui::Painter, rect: Rect, stretches: &[Stretch], t0: f64, t1: f64) {
+    let span = (t1 - t0).max(1e-9);
+    let x = |t: f64| rect.left() + (((t - t0) / span).clamp(0.0, 1.0) as f32) * rect.width();
+    for s in stretches {
+        let band = Rect::from_min_max(Pos2::new(x(s.start_s), rect.top()), Pos2::new(x(s.end_s).max(x(s.start_s) + 1.0), rect.bottom()));
+        painter.rect_filled(band, 0.0, HIGHLIGHT.gamma_multiply(0.18));
+        painter.rect_stroke(band, 0.0, Stroke::new(1.0, HIGHLIGHT), egui::StrokeKind::Inside);
+    }
+}
+
 /// Covers the silent stretches of a lane (`silences`, history times) with the lane's background
 /// and the word "silence" where it fits: what the models make of silence is not a pattern.
 pub fn paint_silences(painter: &egui::Painter, rect: Rect, silences: &[(f64, f64)], t0: f64, t1: f64) {

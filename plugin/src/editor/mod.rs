@@ -129,6 +129,8 @@ pub struct StrataEditor {
     view_end_s: f64,
     /// Whether the diagnostics panel under the header is open.
     diagnostics_open: bool,
+    /// The pattern layer the user clicked (its period, seconds): highlighted across the lanes.
+    selected_layer: Option<f64>,
 }
 
 impl StrataEditor {
@@ -142,6 +144,7 @@ impl StrataEditor {
             incoming: Vec::new(),
             view_end_s: 0.0,
             diagnostics_open: false,
+            selected_layer: None,
         }
     }
 
@@ -174,8 +177,19 @@ impl StrataEditor {
         if !view.frozen {
             self.view_end_s = history.latest_time();
         }
-        let lanes = LanesInput { analysis: self.analysis.as_ref(), history: &history, status: self.status.as_ref(), patterns: &self.patterns, scales: &scales };
-        lanes_section(ui, &lanes, &mut view, &mut self.view_end_s);
+        let lanes = LanesInput {
+            analysis: self.analysis.as_ref(),
+            history: &history,
+            status: self.status.as_ref(),
+            patterns: &self.patterns,
+            scales: &scales,
+            selected: self.selected_layer,
+        };
+        if let Some(clicked) = lanes_section(ui, &lanes, &mut view, &mut self.view_end_s) {
+            // A second click on the same layer lets it go.
+            let again = self.selected_layer.is_some_and(|s| (clicked - s).abs() <= crate::layers::patterns::SAME_PERIOD * s);
+            self.selected_layer = if again { None } else { Some(clicked) };
+        }
         if view != saved {
             self.params.update_view(|v| {
                 let size = v.editor_size;
@@ -361,6 +375,8 @@ const READOUT_WIDTH: f32 = 230.0;
 const READOUT_MAX_FRACTION: f32 = 0.3;
 /// Height of one line of a lane's readout, in points (12.5 pt text).
 const READOUT_LINE_H: f32 = 15.0;
+/// Lines of a lane's readout before its pattern layers' lines: the title and the period.
+const READOUT_HEAD_LINES: usize = 2;
 
 /// The lanes, longest scale on top, with a readout per lane, a time grid and hover details.
 /// What the lanes are drawn from.
@@ -371,24 +387,27 @@ struct LanesInput<'a> {
     /// The pattern layers; each is drawn on the lane of its timescale.
     patterns: &'a [Pattern],
     scales: &'a [f64],
+    /// The period of the pattern layer the user selected, if any.
+    selected: Option<f64>,
 }
 
-fn lanes_section(ui: &mut egui::Ui, input: &LanesInput, view: &mut ViewSettings, view_end_s: &mut f64) {
-    let LanesInput { analysis, history, status, patterns, scales } = *input;
+/// Draws the lanes; returns the period of the pattern layer whose readout line was clicked.
+fn lanes_section(ui: &mut egui::Ui, input: &LanesInput, view: &mut ViewSettings, view_end_s: &mut f64) -> Option<f64> {
+    let LanesInput { analysis, history, status, patterns, scales, selected } = *input;
     match analysis {
         None | Some(AnalysisState::Starting) => {
             ui.label("Layers: loading the models…");
-            return;
+            return None;
         }
         Some(AnalysisState::Unavailable(reason)) => {
             ui.colored_label(egui::Color32::from_rgb(0xE0, 0x6C, 0x4C), format!("Layers unavailable: {reason}"));
-            return;
+            return None;
         }
         Some(AnalysisState::Running { .. }) => {}
     }
     if history.levels() == 0 {
         ui.label("Layers: waiting for the first seconds of audio (the shortest layer needs 0.2 s).");
-        return;
+        return None;
     }
     let visible: Vec<usize> = (0..scales.len())
         .rev()
@@ -396,7 +415,7 @@ fn lanes_section(ui: &mut egui::Ui, input: &LanesInput, view: &mut ViewSettings,
         .collect();
     if visible.is_empty() {
         ui.label("All scales are hidden.");
-        return;
+        return None;
     }
     let avail = ui.available_rect_before_wrap();
     let grid_h = 18.0;
@@ -423,6 +442,9 @@ fn lanes_section(ui: &mut egui::Ui, input: &LanesInput, view: &mut ViewSettings,
     }
     let painter = ui.painter_at(response.rect);
     let silences = history.silences(t0, t1);
+    // The selected layer's changed stretches, drawn across every lane.
+    let selected_pattern: Vec<&Pattern> = patterns.iter().filter(|p| is_selected(p, selected)).collect();
+    let highlighted = lanes::stretches(&selected_pattern, history.stream_start_s(), t0, t1);
     for (row, &level) in visible.iter().enumerate() {
         let top = timeline.top() + row as f32 * lane_h;
         let row = LaneRow {
@@ -432,7 +454,20 @@ fn lanes_section(ui: &mut egui::Ui, input: &LanesInput, view: &mut ViewSettings,
             lines: (((lane_h - 4.0) / READOUT_LINE_H).floor() as usize).max(1),
         };
         paint_lane_row(ui, &painter, input, &row, &silences, (t0, t1));
+        lanes::paint_highlight(&painter, row.lane, &highlighted, t0, t1);
     }
+    // A click on a pattern layer's line in a lane's readout selects that layer.
+    let clicked = response
+        .clicked()
+        .then(|| response.interact_pointer_pos())
+        .flatten()
+        .filter(|p| p.x < timeline.left() && p.y >= timeline.top())
+        .and_then(|p| {
+            let level = *visible.get(((p.y - timeline.top()) / lane_h) as usize)?;
+            let top = timeline.top() + ((p.y - timeline.top()) / lane_h).floor() * lane_h;
+            let line = ((p.y - top - 4.0) / READOUT_LINE_H).floor() as usize;
+            lane_patterns(patterns, scales[level]).get(line.checked_sub(READOUT_HEAD_LINES)?).map(|p| p.period_s)
+        });
     // Grid: bars when the host gives a tempo, seconds otherwise.
     let grid_colour = egui::Color32::from_white_alpha(40);
     let (step, unit) = grid_step(view.span_s, status.and_then(|s| s.tempo_bpm.map(|b| (b, s.beats_per_bar))));
@@ -472,6 +507,7 @@ fn lanes_section(ui: &mut egui::Ui, input: &LanesInput, view: &mut ViewSettings,
             }
         }
     }
+    clicked
 }
 
 /// Where one lane goes: its layer, its rectangle on the timeline, where its readout starts and
@@ -503,11 +539,23 @@ fn paint_lane_row(ui: &egui::Ui, painter: &egui::Painter, input: &LanesInput, ro
         .map(|f| format!("now {}", history.label(level, f.token)))
         .unwrap_or_default();
     let tempo = status.and_then(|s| s.tempo_bpm.map(|b| (b, s.beats_per_bar)));
-    let layers_text = here.iter().map(|p| pattern_text(p, tempo)).collect::<Vec<_>>().join("\n");
-    let text = format!("{} s layer  {current}\n{}\n{layers_text}", scales[level], period_text(status, level));
-    // As many lines as the lane has room for (a small window shows the first ones).
-    let text = text.lines().take(row.lines).collect::<Vec<_>>().join("\n");
-    painter.text(row.readout_at, egui::Align2::LEFT_TOP, text, egui::FontId::proportional(12.5), ui.visuals().text_color());
+    // One line each, as many as the lane has room for (a small window shows the first ones):
+    // the title, the period, then each pattern layer's line, which a click selects.
+    let head = format!("{} s layer  {current}", scales[level]);
+    let lines = [(head, false), (period_text(status, level), false)]
+        .into_iter()
+        .chain(here.iter().map(|p| (pattern_text(p, tempo), is_selected(p, input.selected))));
+    for (k, (line, selected)) in lines.take(row.lines).enumerate() {
+        let colour = if selected { lanes::HIGHLIGHT } else { ui.visuals().text_color() };
+        let at = row.readout_at + egui::vec2(0.0, k as f32 * READOUT_LINE_H);
+        painter.text(at, egui::Align2::LEFT_TOP, line, egui::FontId::proportional(12.5), colour);
+    }
+}
+
+/// Whether `p` is the layer selected by its period: the live worker finds the layers again every
+/// second, and a period may move a little between two finds.
+fn is_selected(p: &Pattern, selected: Option<f64>) -> bool {
+    selected.is_some_and(|s| (p.period_s - s).abs() <= crate::layers::patterns::SAME_PERIOD * s)
 }
 
 /// What a lane says before its first step: how many more seconds of audio its window needs.
