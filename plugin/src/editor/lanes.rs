@@ -22,6 +22,12 @@ pub const MIN_SILENCE_S: f64 = 1.0;
 /// Silences reported this close together (seconds) are one.
 const SILENCE_JOIN_S: f64 = 0.5;
 
+/// Where time `t` (seconds) lies across `rect` when it shows `t0..t1`, clamped to its edges.
+fn time_to_x(rect: Rect, t0: f64, t1: f64) -> impl Fn(f64) -> f32 {
+    let span = (t1 - t0).max(1e-9);
+    move |t| rect.left() + ((t - t0) / span).clamp(0.0, 1.0) as f32 * rect.width()
+}
+
 /// A lane's background.
 const LANE_BACKGROUND: Color32 = Color32::from_rgb(32, 34, 40);
 
@@ -280,8 +286,7 @@ pub fn stretch_colour(strength: f64) -> Color32 {
 /// Paints changed stretches over a lane: a translucent band across the lane's lower third and a
 /// bar along its bottom, so the token blocks stay readable underneath.
 pub fn paint_change_stretches(painter: &egui::Painter, rect: Rect, stretches: &[Stretch], t0: f64, t1: f64) {
-    let span = (t1 - t0).max(1e-9);
-    let x = |t: f64| rect.left() + (((t - t0) / span).clamp(0.0, 1.0) as f32) * rect.width();
+    let x = time_to_x(rect, t0, t1);
     for s in stretches {
         let (a, b) = (x(s.start_s), x(s.end_s).max(x(s.start_s) + 1.0));
         let band = Rect::from_min_max(Pos2::new(a, rect.bottom() - rect.height() / 3.0), Pos2::new(b, rect.bottom()));
@@ -296,8 +301,7 @@ pub const HIGHLIGHT: Color32 = Color32::from_rgb(0x7C, 0xC8, 0xFF);
 /// Marks the selected layer's changed stretches across a whole lane, faintly, so what the other
 /// layers did meanwhile can be read against them.
 pub fn paint_highlight(painter: &egui::Painter, rect: Rect, stretches: &[Stretch], t0: f64, t1: f64) {
-    let span = (t1 - t0).max(1e-9);
-    let x = |t: f64| rect.left() + (((t - t0) / span).clamp(0.0, 1.0) as f32) * rect.width();
+    let x = time_to_x(rect, t0, t1);
     for s in stretches {
         let band = Rect::from_min_max(Pos2::new(x(s.start_s), rect.top()), Pos2::new(x(s.end_s).max(x(s.start_s) + 1.0), rect.bottom()));
         painter.rect_filled(band, 0.0, HIGHLIGHT.gamma_multiply(0.18));
@@ -308,8 +312,7 @@ pub fn paint_highlight(painter: &egui::Painter, rect: Rect, stretches: &[Stretch
 /// Covers the silent stretches of a lane (`silences`, history times) with the lane's background
 /// and the word "silence" where it fits: what the models make of silence is not a pattern.
 pub fn paint_silences(painter: &egui::Painter, rect: Rect, silences: &[(f64, f64)], t0: f64, t1: f64) {
-    let span = (t1 - t0).max(1e-6);
-    let x = |t: f64| rect.left() + ((t - t0) / span).clamp(0.0, 1.0) as f32 * rect.width();
+    let x = time_to_x(rect, t0, t1);
     for &(a, b) in silences {
         let r = Rect::from_min_max(Pos2::new(x(a), rect.top()), Pos2::new(x(b), rect.bottom()));
         if r.width() < 1.0 {
@@ -323,8 +326,7 @@ pub fn paint_silences(painter: &egui::Painter, rect: Rect, silences: &[(f64, f64
 }
 
 pub fn paint_lane(painter: &egui::Painter, rect: Rect, layout: &LaneLayout, t0: f64, t1: f64) {
-    let span = (t1 - t0).max(1e-6);
-    let x = |t: f64| rect.left() + ((t - t0) / span).clamp(0.0, 1.0) as f32 * rect.width();
+    let x = time_to_x(rect, t0, t1);
     painter.rect_filled(rect, 2.0, LANE_BACKGROUND);
     for b in &layout.blocks {
         let r = Rect::from_min_max(Pos2::new(x(b.start_s), rect.top() + 2.0), Pos2::new(x(b.end_s).max(x(b.start_s) + 1.0), rect.bottom() - 2.0));

@@ -187,7 +187,7 @@ impl StrataEditor {
         };
         if let Some(clicked) = lanes_section(ui, &lanes, &mut view, &mut self.view_end_s) {
             // A second click on the same layer lets it go.
-            let again = self.selected_layer.is_some_and(|s| (clicked - s).abs() <= crate::layers::patterns::SAME_PERIOD * s);
+            let again = self.selected_layer.is_some_and(|s| same_layer(clicked, s));
             self.selected_layer = if again { None } else { Some(clicked) };
         }
         if view != saved {
@@ -552,10 +552,15 @@ fn paint_lane_row(ui: &egui::Ui, painter: &egui::Painter, input: &LanesInput, ro
     }
 }
 
-/// Whether `p` is the layer selected by its period: the live worker finds the layers again every
-/// second, and a period may move a little between two finds.
+/// Whether `p` is the layer selected by its period.
 fn is_selected(p: &Pattern, selected: Option<f64>) -> bool {
-    selected.is_some_and(|s| (p.period_s - s).abs() <= crate::layers::patterns::SAME_PERIOD * s)
+    selected.is_some_and(|s| same_layer(p.period_s, s))
+}
+
+/// Whether two periods (seconds) are one layer's: the live worker finds the layers again every
+/// second, and a period may move a little between two finds.
+fn same_layer(period_s: f64, other_s: f64) -> bool {
+    (period_s - other_s).abs() <= crate::layers::patterns::SAME_PERIOD * other_s
 }
 
 /// What a lane says before its first step: how many more seconds of audio its window needs.
