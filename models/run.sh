@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Rebuilds Strata's shipped models from packages alone: the data (Debian music packages, the lmms
-# demo projects, synthetic pieces), training, evaluation, ONNX export, manifest and fixtures.
+# demo projects, synthetic pieces), training, evaluation, ONNX export, manifest and fixtures,
+# then the period head.
 # About 16 minutes on this project's 2-core machine (CPU only), seeded and reproducible.
 #   models/run.sh            from anywhere; writes into models/
 set -euo pipefail
@@ -16,4 +17,8 @@ if ! command -v lmms >/dev/null && command -v apt-get >/dev/null; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends lmms || true
 fi
 cd "$here"
-exec "$venv/bin/python" -m strata_models.train --out "$here" --encoder-steps 1500 --tower-epochs 4 "$@"
+"$venv/bin/python" -m strata_models.train --out "$here" --encoder-steps 1500 --tower-epochs 4 "$@"
+# The period head learns from the candidates Strata's own layer search weighs, so it needs the
+# CLI (about 3 minutes more; see README.md, "The period head").
+(cd "$here/.." && cargo build --release -p strata --bin strata && cargo xtask fetch-ort)
+exec "$venv/bin/python" -m strata_models.period_head --strata "$here/../target/release/strata"

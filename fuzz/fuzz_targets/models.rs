@@ -1,6 +1,6 @@
 //! The model folder's manifest (`manifest.json`), as the plugin and the CLI load it: any bytes
 //! must give a manifest or an error naming the file, never a panic. A manifest that parses is
-//! then checked against the real model files beside it (sha256 of every file it lists), so a
+//! then checked against the real model files beside it (the ONNX files and the period head) (sha256 of every file it lists), so a
 //! fuzzed manifest cannot hand ONNX Runtime bytes it did not vouch for.
 #![no_main]
 
@@ -18,6 +18,8 @@ fuzz_target!(|data: &[u8]| {
     for entry in std::fs::read_dir(models.join("onnx")).expect("models/onnx").flatten() {
         let _ = std::os::unix::fs::symlink(entry.path(), onnx.join(entry.file_name()));
     }
+    // ...and the period head's folder.
+    let _ = std::os::unix::fs::symlink(models.join("heads"), dir.path().join("heads"));
     std::fs::write(dir.path().join("manifest.json"), data).expect("write manifest");
     match Manifest::load(dir.path()) {
         Ok(_) => {

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import evaluate, features
+from . import evaluate, features, period_head
 from .tower import aligned_below, step_times
 from .model import (
     CODEBOOK_SIZE,
@@ -83,10 +83,8 @@ def export_all(out: Path, frame_net, encoders, tower, variant: str, corpus: dict
                 ["feature", "below", "h", "c"], ["prediction", "h_out", "c_out"],
                 {n: {0: "batch"} for n in ["feature", "below", "h", "c", "prediction", "h_out", "c_out"]})
 
-    files = sorted(onnx_dir.glob("*.onnx"))
     manifest = {
         "format": 1,
-        "id": "strata-" + hashlib.sha256("".join(sha256(f) for f in files).encode()).hexdigest()[:12],
         "sample_rate": features.SAMPLE_RATE,
         "frontend": {
             "n_fft": features.N_FFT, "hop": features.HOP, "n_mels": features.N_MELS,
@@ -108,10 +106,11 @@ def export_all(out: Path, frame_net, encoders, tower, variant: str, corpus: dict
             "surprise_history": evaluate.SURPRISE_HISTORY, "surprise_z": evaluate.SURPRISE_Z,
             "min_history": evaluate.SURPRISE_MIN_HISTORY, "merge_window_s": evaluate.MERGE_WINDOW_S,
         },
-        "files": {str(f.relative_to(out)): sha256(f) for f in files},
+        "files": {},  # filled by period_head.list_files, with the period head if the folder has one
         "training": {"seed": seed, "corpus": corpus},
         "metrics": results,
     }
+    period_head.list_files(manifest, out)
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
     write_fixtures(out / "fixtures", frame_net, encoders, tower, dev_items)
 

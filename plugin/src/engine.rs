@@ -13,7 +13,7 @@ use std::collections::VecDeque;
 use crate::dsp::logmel::LogMel;
 use crate::dsp::resample::{ResampleError, StreamResampler};
 use crate::inference::models::{ModelError, ModelSet, TowerState};
-use crate::layers::patterns::{MelHistory, PatternConfig, PROFILE_BANDS};
+use crate::layers::patterns::{CandidateRecord, MelHistory, PatternConfig, PROFILE_BANDS};
 use crate::layers::{self, Analysis, Change, ChangeDetector, Frames, Layer, LayerFrame, Pattern, FORMAT_VERSION};
 
 /// Everything that can stop the engine.
@@ -118,6 +118,7 @@ impl Engine {
                 })
                 .collect(),
             band_edges_hz: profile_band_edges_hz(lm.f_min, lm.f_max),
+            period_head: models.period_head.clone(),
         };
         Ok(Self {
             input_rate,
@@ -327,7 +328,13 @@ impl Engine {
     /// first. Costs a fraction of a second for minutes of audio: call it when needed, not per
     /// block.
     pub fn patterns(&self) -> Vec<Pattern> {
-        let mut patterns = self.history.patterns(&self.pattern_config);
+        self.patterns_traced(&mut Vec::new())
+    }
+
+    /// [`Engine::patterns`], also noting every candidate period the search weighed in `trace`
+    /// (what the period head is trained on).
+    pub fn patterns_traced(&self, trace: &mut Vec<CandidateRecord>) -> Vec<Pattern> {
+        let mut patterns = self.history.patterns_traced(&self.pattern_config, trace);
         confirm_by_surprise(&mut patterns, &self.surprise_peaks());
         patterns
     }
@@ -362,7 +369,12 @@ impl Engine {
 
     /// The analysis so far, as `strata.json` holds it.
     pub fn analysis(&self, source: &str, tempo_bpm: Option<f64>, beats_per_bar: f64) -> Analysis {
-        let mut patterns = self.patterns();
+        self.analysis_traced(source, tempo_bpm, beats_per_bar, &mut Vec::new())
+    }
+
+    /// [`Engine::analysis`], also noting every candidate period the search weighed in `trace`.
+    pub fn analysis_traced(&self, source: &str, tempo_bpm: Option<f64>, beats_per_bar: f64, trace: &mut Vec<CandidateRecord>) -> Analysis {
+        let mut patterns = self.patterns_traced(trace);
         let m = &self.models.manifest;
         let in_beats = |p: f64| tempo_bpm.map(|bpm| p * bpm / 60.0);
         for p in &mut patterns {

@@ -97,6 +97,36 @@ fn analyze_writes_json_and_picture() {
 
 /// Runs `strata analyze FILE --out DIR`; expects failure with a one-line message containing
 /// `needle`, and no output files.
+/// `--candidates` writes the period head's training data: every candidate each round of the
+/// layer search weighed, one chosen per round, the chosen ones being the layers reported.
+#[test]
+fn analyze_writes_the_candidates_the_layer_search_weighed() {
+    let out = temp("candidates");
+    let o = strata().args(["analyze", "--quiet", "--candidates", "--out"]).arg(&out).arg(asset()).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("strata.json")).unwrap()).unwrap();
+    let periods: Vec<f64> = json["patterns"].as_array().unwrap().iter().map(|p| p["period_s"].as_f64().unwrap()).collect();
+    let rows: Vec<serde_json::Value> = std::fs::read_to_string(out.join("candidates.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(rows.len() > periods.len(), "{} candidates for {} layers", rows.len(), periods.len());
+    let chosen: Vec<f64> = rows.iter().filter(|r| r["chosen"] == true).map(|r| r["period_s"].as_f64().unwrap()).collect();
+    assert_eq!(chosen.len(), periods.len());
+    for c in &chosen {
+        assert!(periods.iter().any(|p| (p - c).abs() <= 0.03 * c), "chosen {c} s is not among the layers {periods:?}");
+    }
+    for r in &rows {
+        assert_eq!(r["features"].as_array().unwrap().len(), strata::layers::patterns::CANDIDATE_FEATURES);
+    }
+    // Without the flag, no such file.
+    let plain = temp("no-candidates");
+    let o = strata().args(["analyze", "--quiet", "--out"]).arg(&plain).arg(asset()).output().unwrap();
+    assert!(o.status.success());
+    assert!(!plain.join("candidates.jsonl").exists());
+}
+
 fn assert_refused(file: &Path, out: &Path, needle: &str) {
     let o = strata().args(["analyze", "--quiet", "--out"]).arg(out).arg(file).output().unwrap();
     let err = String::from_utf8_lossy(&o.stderr);

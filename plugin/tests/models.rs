@@ -106,15 +106,17 @@ fn onnx_models_match_pytorch() {
     }
 }
 
+/// A copy of the committed model folder: the manifest and every file it lists.
 fn copy_models(tag: &str) -> PathBuf {
     let to = std::env::temp_dir().join(format!("strata-models-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&to);
-    std::fs::create_dir_all(to.join("onnx")).unwrap();
     let from = models_dir();
+    std::fs::create_dir_all(&to).unwrap();
     std::fs::copy(from.join("manifest.json"), to.join("manifest.json")).unwrap();
-    for entry in std::fs::read_dir(from.join("onnx")).unwrap() {
-        let entry = entry.unwrap();
-        std::fs::copy(entry.path(), to.join("onnx").join(entry.file_name())).unwrap();
+    let manifest: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(from.join("manifest.json")).unwrap()).unwrap();
+    for relative in manifest["files"].as_object().unwrap().keys() {
+        std::fs::create_dir_all(to.join(relative).parent().unwrap()).unwrap();
+        std::fs::copy(from.join(relative), to.join(relative)).unwrap();
     }
     to
 }
@@ -158,5 +160,30 @@ fn a_broken_manifest_is_named() {
     std::fs::write(dir.join("manifest.json"), "{ \"format\": 1, ").unwrap();
     let err = Manifest::load(&dir).unwrap_err();
     assert!(err.to_string().contains("manifest.json"), "{err}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn the_period_head_loads_and_a_broken_one_is_named() {
+    let dir = copy_models("head");
+    let manifest_path = dir.join("manifest.json");
+    let mut manifest: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&manifest_path).unwrap()).unwrap();
+    let relative = manifest["period_head"].as_str().expect("the committed models name a period head").to_owned();
+    assert!(load_models(&dir).unwrap().period_head.is_some());
+
+    // Valid JSON of the wrong shape, with a checksum that agrees: refused, naming the file.
+    let bytes = br#"{"mean": [0.0], "scale": [1.0], "hidden_weights": [], "hidden_bias": [], "out_weights": [], "out_bias": 0.0}"#;
+    std::fs::write(dir.join(&relative), bytes).unwrap();
+    use sha2::Digest;
+    manifest["files"][&relative] = format!("{:x}", sha2::Sha256::digest(bytes)).into();
+    std::fs::write(&manifest_path, manifest.to_string()).unwrap();
+    let err = load_models(&dir).unwrap_err();
+    assert!(matches!(err, ModelError::PeriodHead { .. }), "{err}");
+    assert!(err.to_string().contains("period_head.json") && err.to_string().contains("mean"), "{err}");
+
+    // A manifest that names no head loads, and the rules alone find the layers.
+    manifest.as_object_mut().unwrap().remove("period_head");
+    std::fs::write(&manifest_path, manifest.to_string()).unwrap();
+    assert!(load_models(&dir).unwrap().period_head.is_none());
     std::fs::remove_dir_all(dir).unwrap();
 }

@@ -264,7 +264,7 @@ fn copy_ort(ort_dir: &Path, folder: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Copies `manifest.json` and the ONNX files it lists.
+/// Copies `manifest.json` and the files it lists (the ONNX models, the period head).
 fn copy_models(from: &Path, to: &Path) -> Result<()> {
     let manifest = from.join("manifest.json");
     let text = std::fs::read_to_string(&manifest)
@@ -276,6 +276,9 @@ fn copy_models(from: &Path, to: &Path) -> Result<()> {
     let files = manifest["files"].as_object().context("the manifest lists no files")?;
     for relative in files.keys() {
         let (src, dst) = (from.join(relative), to.join(relative));
+        if let Some(folder) = dst.parent() {
+            std::fs::create_dir_all(folder)?;
+        }
         std::fs::copy(&src, &dst).with_context(|| format!("copying {}", src.display()))?;
     }
     Ok(())

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
-use strata::export::job::{analyse_file, export, ExportProgress, ExportRequest};
+use strata::export::job::{analyse_file, export, ExportProgress, ExportRequest, FileAnalysis};
 use strata::inference::{locate_models, runtime, ModelSet, Runtime, Workload};
 
 #[derive(Parser)]
@@ -69,6 +69,10 @@ struct Options {
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
+    /// Also write candidates.jsonl: every candidate period the layer search weighed, with the
+    /// features the period head scores (its training data; see models/README.md).
+    #[arg(long)]
+    candidates: bool,
 }
 
 impl Options {
@@ -282,10 +286,9 @@ fn analyze_file(path: &Path, dest: &Path, models: ModelSet, options: &Options, s
 fn analyze_into(path: &Path, dest: &Path, models: ModelSet, options: &Options, show_progress: bool) -> Result<()> {
     let progress = ExportProgress::new();
     let source = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let analysis = with_progress_bar(&progress, options.quiet || !show_progress, || {
+    let FileAnalysis { analysis, candidates, .. } = with_progress_bar(&progress, options.quiet || !show_progress, || {
         analyse_file(path, models, &source, options.tempo, options.beats_per_bar, &progress)
-    })?
-    .analysis;
+    })?;
     // Written beside their final names and renamed, so nothing half-written is ever in `dest`.
     let staging = dest.join(format!(".strata-partial-{}", std::process::id()));
     std::fs::create_dir_all(&staging).with_context(|| format!("cannot write into output folder {}", dest.display()))?;
@@ -293,7 +296,14 @@ fn analyze_into(path: &Path, dest: &Path, models: ModelSet, options: &Options, s
         let json = serde_json::to_string_pretty(&analysis)?;
         std::fs::write(staging.join("strata.json"), json).with_context(|| format!("writing into {}", staging.display()))?;
         strata::picture::draw(&analysis, &staging.join("strata.png"))?;
-        for name in ["strata.json", "strata.png"] {
+        let mut names = vec!["strata.json", "strata.png"];
+        if options.candidates {
+            let lines: Vec<String> = candidates.iter().map(serde_json::to_string).collect::<Result<_, _>>()?;
+            std::fs::write(staging.join("candidates.jsonl"), lines.join("\n") + "\n")
+                .with_context(|| format!("writing into {}", staging.display()))?;
+            names.push("candidates.jsonl");
+        }
+        for name in names {
             std::fs::rename(staging.join(name), dest.join(name))
                 .with_context(|| format!("moving {name} into {}", dest.display()))?;
         }

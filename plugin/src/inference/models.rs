@@ -1,6 +1,7 @@
 //! Strata's trained models: the manifest that describes them and the ONNX sessions that run them.
 //!
-//! A model folder holds `manifest.json` and the ONNX files it lists (with their sha256). It is
+//! A model folder holds `manifest.json` and the ONNX files it lists (with their sha256), and
+//! the period head's weights (JSON) when it names one. It is
 //! found, in order, at `STRATA_MODELS`, beside Strata's binary in `strata-models/` (where
 //! `cargo xtask bundle` puts it), and, for development builds, the workspace's `models/`. Every
 //! problem (a missing or corrupt file, a wrong checksum, a session that will not build) is an
@@ -8,8 +9,11 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use ort::session::Session;
+
+use crate::layers::period_head::PeriodHead;
 use ort::value::TensorRef;
 use sha2::{Digest, Sha256};
 
@@ -69,6 +73,10 @@ pub struct Manifest {
     pub scales: Vec<ScaleSpec>,
     pub tower: TowerSpec,
     pub change_detection: ChangeDetectionSpec,
+    /// The period head's file (JSON weights, see [`crate::layers::period_head`]), if the models
+    /// have one.
+    #[serde(default)]
+    pub period_head: Option<String>,
     pub files: BTreeMap<String, String>,
 }
 
@@ -89,6 +97,8 @@ pub enum ModelError {
     Unlisted { path: PathBuf },
     #[error("ONNX Runtime could not load model file {path}: {reason}")]
     Session { path: PathBuf, reason: String },
+    #[error("model file {path} is not a usable period head: {reason}")]
+    PeriodHead { path: PathBuf, reason: String },
     #[error("running {what} failed: {reason}")]
     Run { what: String, reason: String },
     #[error(transparent)]
@@ -180,6 +190,8 @@ pub struct ModelSet {
     pub dir: PathBuf,
     /// Where the encoders run (batched work may go to CUDA).
     pub encoder_backend: Backend,
+    /// The learned scorer of candidate periods, if the manifest names one.
+    pub period_head: Option<Arc<PeriodHead>>,
     frontend: Session,
     encoders: Vec<Session>,
     towers: Vec<Session>,
@@ -218,10 +230,20 @@ impl ModelSet {
             .iter()
             .map(|s| session(&s.tower, Backend::Cpu))
             .collect::<Result<Vec<_>, _>>()?;
+        let period_head = match &manifest.period_head {
+            Some(relative) => {
+                let bytes = verified_bytes(&manifest, dir, relative)?;
+                let bad = |reason: String| ModelError::PeriodHead { path: dir.join(relative), reason };
+                let text = String::from_utf8(bytes).map_err(|e| bad(e.to_string()))?;
+                Some(Arc::new(PeriodHead::from_json(&text).map_err(|e| bad(e.to_string()))?))
+            }
+            None => None,
+        };
         Ok(Self {
             manifest,
             dir: dir.to_path_buf(),
             encoder_backend,
+            period_head,
             frontend,
             encoders,
             towers,

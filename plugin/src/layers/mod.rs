@@ -3,6 +3,7 @@
 //! `strata.json`, the stable output format.
 
 pub mod novelty;
+pub mod period_head;
 pub mod patterns;
 
 pub use patterns::{ChangeSpan, Pattern, Span};

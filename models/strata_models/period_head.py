@@ -1,0 +1,157 @@
+"""The period head: a small learned scorer of the candidate periods Strata's layer sieve weighs.
+
+Each round, the sieve (`plugin/src/layers/patterns.rs`) groups its channels' votes into
+candidate periods and takes the shortest that its rules accept as the next layer. The rules lose
+quiet layers nested in louder ones' bands; the head, trained on the synthetic truth, adds the
+candidates they pass over that look like a layer's period. Its features are Strata's own
+(`strata analyze --candidates` writes them), so Python never re-implements the sieve.
+
+Training is two passes (the second on the rounds the head itself leads to, so it learns from
+the situations it creates, as in DAgger):
+
+1. analyse the training pieces with the rules alone and note every candidate;
+2. fit the head on them; analyse again with it; fit again on both passes' candidates.
+
+A candidate is labelled a period if it lies within 3 % of a true layer period that no layer found
+in an earlier round already matches (the figure `layer_metrics.py` scores). The training pieces
+are synthetic seeds 7 to 14; seeds 1 to 6 and the lmms demos stay unseen.
+
+    python -m strata_models.period_head --strata ../target/release/strata
+        # writes heads/period_head.json and lists it in manifest.json
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+#: Synthetic seeds the head is trained on (the evaluation uses 1 to 6).
+TRAIN_SEEDS = tuple(range(7, 15))
+PIECES_PER_SEED = 12
+#: Hidden units of the perceptron.
+HIDDEN = 16
+#: Periods within this relative distance are the same (as in layer_metrics.py).
+SAME_PERIOD = 0.03
+HEAD_FILE = "heads/period_head.json"
+MODELS = Path(__file__).resolve().parents[1]
+
+
+def near(a: float, b: float) -> bool:
+    return abs(a - b) <= SAME_PERIOD * b
+
+
+def labelled(candidates: list[dict], true_periods: list[float]) -> tuple[np.ndarray, np.ndarray]:
+    """Features and labels of one piece's candidates (`candidates.jsonl` rows)."""
+    found_before: dict[int, list[float]] = {}
+    for c in candidates:
+        found_before.setdefault(c["round"], [])
+    for c in candidates:
+        if c["chosen"]:
+            for r in found_before:
+                if r > c["round"]:
+                    found_before[r].append(c["period_s"])
+    x, y = [], []
+    for c in candidates:
+        unfound = [p for p in true_periods if not any(near(f, p) for f in found_before[c["round"]])]
+        x.append(c["features"])
+        y.append(any(near(c["period_s"], p) for p in unfound))
+    return np.asarray(x, float).reshape(-1, len(candidates[0]["features"]) if candidates else 0), np.asarray(y, bool)
+
+
+def fit(x: np.ndarray, y: np.ndarray) -> dict:
+    """The head's weights, as `plugin/src/layers/period_head.rs` reads them."""
+    from sklearn.neural_network import MLPClassifier
+    from sklearn.preprocessing import StandardScaler
+
+    scaler = StandardScaler().fit(x)
+    mlp = MLPClassifier((HIDDEN,), max_iter=3000, alpha=1e-3, random_state=0).fit(scaler.transform(x), y)
+    return {
+        "mean": scaler.mean_.tolist(),
+        "scale": scaler.scale_.tolist(),
+        "hidden_weights": mlp.coefs_[0].T.tolist(),
+        "hidden_bias": mlp.intercepts_[0].tolist(),
+        "out_weights": mlp.coefs_[1][:, 0].tolist(),
+        "out_bias": float(mlp.intercepts_[1][0]),
+    }
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def list_files(manifest: dict, folder: Path) -> None:
+    """Lists every model file of `folder` in `manifest` with its sha256, and names the set by them."""
+    files = sorted(folder.glob("onnx/*.onnx"))
+    head = folder / HEAD_FILE
+    if head.exists():
+        files.append(head)
+        manifest["period_head"] = HEAD_FILE
+    else:
+        manifest.pop("period_head", None)
+    manifest["files"] = {str(f.relative_to(folder)): sha256(f) for f in files}
+    manifest["id"] = "strata-" + hashlib.sha256("".join(sha256(f) for f in files).encode()).hexdigest()[:12]
+
+
+def model_folder(dest: Path, head: dict | None) -> Path:
+    """A copy of the committed model folder (ONNX files linked) with `head`, or none."""
+    dest.mkdir(parents=True, exist_ok=True)
+    (dest / "onnx").symlink_to(MODELS / "onnx")
+    if head is not None:
+        (dest / "heads").mkdir()
+        (dest / HEAD_FILE).write_text(json.dumps(head))
+    manifest = json.loads((MODELS / "manifest.json").read_text())
+    list_files(manifest, dest)
+    (dest / "manifest.json").write_text(json.dumps(manifest, indent=1))
+    return dest
+
+
+def candidates(strata: Path, models: Path, pieces: list[Path], out: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Analyses every piece with `models` and returns its candidates, labelled."""
+    def one(piece: Path) -> tuple[np.ndarray, np.ndarray]:
+        dest = out / piece.parent.name / piece.name
+        subprocess.run([str(strata), "analyze", "--quiet", "--candidates", "--models", str(models),
+                        "--out", str(dest), str(piece / "mix.wav")], check=True, capture_output=True)
+        rows = [json.loads(line) for line in (dest / "candidates.jsonl").read_text().splitlines() if line]
+        truth = json.loads((piece / "truth.json").read_text())
+        return labelled(rows, [l["period_s"] for l in truth["layers"] if l.get("period_s")])
+
+    with ThreadPoolExecutor(os.cpu_count() or 1) as pool:
+        parts = [p for p in pool.map(one, pieces) if len(p[1])]
+    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--strata", type=Path, required=True, help="the strata binary (release build)")
+    ap.add_argument("--out", type=Path, default=MODELS, help="the model folder to write the head into")
+    args = ap.parse_args()
+    from .eval_layers import pieces as synthetic_pieces
+
+    pieces = sorted(p for seed in TRAIN_SEEDS for p in synthetic_pieces(seed, PIECES_PER_SEED).iterdir()
+                    if (p / "truth.json").exists())
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        x1, y1 = candidates(args.strata, model_folder(tmp / "rules", None), pieces, tmp / "pass1")
+        head = fit(x1, y1)
+        x2, y2 = candidates(args.strata, model_folder(tmp / "head", head), pieces, tmp / "pass2")
+        head = fit(np.concatenate([x1, x2]), np.concatenate([y1, y2]))
+    (args.out / "heads").mkdir(parents=True, exist_ok=True)
+    (args.out / HEAD_FILE).write_text(json.dumps(head, indent=1) + "\n")
+    manifest = json.loads((args.out / "manifest.json").read_text())
+    list_files(manifest, args.out)
+    manifest["period_head_training"] = {"seeds": list(TRAIN_SEEDS), "pieces": len(pieces),
+                                        "candidates": int(len(y1) + len(y2)), "positive": int(y1.sum() + y2.sum())}
+    (args.out / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
+    print(f"period head: {len(y1) + len(y2)} candidates from {len(pieces)} pieces -> {args.out / HEAD_FILE}")
+
+
+if __name__ == "__main__":
+    main()
