@@ -28,7 +28,7 @@ fn main() {
                 let t = (k + 1) as f64 * hop;
                 let token = ((k / (4 + level)) % 7 + 3 * level) as u8;
                 let change = (k % (30.0 / hop) as usize == 0).then_some((t, 0.6));
-                history.push(LayerFrame { level, time_s: t, token, surprise: ((k % 13) as f32) * 0.5, change });
+                history.push(LayerFrame { level, time_s: t, token, surprise: ((k % 13) as f32) * 0.5, change, song_s: None });
             }
         }
     }

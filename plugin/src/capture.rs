@@ -15,6 +15,25 @@
 //!   overrun counters; the audio thread never waits for the worker.
 //! * **It never alters the audio.** It only reads the host's buffers.
 //!
+//! [`CaptureInput::note_song_position`] keeps the same guarantees for the host's song position:
+//! beside the frames goes a small ring of [`SongMark`]s, one where the song jumps (a start, a
+//! stop, a loop), so the worker can say where in the song each layer step was heard.
+//!
+//! ```
+//! use strata::capture::capture_ring;
+//!
+//! let (mut input, mut output) = capture_ring(64, 1);
+//! let block = [0.0_f32; 16];
+//! for (i, song_s) in [10.0, 10.0 + 16.0 / 48_000.0, 3.0].into_iter().enumerate() {
+//!     input.note_song_position(Some(song_s), 48_000.0); // the second block goes on; the third jumps
+//!     assert!(input.push_block(&[&block[..]]));
+//!     assert_eq!(output.pop_frames(&mut [0.0; 64]), 16, "block {i}");
+//! }
+//! let mut marks = Vec::new();
+//! output.pop_song_marks(|m| marks.push((m.stream_frame, m.song_s)));
+//! assert_eq!(marks, [(0, 10.0), (32, 3.0)]);
+//! ```
+//!
 //! ```
 //! use strata::capture::capture_ring;
 //!
@@ -71,11 +90,32 @@ impl CaptureCounters {
     }
 }
 
+/// Where the host's song was at one frame of the stream: what lets the lanes be drawn on the
+/// song's timeline, so a looped stretch is drawn once, where it lies in the song.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SongMark {
+    /// The frame, counted from the first frame that went into the ring.
+    pub stream_frame: u64,
+    /// The song position there, in seconds; NaN while the transport is stopped or the host sends
+    /// no position.
+    pub song_s: f64,
+}
+
+/// Song marks the ring holds. The audio thread writes one only where the song does not go on
+/// as the frames do (a start, a stop, a loop, a jump), so a few are plenty.
+pub const SONG_MARK_CAPACITY: usize = 1024;
+/// A song position this far (seconds) from where the frames since the last mark put it is a
+/// jump: well under a block, well over a host's rounding.
+pub const SONG_JUMP_S: f64 = 0.002;
+
 /// The audio thread's half: pushes each block into the ring as interleaved frames.
 pub struct CaptureInput {
     producer: rtrb::Producer<f32>,
     channels: usize,
     counters: Arc<CaptureCounters>,
+    marks: rtrb::Producer<SongMark>,
+    /// The newest mark written.
+    last_mark: Option<SongMark>,
 }
 
 /// The worker's half: reads the captured frames in order.
@@ -83,33 +123,39 @@ pub struct CaptureOutput {
     consumer: rtrb::Consumer<f32>,
     channels: usize,
     counters: Arc<CaptureCounters>,
+    marks: rtrb::Consumer<SongMark>,
 }
 
 /// Makes a capture ring holding `capacity_frames` frames of `channels` channels (at least one),
 /// and returns its two halves.
 ///
-/// This is the only place capture allocates. Call it outside the audio thread.
+/// This is the only place capture allocates (the frames' ring and the song marks'). Call it
+/// outside the audio thread.
 pub fn capture_ring(capacity_frames: usize, channels: usize) -> (CaptureInput, CaptureOutput) {
     let channels = channels.max(1);
     let (mut producer, mut consumer) = rtrb::RingBuffer::new(capacity_frames.max(1) * channels);
-    prefault(&mut producer, &mut consumer);
+    prefault(&mut producer, &mut consumer, 0.0);
     let counters = Arc::new(CaptureCounters::default());
+    let (mut marks_in, mut marks_out) = rtrb::RingBuffer::new(SONG_MARK_CAPACITY);
+    prefault(&mut marks_in, &mut marks_out, SongMark { stream_frame: 0, song_s: f64::NAN });
     (
         CaptureInput {
             producer,
             channels,
             counters: Arc::clone(&counters),
+            marks: marks_in,
+            last_mark: None,
         },
-        CaptureOutput { consumer, channels, counters },
+        CaptureOutput { consumer, channels, counters, marks: marks_out },
     )
 }
 
 /// Writes and reads the whole ring once, so that the operating system maps every page of it now
 /// and not on the audio thread's first pass (a page fault there can take microseconds).
-fn prefault(producer: &mut rtrb::Producer<f32>, consumer: &mut rtrb::Consumer<f32>) {
+fn prefault<T: Copy>(producer: &mut rtrb::Producer<T>, consumer: &mut rtrb::Consumer<T>, fill: T) {
     let capacity = producer.buffer().capacity();
     if let Ok(chunk) = producer.write_chunk_uninit(capacity) {
-        chunk.fill_from_iter(std::iter::repeat(0.0));
+        chunk.fill_from_iter(std::iter::repeat(fill));
     }
     if let Ok(chunk) = consumer.read_chunk(capacity) {
         chunk.commit_all();
@@ -167,6 +213,29 @@ impl CaptureInput {
     pub fn counters(&self) -> &Arc<CaptureCounters> {
         &self.counters
     }
+
+    /// Notes where the song is at the start of the next block (`song_s`, seconds; `None` while
+    /// the transport is stopped or the host sends no position), `sample_rate_hz` being the
+    /// stream's. Call it before [`CaptureInput::push_block`]. Wait-free and allocation-free like
+    /// it: a mark is written only where the song jumps from where the frames since the last mark
+    /// put it, and a mark that does not fit is written at the next block instead.
+    pub fn note_song_position(&mut self, song_s: Option<f64>, sample_rate_hz: f32) {
+        let stream_frame = self.counters.pushed_frames();
+        let song_s = song_s.filter(|s| s.is_finite()).unwrap_or(f64::NAN);
+        let expected = self.last_mark.map(|m| m.song_s + (stream_frame - m.stream_frame) as f64 / f64::from(sample_rate_hz.max(1.0)));
+        let goes_on = match expected {
+            Some(e) if e.is_nan() => song_s.is_nan(),
+            Some(e) => (song_s - e).abs() <= SONG_JUMP_S,
+            None => false,
+        };
+        if goes_on {
+            return;
+        }
+        let mark = SongMark { stream_frame, song_s };
+        if self.marks.push(mark).is_ok() {
+            self.last_mark = Some(mark);
+        }
+    }
 }
 
 impl CaptureOutput {
@@ -209,6 +278,14 @@ impl CaptureOutput {
     /// The counters the audio thread writes.
     pub fn counters(&self) -> &Arc<CaptureCounters> {
         &self.counters
+    }
+
+    /// Hands every song mark waiting to `each`, oldest first. Pop the frames first: a block's
+    /// mark is written before its frames, so every frame popped has its mark here.
+    pub fn pop_song_marks(&mut self, mut each: impl FnMut(SongMark)) {
+        while let Ok(mark) = self.marks.pop() {
+            each(mark);
+        }
     }
 }
 

@@ -275,6 +275,8 @@ impl Engine {
                 token,
                 surprise: z as f32,
                 change,
+                // The worker places it in the song; offline there is no song.
+                song_s: None,
             });
         }
         // Outputs of the level below are needed until this level's next step has read them:

@@ -158,6 +158,9 @@ impl Plugin for Strata {
         // The buffer already holds the input (in place): leaving it alone passes audio through
         // bit-exact. Capture only reads it.
         if let Some(capture) = self.capture.as_mut() {
+            // Where the song is, so the lanes can be drawn on its timeline (none while stopped).
+            let song_s = if transport.playing { transport.pos_seconds() } else { None };
+            capture.note_song_position(song_s, transport.sample_rate);
             capture.push_block(buffer.as_slice_immutable());
         }
         // Silence is information for an analyzer: ask the host to keep calling us.

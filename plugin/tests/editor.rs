@@ -312,3 +312,50 @@ fn record_and_export_buttons_record_a_take_and_export_it() {
     worker.stop().unwrap();
     std::fs::remove_dir_all(root).unwrap();
 }
+
+/// Song-timeline mode: a host loops bars 1-8 (12 s at 160 BPM) twice. The real worker places
+/// each layer step in the song from the capture ring's song marks, and the editor keeps one pass
+/// of bars 1-8 (the newest), not two scrolled copies; the header says the lanes follow the song.
+#[test]
+fn a_looped_stretch_of_the_song_is_drawn_once_where_it_lies_in_the_song() {
+    use strata::capture::capture_ring;
+    use strata::worker::{Worker, WorkerConfig};
+    const TEMPO: f64 = 160.0;
+    const LOOP_S: f64 = 8.0 * 4.0 * 60.0 / TEMPO;
+
+    let shared = Arc::new(EditorShared::new());
+    let mut driver = Driver { ctx: egui::Context::default(), editor: StrataEditor::new(Arc::new(StrataParams::default()), shared.clone()), size: egui::vec2(900.0, 520.0) };
+    let music = AudioFile::open(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../assets/machine_wars_excerpt.ogg")).unwrap();
+    let rate = music.sample_rate() as usize;
+    let mut mono = Vec::new();
+    let mut all = Vec::new();
+    let mut music = music;
+    while music.read_mono(&mut mono).unwrap() {
+        all.extend_from_slice(&mono);
+    }
+    all.truncate((2.0 * LOOP_S) as usize * rate);
+    let (mut input, output) = capture_ring(rate * 30, 1);
+    let (publisher, feed) = status_channel();
+    shared.replace_feed(feed);
+    let worker = Worker::spawn(WorkerConfig::from_env(1, rate as f32), output, publisher, Box::new(|| ())).unwrap();
+    for (k, block) in all.chunks(512).enumerate() {
+        let song_s = (k * 512) as f64 / rate as f64 % LOOP_S;
+        input.note_song_position(Some(song_s), rate as f32);
+        assert!(input.push_block(&[block]));
+    }
+    worker.stop().unwrap();
+    let drawn = driver.frame(Vec::new());
+    assert!(drawn.texts.iter().any(|(t, _)| t == "song time"), "{:?}", drawn.texts);
+    // The song from its beginning (no tempo from this worker, so the ruler is in seconds).
+    assert!(drawn.texts.iter().any(|(t, _)| t == "0 s"), "the lanes start at the song's beginning: {:?}", drawn.texts);
+
+    let (wall, song) = (shared.history.lock().unwrap(), shared.song_history.lock().unwrap());
+    // The finest lane steps every 0.1 s: the wall clock holds both passes, the song one.
+    let heard = wall.layout(0, 0.0, 100.0, 0.0).surprise;
+    let placed = song.layout(0, -100.0, 100.0, 0.0).surprise;
+    assert!(heard.len() as f64 > 1.8 * LOOP_S * 10.0, "{} steps heard", heard.len());
+    assert!(placed.iter().all(|&(t, _)| (0.0..=LOOP_S + 1e-6).contains(&t)), "every step lies in bars 1-8");
+    assert!((placed.len() as f64 - LOOP_S * 10.0).abs() <= 3.0, "one pass of bars 1-8: {} steps", placed.len());
+    // ...and the pass kept is the newest: the song position of the last step heard.
+    assert!((song.playhead_s() - (heard.last().unwrap().0 % LOOP_S)).abs() < 0.15, "{} vs {}", song.playhead_s(), heard.last().unwrap().0);
+}

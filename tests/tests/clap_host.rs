@@ -343,3 +343,52 @@ fn the_bundle_lists_strata_with_its_fixed_id() -> Result<()> {
     assert_eq!(bundle.plugin_ids(), vec![STRATA_CLAP_ID.to_owned()]);
     Ok(())
 }
+
+/// Song-timeline mode, from the host's side: a host looping bars 1-8 (12 s at 160 BPM) twice
+/// sends its song position with every block, and the worker places every layer step in the
+/// song: all within the loop, the second pass on the first. (The editor then keeps one pass;
+/// `plugin/tests/editor.rs` checks that with the same placement.)
+#[test]
+fn a_looping_transport_places_every_layer_step_inside_the_loop() -> Result<()> {
+    const TEMPO: f64 = 160.0;
+    const LOOP_S: f64 = 8.0 * 4.0 * 60.0 / TEMPO;
+    let _guard = plugin_lock();
+    let music = decode(&asset("machine_wars_excerpt.ogg"))?;
+    let (_bundle, mut plugin) = strata()?;
+    let rate = 48_000.0;
+    let input = music.excerpt(0.0, 2.0 * LOOP_S);
+    let mut running = plugin.start(rate, 512)?;
+    let start = std::time::Instant::now();
+    let mut pos = 0;
+    while pos < input[0].len() {
+        let n = 512.min(input[0].len() - pos);
+        running.set_transport(Some((TEMPO, true, (pos as f64 / rate) % LOOP_S)));
+        for (c, channel) in input.iter().enumerate() {
+            running.input[c][..n].copy_from_slice(&channel[pos..pos + n]);
+        }
+        running.process(n)?;
+        pos += n;
+        // Eight times real time: fast, and well within what the worker keeps up with.
+        let due = std::time::Duration::from_secs_f64(pos as f64 / rate / 8.0);
+        if let Some(wait) = due.checked_sub(start.elapsed()) {
+            std::thread::sleep(wait);
+        }
+    }
+    plugin.stop(running);
+    let report = assert_worker_received(&input, rate, "looping transport");
+    assert_eq!(report["dropped_samples"].as_u64(), Some(0));
+    for (level, tally) in report["levels"].as_array().unwrap().iter().enumerate() {
+        let frames = tally["frames"].as_u64().unwrap();
+        assert_eq!(tally["song_frames"].as_u64().unwrap(), frames, "level {level}: every step is in the song");
+        if frames > 0 {
+            let range = tally["song_range_s"].as_array().unwrap();
+            let (first, last) = (range[0].as_f64().unwrap(), range[1].as_f64().unwrap());
+            assert!(first >= 0.0 && last <= LOOP_S + 1e-6, "level {level}: song positions {first}..{last} s lie in the loop");
+        }
+    }
+    // The finest level steps every 0.1 s through both passes: its steps cover the loop twice,
+    // not the 24 s the stream lasted.
+    let fine = &report["levels"][0];
+    assert!(fine["frames"].as_u64().unwrap() as f64 > 1.5 * LOOP_S * 10.0, "{fine}");
+    Ok(())
+}

@@ -8,7 +8,7 @@
 use crate::inference;
 use crate::worker::{AnalysisState, WorkerStatus};
 
-use super::lanes::LaneHistory;
+use super::lanes::{LaneHistory, Timeline};
 use super::WARNING;
 
 /// Layers further behind the input than this (seconds) are a problem worth a dot: the worker is
@@ -147,6 +147,8 @@ pub struct HeaderInput<'a> {
     pub analysis: Option<&'a AnalysisState>,
     pub status: Option<&'a WorkerStatus>,
     pub history: &'a LaneHistory,
+    /// The timeline the lanes are drawn on.
+    pub timeline: &'a Timeline<'a>,
 }
 
 /// The strip: name, level meter, backend and models, the health dot, and the toggle of the
@@ -177,6 +179,11 @@ pub fn strip(ui: &mut egui::Ui, input: &HeaderInput, open: &mut bool) {
             let first = problems.first().map(String::as_str).unwrap_or_default();
             ui.colored_label(health.colour(), first.split(':').next().unwrap_or(first));
         }
+        ui.separator();
+        match input.timeline {
+            Timeline::Song { .. } => ui.label("song time").on_hover_text("The lanes follow the host's song: a looped or replayed part is drawn once, where it lies in the song, as last heard"),
+            Timeline::WallClock => ui.weak("wall clock").on_hover_text("The host sends no song position: the lanes scroll with time as it passes"),
+        };
         ui.separator();
         // A toggle (highlighted while open): the default fonts have no triangle glyphs.
         if ui.selectable_label(*open, "Diagnostics").on_hover_text("ONNX Runtime, sample rate, capture, overruns, input health, lag").clicked() {

@@ -38,6 +38,9 @@ struct LevelHistory {
     changes: VecDeque<(f64, f32)>,
     /// Tokens in order of first appearance: a token's letter is its index here.
     order: Vec<u8>,
+    /// On the song timeline: the stream time of the newest frame placed (its step's hop is the
+    /// time since).
+    last_stream_s: Option<f64>,
 }
 
 /// The editor's memory of every layer.
@@ -49,6 +52,9 @@ pub struct LaneHistory {
     /// Stretches (start, end; history times) where the input was silent: the lanes say so
     /// there instead of drawing the patterns a window of silence gets.
     silences: VecDeque<(f64, f64)>,
+    /// On the song timeline: the song position of the newest moment heard, and its stream time.
+    playhead_s: f64,
+    newest_placed_s: f64,
 }
 
 /// A stretch of one token in a lane.
@@ -111,6 +117,60 @@ impl LaneHistory {
         }
     }
 
+    /// Puts a frame heard at `frame.time_s` (history time: one timeline across activations) at
+    /// `song_s` on the song's timeline, replacing what an earlier pass over the same stretch of
+    /// the song left there (its step covers the hop before it, as on the wall clock). Looping
+    /// bars 1-8 twice leaves one pass of bars 1-8: the newest. What lies further than an hour
+    /// from the playhead is dropped.
+    pub fn place(&mut self, mut frame: LayerFrame, song_s: f64) {
+        if self.levels.len() <= frame.level {
+            self.levels.resize_with(frame.level + 1, LevelHistory::default);
+        }
+        // The playhead is where the newest moment heard lies (the lanes' steps arrive interleaved,
+        // a long lane's after a short one's later step).
+        if frame.time_s >= self.newest_placed_s {
+            self.newest_placed_s = frame.time_s;
+            self.playhead_s = song_s;
+        }
+        let level = &mut self.levels[frame.level];
+        let hop = level.last_stream_s.map_or(0.0, |t| frame.time_s - t);
+        // The first frame placed has no step before it: a tenth of a second, the finest hop.
+        let hop = if hop > 0.0 && hop < 60.0 { hop } else { 0.1 };
+        level.last_stream_s = Some(frame.time_s);
+        if let Some(change) = frame.change.as_mut() {
+            change.0 = song_s - (frame.time_s - change.0);
+        }
+        frame.time_s = song_s;
+        // What an earlier pass left within this step's reach (steps on a grid a hop apart keep
+        // their neighbours; 1 % of slack for rounding).
+        let reach = 0.99 * hop;
+        level.frames.retain(|f| (f.time_s - song_s).abs() >= reach);
+        level.changes.retain(|c| !(c.0 > song_s - hop && c.0 <= song_s));
+        if !level.order.contains(&frame.token) {
+            level.order.push(frame.token);
+        }
+        let at = level.frames.partition_point(|f| f.time_s < song_s);
+        level.frames.insert(at, frame);
+        if let Some(change) = frame.change {
+            let at = level.changes.partition_point(|c| c.0 < change.0);
+            level.changes.insert(at, change);
+        }
+        level.frames.retain(|f| (f.time_s - song_s).abs() <= HISTORY_S);
+        level.changes.retain(|c| (c.0 - song_s).abs() <= HISTORY_S);
+    }
+
+    /// On the song timeline: the song position of the newest frame placed.
+    pub fn playhead_s(&self) -> f64 {
+        self.playhead_s
+    }
+
+    /// The song position (seconds) at history time `t`, from the frames' own song positions;
+    /// `None` where the host's song was not playing.
+    pub fn song_time_of(&self, t: f64) -> Option<f64> {
+        let f = self.frame_at(0, t)?;
+        f.song_s.map(|s| s + (t - f.time_s))
+    }
+
     /// Notes that the input has been silent for the `silent_s` seconds up to `received_s` (both
     /// in seconds of the current stream), as the worker's status reports it.
     pub fn note_silence(&mut self, received_s: f64, silent_s: f64) {
@@ -128,9 +188,10 @@ impl LaneHistory {
         }
     }
 
-    /// The silent stretches reaching into `t0..t1` (history times).
-    pub fn silences(&self, t0: f64, t1: f64) -> Vec<(f64, f64)> {
-        self.silences.iter().copied().filter(|&(a, b)| b >= t0 && a <= t1).collect()
+    /// The silent stretches reaching into `t0..t1` of `timeline` (this history being the wall
+    /// clock's).
+    pub fn silences(&self, timeline: &Timeline, t0: f64, t1: f64) -> Vec<(f64, f64)> {
+        self.silences.iter().filter_map(|&(a, b)| timeline.place_span(a, b)).filter(|&(a, b)| b >= t0 && a <= t1).collect()
     }
 
     /// Layers seen so far.
@@ -260,19 +321,43 @@ pub struct Stretch {
     pub register: String,
 }
 
-/// The changed stretches of `patterns` that reach into `t0..=t1`, on a timeline where the
-/// patterns' 0 s lies at `stream_start_s` ([`LaneHistory::stream_start_s`]).
-pub fn stretches(patterns: &[&Pattern], stream_start_s: f64, t0: f64, t1: f64) -> Vec<Stretch> {
-    let (t0, t1) = (t0 - stream_start_s, t1 - stream_start_s);
+/// Which timeline the lanes are drawn on.
+#[derive(Debug, Clone, Copy)]
+pub enum Timeline<'a> {
+    /// Time as it passed (hosts that send no song position): the history's own times.
+    WallClock,
+    /// The host's song: `wall` (the history on the wall clock, whose frames carry their song
+    /// positions) says where each moment of it was heard.
+    Song { wall: &'a LaneHistory },
+}
+
+impl Timeline<'_> {
+    /// Where history time `t` lies on this timeline (`None`: not in the song).
+    pub fn place(&self, t: f64) -> Option<f64> {
+        match self {
+            Timeline::WallClock => Some(t),
+            Timeline::Song { wall } => wall.song_time_of(t),
+        }
+    }
+
+    /// A stretch `a..b` of history time on this timeline (one that crosses a loop keeps its
+    /// length from where it starts).
+    pub fn place_span(&self, a: f64, b: f64) -> Option<(f64, f64)> {
+        let start = self.place(a)?;
+        let end = self.place(b).filter(|&e| e >= start).unwrap_or(start + (b - a));
+        Some((start, end))
+    }
+}
+
+/// The changed stretches of `patterns` that reach into `t0..=t1` of `timeline`, the patterns'
+/// 0 s lying at `stream_start_s` of the history ([`LaneHistory::stream_start_s`]).
+pub fn stretches(patterns: &[&Pattern], stream_start_s: f64, timeline: &Timeline, t0: f64, t1: f64) -> Vec<Stretch> {
     patterns
         .iter()
         .flat_map(|p| {
-            p.changes.iter().filter(move |c| c.end_s >= t0 && c.start_s <= t1).map(move |c| Stretch {
-                start_s: c.start_s + stream_start_s,
-                end_s: c.end_s + stream_start_s,
-                strength: c.strength,
-                period_s: p.period_s,
-                register: p.register.clone(),
+            p.changes.iter().filter_map(move |c| {
+                let (start_s, end_s) = timeline.place_span(c.start_s + stream_start_s, c.end_s + stream_start_s)?;
+                (end_s >= t0 && start_s <= t1).then(|| Stretch { start_s, end_s, strength: c.strength, period_s: p.period_s, register: p.register.clone() })
             })
         })
         .collect()
@@ -361,7 +446,7 @@ mod tests {
     use super::*;
 
     fn frame(level: usize, time_s: f64, token: u8, change: Option<(f64, f32)>) -> LayerFrame {
-        LayerFrame { level, time_s, token, surprise: 1.0, change }
+        LayerFrame { level, time_s, token, surprise: 1.0, change, song_s: None }
     }
 
     #[test]
@@ -380,13 +465,13 @@ mod tests {
             active: Vec::new(),
             changes: vec![stretch(5.0, 9.0), stretch(20.0, 30.0), stretch(50.0, 55.0)],
         };
-        let shown = stretches(&[&pattern], 0.0, 8.0, 25.0);
+        let shown = stretches(&[&pattern], 0.0, &Timeline::WallClock, 8.0, 25.0);
         let spans: Vec<(f64, f64)> = shown.iter().map(|s| (s.start_s, s.end_s)).collect();
         assert_eq!(spans, vec![(5.0, 9.0), (20.0, 30.0)], "partly visible stretches are kept whole");
         assert!(shown.iter().all(|s| s.period_s == 2.0 && s.register == "low"));
-        assert!(stretches(&[&pattern], 0.0, 31.0, 49.0).is_empty());
+        assert!(stretches(&[&pattern], 0.0, &Timeline::WallClock, 31.0, 49.0).is_empty());
         // A later stream's stretches are drawn after the earlier streams.
-        let later: Vec<(f64, f64)> = stretches(&[&pattern], 100.0, 108.0, 125.0).iter().map(|s| (s.start_s, s.end_s)).collect();
+        let later: Vec<(f64, f64)> = stretches(&[&pattern], 100.0, &Timeline::WallClock, 108.0, 125.0).iter().map(|s| (s.start_s, s.end_s)).collect();
         assert_eq!(later, vec![(105.0, 109.0), (120.0, 130.0)]);
         assert!(stretch_colour(1.0).a() > stretch_colour(0.0).a(), "stronger changes are more opaque");
     }
@@ -442,24 +527,24 @@ mod tests {
         let mut history = LaneHistory::default();
         // Half a second of quiet is a pause, not silence.
         history.note_silence(10.0, 0.5);
-        assert!(history.silences(0.0, 100.0).is_empty());
+        assert!(history.silences(&Timeline::WallClock, 0.0, 100.0).is_empty());
         // The worker's reports of one growing run are one stretch.
         history.note_silence(12.0, 1.5);
         history.note_silence(14.0, 3.5);
         history.note_silence(16.0, 5.5);
-        assert_eq!(history.silences(0.0, 100.0), vec![(10.5, 16.0)]);
+        assert_eq!(history.silences(&Timeline::WallClock, 0.0, 100.0), vec![(10.5, 16.0)]);
         // A new run later is a stretch of its own.
         history.note_silence(30.0, 2.0);
-        assert_eq!(history.silences(0.0, 100.0), vec![(10.5, 16.0), (28.0, 30.0)]);
-        assert_eq!(history.silences(20.0, 29.0), vec![(28.0, 30.0)]);
+        assert_eq!(history.silences(&Timeline::WallClock, 0.0, 100.0), vec![(10.5, 16.0), (28.0, 30.0)]);
+        assert_eq!(history.silences(&Timeline::WallClock, 20.0, 29.0), vec![(28.0, 30.0)]);
         // A new activation's stream counts from 0 again; its silence goes after what is held.
         history.push(frame(0, 40.0, 1, None));
         history.start_stream();
         history.note_silence(3.0, 2.0);
-        assert_eq!(history.silences(35.0, 100.0), vec![(41.0, 43.0)]);
+        assert_eq!(history.silences(&Timeline::WallClock, 35.0, 100.0), vec![(41.0, 43.0)]);
         // NaN (no report) is no silence.
         history.note_silence(5.0, f64::NAN);
-        assert_eq!(history.silences(0.0, 100.0).len(), 3);
+        assert_eq!(history.silences(&Timeline::WallClock, 0.0, 100.0).len(), 3);
     }
 
     #[test]
@@ -479,5 +564,61 @@ mod tests {
         let coarse = h.layout(0, t0, t1, HISTORY_S / 1000.0);
         assert!(coarse.surprise.len() <= 1001, "{}", coarse.surprise.len());
         assert!(coarse.blocks.len() <= 1001, "{}", coarse.blocks.len());
+    }
+
+    #[test]
+    fn looping_the_song_keeps_one_pass_the_newest() {
+        let mut song = LaneHistory::default();
+        // Two passes of an 8 s loop, a step every 0.5 s; the second pass plays token 2 and has
+        // a change at 3 s of the song.
+        for k in 1..=32 {
+            let t = k as f64 * 0.5;
+            let song_s = (t - 0.5) % 8.0 + 0.5;
+            let (token, change) = if k > 16 { (2, (k == 22).then_some((t - 0.5, 1.0))) } else { (1, None) };
+            song.place(frame(0, t, token, change), song_s);
+        }
+        let layout = song.layout(0, 0.0, 20.0, 0.0);
+        assert_eq!(layout.surprise.len(), 16, "one step per half second of the loop");
+        assert!(layout.surprise.iter().all(|&(t, _)| t > 0.0 && t <= 8.0));
+        assert_eq!(layout.blocks.iter().map(|b| b.token).collect::<Vec<_>>(), vec![2], "the newest pass");
+        assert_eq!(layout.markers, vec![(2.5, 1.0)], "its change, at its place in the song");
+        assert_eq!(song.playhead_s(), 8.0);
+        // Jumping back to 2 s replaces the step there and only it.
+        song.place(frame(0, 16.5, 3, None), 2.0);
+        let tokens: Vec<u8> = song.levels[0].frames.iter().map(|f| f.token).collect();
+        assert_eq!(tokens.len(), 16);
+        assert_eq!(tokens.iter().filter(|&&t| t == 3).count(), 1);
+    }
+
+    #[test]
+    fn on_the_song_timeline_stretches_and_silences_lie_where_they_were_heard_in_the_song() {
+        use crate::layers::ChangeSpan;
+        let mut wall = LaneHistory::default();
+        // Heard from 0 s; the song looped from 10 s back to 0 s at 10 s of wall time.
+        for k in 1..=40 {
+            let t = k as f64 * 0.5;
+            let mut f = frame(0, t, 1, None);
+            f.song_s = Some(t % 10.0);
+            wall.push(f);
+        }
+        let timeline = Timeline::Song { wall: &wall };
+        assert_eq!(timeline.place(13.0), Some(3.0));
+        let pattern = Pattern {
+            period_s: 2.0,
+            period_beats: None,
+            period_bars: None,
+            confidence: 1.0,
+            strength: 1.0,
+            scale_s: 2.0,
+            profile: vec![],
+            register: "low".into(),
+            active: vec![],
+            changes: vec![ChangeSpan { start_s: 12.0, end_s: 14.0, strength: 1.0 }],
+        };
+        let shown: Vec<(f64, f64)> = stretches(&[&pattern], 0.0, &timeline, 0.0, 10.0).iter().map(|s| (s.start_s, s.end_s)).collect();
+        assert_eq!(shown, vec![(2.0, 4.0)]);
+        let mut with_silence = wall.clone();
+        with_silence.note_silence(19.0, 2.0);
+        assert_eq!(with_silence.silences(&Timeline::Song { wall: &wall }, 0.0, 10.0), vec![(7.0, 9.0)]);
     }
 }

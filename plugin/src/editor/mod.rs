@@ -24,7 +24,7 @@ use crate::params::{StrataParams, ViewSettings, MIN_EDITOR_SIZE, SPAN_RANGE_S};
 use crate::take::{ExportState, RecorderState, TakeControl};
 use crate::layers::Pattern;
 use crate::worker::{AnalysisState, StatusFeed, WorkerStatus};
-use lanes::LaneHistory;
+use lanes::{LaneHistory, Timeline};
 
 /// What the plugin shares with its editor. Its locks are taken by the main thread (when the
 /// plugin is activated) and the GUI thread, never by the audio thread.
@@ -36,6 +36,9 @@ pub struct EditorShared {
     /// The last hour of layers. It lives here, not in the editor, so closing the editor loses
     /// nothing (while it is closed the frames wait in the worker's queue, which holds an hour).
     pub history: Mutex<LaneHistory>,
+    /// The same layers on the host's song timeline, where the host sends its position: a
+    /// looped or replayed stretch of the song is there once, as last heard.
+    pub song_history: Mutex<LaneHistory>,
     /// The Record switch, the take and its export. Here so they outlive the editor window and
     /// the worker of each activation.
     pub takes: Arc<TakeControl>,
@@ -47,6 +50,7 @@ impl EditorShared {
             feed: Mutex::new(None),
             repaint: RepaintNotifier::new(),
             history: Mutex::new(LaneHistory::default()),
+            song_history: Mutex::new(LaneHistory::default()),
             takes: Arc::new(TakeControl::new()),
         }
     }
@@ -76,8 +80,19 @@ impl EditorShared {
         scratch.clear();
         feed.drain_layers(scratch);
         let mut history = self.history.lock().unwrap_or_else(|e| e.into_inner());
+        let mut song = self.song_history.lock().unwrap_or_else(|e| e.into_inner());
         for f in scratch.drain(..) {
             history.push(f);
+            if let Some(song_s) = f.song_s {
+                // On the history's timeline, which runs on across activations (each worker's
+                // stream starts at 0 s again).
+                let mut heard = f;
+                heard.time_s += history.stream_start_s();
+                if let Some(change) = heard.change.as_mut() {
+                    change.0 += history.stream_start_s();
+                }
+                song.place(heard, song_s);
+            }
         }
         let status = feed.latest();
         if let Some(s) = &status {
@@ -162,12 +177,17 @@ impl StrataEditor {
         }
         let shared = self.shared.clone();
         let history = shared.history.lock().unwrap_or_else(|e| e.into_inner());
+        let song = shared.song_history.lock().unwrap_or_else(|e| e.into_inner());
+        // The song's timeline once the host has said where its song is; the wall clock until then
+        // (and for hosts that never do).
+        let timeline = if song.levels() > 0 { Timeline::Song { wall: &*history } } else { Timeline::WallClock };
+        let drawn = if song.levels() > 0 { &*song } else { &*history };
         let saved = self.params.view();
         let mut view = saved.clone();
         // The take row comes first: its controls keep one place whatever the rows below say.
         take_section(ui, &self.shared.takes, &mut view);
         let runtime = header::RuntimeState::current();
-        let header = header::HeaderInput { runtime: &runtime, analysis: self.analysis.as_ref(), status: self.status.as_ref(), history: &history };
+        let header = header::HeaderInput { runtime: &runtime, analysis: self.analysis.as_ref(), status: self.status.as_ref(), history: &history, timeline: &timeline };
         header::strip(ui, &header, &mut self.diagnostics_open);
         let scales = match &self.analysis {
             Some(AnalysisState::Running { scales_s, .. }) => scales_s.clone(),
@@ -175,11 +195,17 @@ impl StrataEditor {
         };
         controls(ui, &mut view, &scales);
         if !view.frozen {
-            self.view_end_s = history.latest_time();
+            self.view_end_s = match timeline {
+                Timeline::WallClock => history.latest_time(),
+                // The song from its start while it fits; then the playhead a tenth from the right.
+                Timeline::Song { .. } => (song.playhead_s() + 0.1 * view.span_s).max(view.span_s),
+            };
         }
         let lanes = LanesInput {
             analysis: self.analysis.as_ref(),
-            history: &history,
+            history: drawn,
+            wall: &history,
+            timeline,
             status: self.status.as_ref(),
             patterns: &self.patterns,
             scales: &scales,
@@ -382,7 +408,11 @@ const READOUT_HEAD_LINES: usize = 2;
 /// What the lanes are drawn from.
 struct LanesInput<'a> {
     analysis: Option<&'a AnalysisState>,
+    /// The history drawn: the wall clock's or the song's.
     history: &'a LaneHistory,
+    /// The wall clock's history (the patterns' times are its stream's).
+    wall: &'a LaneHistory,
+    timeline: Timeline<'a>,
     status: Option<&'a WorkerStatus>,
     /// The pattern layers; each is drawn on the lane of its timescale.
     patterns: &'a [Pattern],
@@ -393,7 +423,7 @@ struct LanesInput<'a> {
 
 /// Draws the lanes; returns the period of the pattern layer whose readout line was clicked.
 fn lanes_section(ui: &mut egui::Ui, input: &LanesInput, view: &mut ViewSettings, view_end_s: &mut f64) -> Option<f64> {
-    let LanesInput { analysis, history, status, patterns, scales, selected } = *input;
+    let LanesInput { analysis, history, wall, timeline: axis, status, patterns, scales, selected } = *input;
     match analysis {
         None | Some(AnalysisState::Starting) => {
             ui.label("Layers: loading the models…");
@@ -441,10 +471,10 @@ fn lanes_section(ui: &mut egui::Ui, input: &LanesInput, view: &mut ViewSettings,
         }
     }
     let painter = ui.painter_at(response.rect);
-    let silences = history.silences(t0, t1);
+    let silences = wall.silences(&axis, t0, t1);
     // The selected layer's changed stretches, drawn across every lane.
     let selected_pattern: Vec<&Pattern> = patterns.iter().filter(|p| is_selected(p, selected)).collect();
-    let highlighted = lanes::stretches(&selected_pattern, history.stream_start_s(), t0, t1);
+    let highlighted = lanes::stretches(&selected_pattern, wall.stream_start_s(), &axis, t0, t1);
     for (row, &level) in visible.iter().enumerate() {
         let top = timeline.top() + row as f32 * lane_h;
         let row = LaneRow {
@@ -491,7 +521,7 @@ fn lanes_section(ui: &mut egui::Ui, input: &LanesInput, view: &mut ViewSettings,
             // Nothing was heard before 0 s, whatever the first window reached back to.
             let known = t >= 0.0 && t >= history.earliest_time() - scales[level] && t <= history.latest_time();
             let here = lane_patterns(patterns, scales[level]);
-            let changed = lanes::stretches(&here, history.stream_start_s(), t, t).into_iter().find(|s| s.start_s <= t && t <= s.end_s);
+            let changed = lanes::stretches(&here, wall.stream_start_s(), &axis, t, t).into_iter().find(|s| s.start_s <= t && t <= s.end_s);
             if let Some(f) = history.frame_at(level, t).filter(|_| known) {
                 let changed = changed
                     .map(|s| format!("\nlayer {:.2} s ({}) changed {:.1}–{:.1} s, for {:.1} s", s.period_s, s.register, s.start_s, s.end_s, s.end_s - s.start_s))
@@ -522,7 +552,7 @@ struct LaneRow {
 /// One lane: its blocks, silences, changed stretches and warm-up text over `t0..t1`, and its
 /// readout (the current pattern, the period, the pattern layers at its timescale).
 fn paint_lane_row(ui: &egui::Ui, painter: &egui::Painter, input: &LanesInput, row: &LaneRow, silences: &[(f64, f64)], (t0, t1): (f64, f64)) {
-    let LanesInput { history, status, patterns, scales, .. } = *input;
+    let LanesInput { history, wall, timeline, status, patterns, scales, .. } = *input;
     let (level, lane) = (row.level, row.lane);
     let resolution_s = (t1 - t0) / f64::from(lane.width().max(1.0));
     lanes::paint_lane(painter, lane, &history.layout(level, t0, t1, resolution_s), t0, t1);
@@ -533,7 +563,7 @@ fn paint_lane_row(ui: &egui::Ui, painter: &egui::Painter, input: &LanesInput, ro
         painter.text(lane.center(), egui::Align2::CENTER_CENTER, warm_up_text(scales[level], received_s), egui::FontId::proportional(13.0), ui.visuals().weak_text_color());
     }
     let here = lane_patterns(patterns, scales[level]);
-    lanes::paint_change_stretches(painter, lane, &lanes::stretches(&here, history.stream_start_s(), t0, t1), t0, t1);
+    lanes::paint_change_stretches(painter, lane, &lanes::stretches(&here, wall.stream_start_s(), &timeline, t0, t1), t0, t1);
     let current = history
         .current(level)
         .map(|f| format!("now {}", history.label(level, f.token)))

@@ -29,6 +29,8 @@ pub struct LayerFrame {
     /// A change confirmed at this step (it is decided one step late, once the peak is known):
     /// its time in seconds and its strength.
     pub change: Option<(f64, f32)>,
+    /// Where the host's song was at `time_s` (seconds), when it was playing and said so.
+    pub song_s: Option<f64>,
 }
 
 /// Robust, causal change detection on a layer's surprise: the same rule as

@@ -22,7 +22,9 @@ use crate::layers::{LayerFrame, Pattern};
 use crate::take::{TakeControl, TakeRecorder};
 
 mod live_patterns;
+pub mod song_clock;
 use live_patterns::LivePatterns;
+use song_clock::SongClock;
 pub use live_patterns::PATTERN_REFRESH_SHARE;
 
 /// How often the worker publishes a status, in wall-clock time.
@@ -278,6 +280,24 @@ pub struct LevelTally {
     pub surprise_sum: f64,
     /// Sum of the frames' pattern tokens.
     pub token_sum: u64,
+    /// Frames placed in the host's song, and the earliest and latest song positions they got.
+    #[serde(default)]
+    pub song_frames: u64,
+    #[serde(default)]
+    pub song_range_s: Option<(f64, f64)>,
+}
+
+impl LevelTally {
+    /// Counts one frame.
+    fn add(&mut self, frame: &LayerFrame) {
+        self.frames += 1;
+        self.surprise_sum += f64::from(frame.surprise);
+        self.token_sum += u64::from(frame.token);
+        if let Some(s) = frame.song_s {
+            self.song_frames += 1;
+            self.song_range_s = Some(self.song_range_s.map_or((s, s), |(a, b)| (a.min(s), b.max(s))));
+        }
+    }
 }
 
 impl Worker {
@@ -355,6 +375,7 @@ fn run(
     let mut levels: Vec<LevelTally> = Vec::new();
     let mut last_publish = Instant::now();
     let mut patterns = LivePatterns::new(0.0);
+    let mut song = SongClock::new(config.sample_rate_hz);
     let name = worker_thread_name(config.activation);
 
     loop {
@@ -369,7 +390,7 @@ fn run(
                     });
                     engine_offset_s = pending_dropped as f64 / f64::from(config.sample_rate_hz);
                     patterns.set_offset_s(engine_offset_s);
-                    match analyse(&mut e, &pending, engine_offset_s, &mut updates, &mut levels, &mut publisher) {
+                    match analyse(&mut e, &pending, engine_offset_s, &song, &mut updates, &mut levels, &mut publisher) {
                         Ok(n) => {
                             layer_frames += n;
                             engine = Some(e);
@@ -386,6 +407,8 @@ fn run(
             }
         }
         let n = capture.pop_frames(&mut scratch);
+        // After the frames: each block's mark went in before it.
+        capture.pop_song_marks(|mark| song.note(mark));
         if let Some(r) = recorder.as_mut() {
             r.set_dropped_frames(capture.counters().dropped_frames());
             // Also with nothing new, so the switch takes effect while the host is stopped.
@@ -403,7 +426,7 @@ fn run(
                 }
             }
             if let Some(e) = engine.as_mut() {
-                match analyse(e, block, engine_offset_s, &mut updates, &mut levels, &mut publisher) {
+                match analyse(e, block, engine_offset_s, &song, &mut updates, &mut levels, &mut publisher) {
                     Ok(n) => layer_frames += n,
                     Err(reason) => {
                         analysis_error = Some(reason);
@@ -536,12 +559,13 @@ fn run(
 }
 
 /// Feeds `samples` to the engine and forwards every layer frame it completes to the editor, with
-/// times shifted by `offset_s` (audio the engine never saw). Returns how many frames; on failure,
-/// tells the editor why and returns the reason.
+/// times shifted by `offset_s` (audio the engine never saw) and placed in the song by `song`.
+/// Returns how many frames; on failure, tells the editor why and returns the reason.
 fn analyse(
     engine: &mut Engine,
     samples: &[f32],
     offset_s: f64,
+    song: &SongClock,
     updates: &mut Vec<LayerFrame>,
     levels: &mut Vec<LevelTally>,
     publisher: &mut StatusPublisher,
@@ -558,14 +582,12 @@ fn analyse(
             // Once per level, on the first frames (the engine's levels are fixed).
             levels.resize(frame.level + 1, LevelTally::default());
         }
-        let tally = &mut levels[frame.level];
-        tally.frames += 1;
-        tally.surprise_sum += f64::from(frame.surprise);
-        tally.token_sum += u64::from(frame.token);
         frame.time_s += offset_s;
         if let Some(c) = frame.change.as_mut() {
             c.0 += offset_s;
         }
+        frame.song_s = song.song_at(frame.time_s);
+        levels[frame.level].add(&frame);
         publisher.publish_layer(frame);
     }
     Ok(n)
