@@ -94,10 +94,10 @@ pub const MIN_LAYER_WEIGHT: f64 = 1.5;
 /// Shortest period reported, in seconds.
 pub const MIN_PERIOD_S: f64 = 0.18;
 /// A candidate the rules pass over is still a layer if the period head gives it at least this
-/// probability. On the development pieces (seeds 1, 2, 5, 6 and the lmms demos; the head was
-/// trained on seeds 7 to 14), 0.5 recalled 0.01 more periods than 0.6 at 0.02 less precision,
-/// 0.7 recalled 0.03 less; the head alone, without the rules, lost the lmms demos' beats and bars
-/// (period recall 0.62 -> 0.43 to 0.51).
+/// probability. On the development seeds 1, 2, 5 and 6 (the head was trained on seeds 7 to 14),
+/// 0.5 recalled 0.02 more periods than 0.6 at 0.03 less precision, and 0.7 recalled 0.04 less;
+/// the head alone, without the rules, lost the lmms demos' beats and bars (period recall 0.62 ->
+/// 0.43 to 0.51).
 pub const HEAD_THRESHOLD: f64 = 0.6;
 
 /// What a layer takes out of the spectrum: the median of this many repeats either side.
