@@ -142,21 +142,36 @@ impl LaneHistory {
         }
         frame.time_s = song_s;
         // What an earlier pass left within this step's reach (steps on a grid a hop apart keep
-        // their neighbours; 1 % of slack for rounding).
+        // their neighbours; 1 % of slack for rounding): frames and changes are kept in song
+        // order, so it is one run of each.
         let reach = 0.99 * hop;
-        level.frames.retain(|f| (f.time_s - song_s).abs() >= reach);
-        level.changes.retain(|c| !(c.0 > song_s - hop && c.0 <= song_s));
-        if !level.order.contains(&frame.token) {
-            level.order.push(frame.token);
-        }
-        let at = level.frames.partition_point(|f| f.time_s < song_s);
-        level.frames.insert(at, frame);
+        let lo = level.frames.partition_point(|f| f.time_s <= song_s - reach);
+        let hi = level.frames.partition_point(|f| f.time_s < song_s + reach);
+        level.frames.drain(lo..hi);
+        level.frames.insert(lo, frame);
+        let lo = level.changes.partition_point(|c| c.0 <= song_s - hop);
+        let hi = level.changes.partition_point(|c| c.0 <= song_s);
+        level.changes.drain(lo..hi);
         if let Some(change) = frame.change {
             let at = level.changes.partition_point(|c| c.0 < change.0);
             level.changes.insert(at, change);
         }
-        level.frames.retain(|f| (f.time_s - song_s).abs() <= HISTORY_S);
-        level.changes.retain(|c| (c.0 - song_s).abs() <= HISTORY_S);
+        if !level.order.contains(&frame.token) {
+            level.order.push(frame.token);
+        }
+        // At most an hour either side of the newest step.
+        while level.frames.front().is_some_and(|f| f.time_s < song_s - HISTORY_S) {
+            level.frames.pop_front();
+        }
+        while level.frames.back().is_some_and(|f| f.time_s > song_s + HISTORY_S) {
+            level.frames.pop_back();
+        }
+        while level.changes.front().is_some_and(|c| c.0 < song_s - HISTORY_S) {
+            level.changes.pop_front();
+        }
+        while level.changes.back().is_some_and(|c| c.0 > song_s + HISTORY_S) {
+            level.changes.pop_back();
+        }
     }
 
     /// On the song timeline: the song position of the newest frame placed.
