@@ -91,12 +91,19 @@ impl LaneHistory {
         self.stream_start_s
     }
 
-    /// Adds a frame of the current stream, dropping what is older than an hour.
-    pub fn push(&mut self, mut frame: LayerFrame) {
+    /// A frame of the current stream with its times on this history's timeline (stream times
+    /// plus [`LaneHistory::stream_start_s`]).
+    pub fn on_timeline(&self, mut frame: LayerFrame) -> LayerFrame {
         frame.time_s += self.stream_start_s;
         if let Some(change) = frame.change.as_mut() {
             change.0 += self.stream_start_s;
         }
+        frame
+    }
+
+    /// Adds a frame of the current stream, dropping what is older than an hour.
+    pub fn push(&mut self, frame: LayerFrame) {
+        let frame = self.on_timeline(frame);
         if self.levels.len() <= frame.level {
             self.levels.resize_with(frame.level + 1, LevelHistory::default);
         }

@@ -86,12 +86,7 @@ impl EditorShared {
             if let Some(song_s) = f.song_s {
                 // On the history's timeline, which runs on across activations (each worker's
                 // stream starts at 0 s again).
-                let mut heard = f;
-                heard.time_s += history.stream_start_s();
-                if let Some(change) = heard.change.as_mut() {
-                    change.0 += history.stream_start_s();
-                }
-                song.place(heard, song_s);
+                song.place(history.on_timeline(f), song_s);
             }
         }
         let status = feed.latest();
@@ -180,8 +175,7 @@ impl StrataEditor {
         let song = shared.song_history.lock().unwrap_or_else(|e| e.into_inner());
         // The song's timeline once the host has said where its song is; the wall clock until then
         // (and for hosts that never do).
-        let timeline = if song.levels() > 0 { Timeline::Song { wall: &*history } } else { Timeline::WallClock };
-        let drawn = if song.levels() > 0 { &*song } else { &*history };
+        let (timeline, drawn) = if song.levels() > 0 { (Timeline::Song { wall: &*history }, &*song) } else { (Timeline::WallClock, &*history) };
         let saved = self.params.view();
         let mut view = saved.clone();
         // The take row comes first: its controls keep one place whatever the rows below say.

@@ -298,8 +298,10 @@ pub fn discover_traced(frames: &[f32], bins: usize, config: &PatternConfig, trac
             .into_iter()
             .filter(|g| new(mean_period(g)))
             .collect();
-        let features = candidate_features(&groups, &alive, &found, fr);
-        let chosen = choose(&groups, &features, config.period_head.as_deref());
+        // Each candidate's weight and breadth, once: the features and the rules both weigh them.
+        let sizes: Vec<(f64, usize)> = groups.iter().map(|g| (weight(g), channels(g))).collect();
+        let features = candidate_features(&groups, &sizes, &alive, &found, fr);
+        let chosen = choose(&sizes, &features, config.period_head.as_deref());
         trace.extend(groups.iter().zip(&features).enumerate().map(|(i, (g, x))| CandidateRecord {
             round: found.len(),
             period_s: mean_period(g) / fr,
@@ -325,18 +327,18 @@ pub fn discover_traced(frames: &[f32], bins: usize, config: &PatternConfig, trac
 /// Which of a round's candidates (shortest period first) is the next layer: the shortest that
 /// the rules accept (weight, then relative weight or breadth) or that the period head scores at
 /// least [`HEAD_THRESHOLD`].
-fn choose(groups: &[Vec<Vote>], features: &[[f64; CANDIDATE_FEATURES]], head: Option<&PeriodHead>) -> Option<usize> {
-    let strong: Vec<&Vec<Vote>> = groups.iter().filter(|g| weight(g) >= MIN_LAYER_WEIGHT).collect();
-    let top = strong.iter().map(|g| weight(g)).fold(0.0, f64::max);
+/// `sizes` holds each candidate's (weight, channels).
+fn choose(sizes: &[(f64, usize)], features: &[[f64; CANDIDATE_FEATURES]], head: Option<&PeriodHead>) -> Option<usize> {
+    let strong = || sizes.iter().filter(|s| s.0 >= MIN_LAYER_WEIGHT);
+    let top = strong().map(|s| s.0).fold(0.0, f64::max);
     // The round's strongest candidate's breadth: how many channels it sounds in.
-    let top_channels = strong.iter().max_by(|a, b| weight(a).total_cmp(&weight(b))).map_or(0, |g| channels(g));
-    let by_rule = |g: &[Vote]| {
-        weight(g) >= MIN_LAYER_WEIGHT
-            && (weight(g) >= MIN_RELATIVE_WEIGHT * top || channels(g) as f64 >= MIN_RELATIVE_BREADTH * top_channels as f64)
+    let top_channels = strong().max_by(|a, b| a.0.total_cmp(&b.0)).map_or(0, |s| s.1);
+    let by_rule = |&(w, c): &(f64, usize)| {
+        w >= MIN_LAYER_WEIGHT && (w >= MIN_RELATIVE_WEIGHT * top || c as f64 >= MIN_RELATIVE_BREADTH * top_channels as f64)
     };
     let by_head = |x: &[f64; CANDIDATE_FEATURES]| head.is_some_and(|h| h.score(x) >= HEAD_THRESHOLD);
-    // `groups` is sorted by period, so the first accepted is the shortest.
-    (0..groups.len()).find(|&i| by_rule(&groups[i]) || by_head(&features[i]))
+    // The candidates are sorted by period, so the first accepted is the shortest.
+    (0..sizes.len()).find(|&i| by_rule(&sizes[i]) || by_head(&features[i]))
 }
 
 /// One candidate period one round of the sieve weighed: what the period head is trained on.
@@ -364,20 +366,20 @@ pub const CANDIDATE_FEATURES: usize = 14;
 ///
 /// No feature is a time or a length of the piece, so a head trained on short pieces reads long
 /// ones alike.
-fn candidate_features(groups: &[Vec<Vote>], alive: &[bool], found: &[(Pattern, Vec<f64>)], fr: f64) -> Vec<[f64; CANDIDATE_FEATURES]> {
-    let top = groups.iter().map(|g| weight(g)).fold(0.0, f64::max).max(1e-9);
-    let top_channels = groups.iter().max_by(|a, b| weight(a).total_cmp(&weight(b))).map_or(1, |g| channels(g)).max(1) as f64;
+fn candidate_features(groups: &[Vec<Vote>], sizes: &[(f64, usize)], alive: &[bool], found: &[(Pattern, Vec<f64>)], fr: f64) -> Vec<[f64; CANDIDATE_FEATURES]> {
+    let top = sizes.iter().map(|s| s.0).fold(0.0, f64::max).max(1e-9);
+    let top_channels = sizes.iter().max_by(|a, b| a.0.total_cmp(&b.0)).map_or(1, |s| s.1).max(1) as f64;
     let alive_count = alive.iter().filter(|&&a| a).count().max(1) as f64;
     let n = alive.len().max(1) as f64;
-    let mut weights: Vec<f64> = groups.iter().map(|g| weight(g)).collect();
+    let mut weights: Vec<f64> = sizes.iter().map(|s| s.0).collect();
     weights.sort_by(|a, b| b.total_cmp(a));
     groups
         .iter()
+        .zip(sizes)
         .enumerate()
-        .map(|(i, g)| {
+        .map(|(i, (g, &(w, c)))| {
             let period_s = mean_period(g) / fr;
-            let w = weight(g);
-            let c = channels(g) as f64;
+            let c = c as f64;
             let (lo, hi) = g.iter().fold((f64::MAX, f64::MIN), |(lo, hi), v| (lo.min(v.0), hi.max(v.0)));
             let centroid = g.iter().map(|v| v.2 as f64 * v.1).sum::<f64>() / g.iter().map(|v| v.1).sum::<f64>().max(1e-12) / n;
             // How near a whole-number ratio it stands to a layer already found (0: exactly).
