@@ -86,17 +86,70 @@ pub const FULL_STEP_DB: f64 = 30.0;
 /// stretches heard nowhere else ([`novel_stretches`]) and the level steps ([`level_steps`]) not
 /// at one of their edges, in order of their start, times in seconds from the first frame.
 pub fn changes(frames: &[f32], bins: usize, frame_rate: f64) -> Vec<ChangeSpan> {
-    let mut out = novel_stretches(frames, bins, frame_rate);
+    novelty(frames, bins, frame_rate).changes
+}
+
+/// The changes of [`changes`], with each band's novelty kept so that [`Novelty::where_heard`]
+/// can say in which bands a change was heard.
+pub fn novelty(frames: &[f32], bins: usize, frame_rate: f64) -> Novelty {
+    let (mut changes, band_z, moment_rate) = novel_stretches_scored(frames, bins, frame_rate);
     let steps: Vec<ChangeSpan> = level_steps(frames, bins, frame_rate)
         .into_iter()
         .filter(|s| {
-            !out.iter()
+            !changes
+                .iter()
                 .any(|c| (s.start_s - c.start_s).abs() <= STEP_AT_EDGE_S || (s.start_s - c.end_s).abs() <= STEP_AT_EDGE_S)
         })
         .collect();
-    out.extend(steps);
-    out.sort_by(|a, b| a.start_s.total_cmp(&b.start_s));
-    out
+    changes.extend(steps);
+    changes.sort_by(|a, b| a.start_s.total_cmp(&b.start_s));
+    Novelty { changes, band_z, bands: BANDS.min(bins).max(1), bins, moment_rate }
+}
+
+/// The changes of a piece and how novel each band was at each moment.
+#[derive(Debug, Clone)]
+pub struct Novelty {
+    /// The changes, in order of their start.
+    pub changes: Vec<ChangeSpan>,
+    /// Per moment, each band's novelty (robust z), moment-major.
+    band_z: Vec<f64>,
+    bands: usize,
+    bins: usize,
+    moment_rate: f64,
+}
+
+impl Novelty {
+    /// The bands (adjacent log-mel bins, equal counts) the novelty is scored in.
+    pub fn bands(&self) -> usize {
+        self.bands
+    }
+
+    /// The band that log-mel bin `bin` belongs to.
+    pub fn band_of(&self, bin: usize) -> usize {
+        // Band k holds bins k·bins/bands up to (k + 1)·bins/bands, as in the distances.
+        (0..self.bands).rev().find(|&k| k * self.bins / self.bands <= bin).unwrap_or(0)
+    }
+
+    /// Where `change` was heard: each band's mean novelty over it (over [`STEP_WINDOW_S`] either
+    /// side of an instant), what is no more alike than usual counted as 0.
+    pub fn where_heard(&self, change: &ChangeSpan) -> Vec<f64> {
+        let (from_s, to_s) = if change.end_s > change.start_s {
+            (change.start_s, change.end_s)
+        } else {
+            (change.start_s - STEP_WINDOW_S, change.start_s + STEP_WINDOW_S)
+        };
+        let n = self.band_z.len() / self.bands;
+        let a = ((from_s.max(0.0) * self.moment_rate) as usize).min(n);
+        let b = ((to_s * self.moment_rate).ceil().max(0.0) as usize).clamp(a, n);
+        let mut heard = vec![0.0; self.bands];
+        for row in self.band_z[a * self.bands..b * self.bands].chunks_exact(self.bands) {
+            for (h, z) in heard.iter_mut().zip(row) {
+                *h += z.max(0.0);
+            }
+        }
+        heard.iter_mut().for_each(|h| *h /= (b - a).max(1) as f64);
+        heard
+    }
 }
 
 /// The moments where one band's mean level over the next [`STEP_WINDOW_S`] differs from that
@@ -162,13 +215,20 @@ fn band_means(moments: &[f32], bins: usize) -> Vec<f32> {
 /// The stretches of `frames` (`bins` dB values per frame at `frame_rate`, oldest first) heard
 /// nowhere else in reach, with times in seconds from the first frame.
 pub fn novel_stretches(frames: &[f32], bins: usize, frame_rate: f64) -> Vec<ChangeSpan> {
+    novel_stretches_scored(frames, bins, frame_rate).0
+}
+
+/// [`novel_stretches`], each band's novelty (moment-major robust z) and the moment rate.
+fn novel_stretches_scored(frames: &[f32], bins: usize, frame_rate: f64) -> (Vec<ChangeSpan>, Vec<f64>, f64) {
     let pool = ((frame_rate / MOMENT_RATE_HZ).round() as usize).max(1);
     let moment_rate = frame_rate / pool as f64;
     let floors = bin_floors(frames, bins);
     let moments = pooled(frames, bins, pool, &floors);
     let distance = nearest_far_distance(&moments, bins, moment_rate);
-    let score = top_band_score(&distance, moments.len() / bins.max(1));
-    stretches(&score, moment_rate)
+    let n = moments.len() / bins.max(1);
+    let band_z = band_scores(&distance, n);
+    let score = top_band_score(&band_z, n);
+    (stretches(&score, moment_rate), band_z, moment_rate)
 }
 
 /// Per bin, the level (dB) under which it counts as silent: [`FLOOR_BELOW_DB`] below its
@@ -250,14 +310,13 @@ fn nearest_far_distance(moments: &[f32], bins: usize, moment_rate: f64) -> Vec<f
     nearest.iter().map(|&d| if d.is_finite() { d.sqrt() } else { f64::NAN }).collect()
 }
 
-/// Each moment's score: the mean robust z of its [`TOP_BANDS`] most novel bands (a band's z is 0
-/// where it has no distance). `distance` is moment-major, `n` moments.
-fn top_band_score(distance: &[f64], n: usize) -> Vec<f64> {
+/// Each band's distances scored against the band's own typical distance (a robust z, 0 where a
+/// band has no distance): moment-major like `distance`, `n` moments.
+fn band_scores(distance: &[f64], n: usize) -> Vec<f64> {
     if n == 0 {
         return Vec::new();
     }
     let bands = distance.len() / n;
-    // Moment-major like `distance`: each band is scored against its own distances.
     let mut z = vec![0.0_f64; n * bands];
     for k in 0..bands {
         let known: Vec<usize> = (0..n).filter(|&t| distance[t * bands + k].is_finite()).collect();
@@ -269,9 +328,22 @@ fn top_band_score(distance: &[f64], n: usize) -> Vec<f64> {
             z[t * bands + k] = v;
         }
     }
-    let top = TOP_BANDS.clamp(1, bands.max(1));
-    z.chunks_exact_mut(bands.max(1))
-        .map(|row| {
+    z
+}
+
+/// Each moment's score: the mean of its [`TOP_BANDS`] most novel bands' scores (`band_z`,
+/// moment-major, `n` moments).
+fn top_band_score(band_z: &[f64], n: usize) -> Vec<f64> {
+    if n == 0 {
+        return Vec::new();
+    }
+    let bands = (band_z.len() / n).max(1);
+    let top = TOP_BANDS.clamp(1, bands);
+    let mut row = vec![0.0; bands];
+    band_z
+        .chunks_exact(bands)
+        .map(|z| {
+            row.copy_from_slice(z);
             row.sort_unstable_by(|a, b| b.total_cmp(a));
             row[..top].iter().sum::<f64>() / top as f64
         })
@@ -373,6 +445,21 @@ mod tests {
         let c = found[0];
         assert!((c.start_s - 41.3).abs() <= 0.5 && (c.end_s - 52.1).abs() <= 0.5, "{c:?}");
         assert!(c.strength > 0.0 && c.strength <= 1.0, "{c:?}");
+    }
+
+    #[test]
+    fn a_change_is_heard_in_the_bands_that_changed() {
+        let novelty = novelty(&piece(90.0, Some((41.3, 52.1))), BINS, FR);
+        let [c] = novelty.changes[..] else { panic!("{:?}", novelty.changes) };
+        let heard = novelty.where_heard(&c);
+        let half = novelty.bands() / 2;
+        assert_eq!(novelty.band_of(BINS - 1), novelty.bands() - 1);
+        assert_eq!(novelty.band_of(0), 0);
+        // The boost is in the upper half of the bins: every upper band hears more than any lower.
+        let low = heard[..half].iter().copied().fold(0.0, f64::max);
+        let high = heard[half..].iter().copied().fold(f64::INFINITY, f64::min);
+        assert!(high > low, "{heard:?}");
+        assert!(heard.iter().all(|h| *h >= 0.0), "{heard:?}");
     }
 
     #[test]
