@@ -91,6 +91,7 @@ fn child(what: &str, wav: &Path, out: &Path) {
                 source_name: None,
                 tempo_bpm: None,
                 beats_per_bar: 4.0,
+                highlight_period_s: None,
             };
             job::export(&request, models, &progress).expect("export");
         }

@@ -1,13 +1,15 @@
 //! A PNG picture of an analysis: one lane per timescale, longest on top; token segments as
 //! coloured blocks (one colour and letter per token within a lane), the surprise as a thin curve,
 //! changed stretches of the pattern layers as amber bands on their lanes, each lane naming its
-//! pattern layers.
+//! pattern layers. A layer the user selected is highlighted as in the editor: a stripe beside its
+//! lane, its name in the highlight colour and its changed stretches marked across every lane.
 
 use std::path::Path;
 
 use plotters::prelude::*;
 use plotters::style::{register_font, FontStyle};
 
+use crate::layers::patterns::{Pattern, SAME_PERIOD};
 use crate::layers::Analysis;
 
 const WIDTH: u32 = 1600;
@@ -19,6 +21,8 @@ const BRIGHT: RGBColor = RGBColor(230, 230, 230);
 const DIM: RGBColor = RGBColor(170, 170, 170);
 const DIMMER: RGBColor = RGBColor(150, 150, 150);
 const INK: RGBColor = RGBColor(20, 20, 20);
+/// The editor's highlight colour (`editor::lanes::HIGHLIGHT`).
+const HIGHLIGHT: RGBColor = RGBColor(0x7C, 0xC8, 0xFF);
 
 #[derive(Debug, thiserror::Error)]
 #[error("cannot draw {path}: {reason}")]
@@ -45,8 +49,9 @@ pub fn token_colour(token: u8) -> RGBColor {
     RGBColor(((r + m) * 255.0) as u8, ((g + m) * 255.0) as u8, ((b + m) * 255.0) as u8)
 }
 
-/// Draws `analysis` into a PNG at `path`.
-pub fn draw(analysis: &Analysis, path: &Path) -> Result<(), PictureError> {
+/// Draws `analysis` into a PNG at `path`, highlighting the pattern layer whose period is within
+/// [`SAME_PERIOD`] of `highlight_period_s`, if any.
+pub fn draw(analysis: &Analysis, highlight_period_s: Option<f64>, path: &Path) -> Result<(), PictureError> {
     let err = |e: &dyn std::fmt::Display| PictureError {
         path: path.display().to_string(),
         reason: e.to_string(),
@@ -65,6 +70,7 @@ pub fn draw(analysis: &Analysis, path: &Path) -> Result<(), PictureError> {
         analysis.source, analysis.duration_s, analysis.sample_rate, analysis.models, analysis.backend
     );
     root.draw_text(&title, &text(18, &BRIGHT), (12, 12)).map_err(|e| err(&e))?;
+    let selected = selected_layer(&analysis.patterns, highlight_period_s);
 
     // Longest scale on top.
     let mut order: Vec<usize> = (0..analysis.layers.len()).collect();
@@ -78,13 +84,18 @@ pub fn draw(analysis: &Analysis, path: &Path) -> Result<(), PictureError> {
             .map_err(|e| err(&e))?;
         root.draw_text(&period, &text(14, &DIM), (12, top + 38)).map_err(|e| err(&e))?;
         // The pattern layers living at this timescale, one line each.
-        let here: Vec<&crate::layers::Pattern> = analysis.patterns.iter().filter(|p| p.scale_s == layer.scale_s).collect();
+        let here: Vec<&Pattern> = analysis.patterns.iter().filter(|p| p.scale_s == layer.scale_s).collect();
         let listed = if here.is_empty() {
             format!("strength {:.2} · conf {:.2}", layer.strength, layer.period_confidence)
         } else {
             here.iter().map(|p| format!("{:.2} s {}", p.period_s, p.register)).collect::<Vec<_>>().join(" · ")
         };
         root.draw_text(&listed, &text(14, &DIMMER), (12, top + 58)).map_err(|e| err(&e))?;
+        if let Some(p) = selected.filter(|p| p.scale_s == layer.scale_s) {
+            root.draw(&Rectangle::new([(2, top + 4), (6, bottom)], HIGHLIGHT.filled())).map_err(|e| err(&e))?;
+            let name = format!("selected: {:.2} s {}", p.period_s, p.register);
+            root.draw_text(&name, &text(14, &HIGHLIGHT), (12, top + 76)).map_err(|e| err(&e))?;
+        }
         for seg in &layer.segments {
             let (x0, x1) = (x_of(seg.start_s), x_of(seg.end_s).max(x_of(seg.start_s) + 1));
             root.draw(&Rectangle::new([(x0, top + 6), (x1, bottom)], token_colour(seg.token).filled()))
@@ -115,6 +126,12 @@ pub fn draw(analysis: &Analysis, path: &Path) -> Result<(), PictureError> {
             root.draw(&Rectangle::new([(x0, bottom - 18), (x1, bottom)], RGBColor(255, 180, 40).mix(alpha).filled()))
                 .map_err(|e| err(&e))?;
         }
+        // The selected layer's changed stretches across every lane, faintly, as in the editor.
+        for c in selected.iter().flat_map(|p| &p.changes) {
+            let (x0, x1) = (x_of(c.start_s), x_of(c.end_s).max(x_of(c.start_s) + 2));
+            root.draw(&Rectangle::new([(x0, top + 4), (x1, bottom)], HIGHLIGHT.mix(0.18).filled())).map_err(|e| err(&e))?;
+            root.draw(&Rectangle::new([(x0, top + 4), (x1, bottom)], HIGHLIGHT.stroke_width(1))).map_err(|e| err(&e))?;
+        }
         for change in layer.changes.iter().filter(|c| c.start_s.is_none()) {
             let x = x_of(change.time_s);
             let w = 1 + (change.strength * 4.0) as u32;
@@ -133,4 +150,14 @@ pub fn draw(analysis: &Analysis, path: &Path) -> Result<(), PictureError> {
     }
     root.present().map_err(|e| err(&e))?;
     Ok(())
+}
+
+/// The pattern layer whose period is within [`SAME_PERIOD`] of `period_s` (the nearest, if
+/// several are).
+pub fn selected_layer(patterns: &[Pattern], period_s: Option<f64>) -> Option<&Pattern> {
+    let s = period_s?;
+    patterns
+        .iter()
+        .filter(|p| (p.period_s - s).abs() <= SAME_PERIOD * s)
+        .min_by(|a, b| (a.period_s - s).abs().total_cmp(&(b.period_s - s).abs()))
 }

@@ -184,7 +184,7 @@ impl TakeControl {
     /// Exports the last take into `folder/<take name>` on a thread of its own. With `replace`
     /// false, an earlier export there is not touched: the state becomes
     /// [`ExportState::NeedsConfirmation`] and the editor asks. Does nothing while an export runs.
-    pub fn start_export(self: &Arc<Self>, folder: &Path, replace: bool) {
+    pub fn start_export(self: &Arc<Self>, folder: &Path, replace: bool, highlight_period_s: Option<f64>) {
         if matches!(self.export_state(), ExportState::Running { .. }) {
             return;
         }
@@ -218,6 +218,7 @@ impl TakeControl {
             source_name: Some(take.name.clone()),
             tempo_bpm: take.tempo_bpm,
             beats_per_bar: f64::from(take.beats_per_bar.max(1)),
+            highlight_period_s,
         };
         let spawned = std::thread::Builder::new().name("strata-export".into()).spawn(move || {
             let state = match run_export(&request, &progress) {

@@ -92,7 +92,29 @@ fn analyze_writes_json_and_picture() {
     let png = std::fs::read(out.join("strata.png")).unwrap();
     assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
     assert!(std::fs::read_dir(&out).unwrap().count() == 2, "only strata.json and strata.png remain");
+    assert_eq!(highlighted_pixels(&out.join("strata.png")), 0, "nothing is highlighted unless asked");
+
+    // The layer a user picks (as a click in the editor picks it) is highlighted in the picture.
+    let picked = patterns.iter().max_by_key(|p| p["changes"].as_array().unwrap().len()).unwrap()["period_s"].as_f64().unwrap();
+    let lit = temp("highlight");
+    let o = strata().args(["analyze", "--quiet", "--highlight", &format!("{picked}"), "--out"]).arg(&lit).arg(asset()).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(highlighted_pixels(&lit.join("strata.png")) > 500, "the picked layer's stripe and stretches are drawn");
+    let o = strata().args(["analyze", "--quiet", "--highlight", "-2", "--out"]).arg(&lit).arg(asset()).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("--highlight -2 is not a positive period"), "{err}");
     std::fs::remove_dir_all(out).unwrap();
+    std::fs::remove_dir_all(lit).unwrap();
+}
+
+/// Pixels of `png` in the highlight colour of the picture (and the editor), exactly.
+fn highlighted_pixels(png: &Path) -> usize {
+    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(png).unwrap()));
+    let mut reader = decoder.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    assert_eq!(info.color_type, png::ColorType::Rgb, "plotters writes RGB");
+    buf[..info.buffer_size()].chunks_exact(3).filter(|px| px == &[0x7C, 0xC8, 0xFF]).count()
 }
 
 /// Runs `strata analyze FILE --out DIR`; expects failure with a one-line message containing

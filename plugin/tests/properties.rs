@@ -301,6 +301,7 @@ fn check_export_sums(input: &Input) -> Result<(), TestCaseError> {
         source_name: None,
         tempo_bpm: None,
         beats_per_bar: 4.0,
+        highlight_period_s: None,
     };
     match export(&request, models(), &ExportProgress::new()) {
         Err(ExportError::NoAudio { .. }) if input.frames == 0 => {

@@ -31,7 +31,7 @@ fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
 }
 
 fn export_and_wait(control: &Arc<TakeControl>, folder: &Path, replace: bool) -> ExportState {
-    control.start_export(folder, replace);
+    control.start_export(folder, replace, None);
     control.wait_for_export();
     control.export_state()
 }

@@ -121,7 +121,15 @@ fn export(
     check_tempo(tempo_bpm)?;
     py.detach(|| {
         let models = load_models(models, Workload::Batched)?;
-        let request = ExportRequest { input: path.clone(), dest: out_dir, replace, source_name: None, tempo_bpm, beats_per_bar };
+        let request = ExportRequest {
+            input: path.clone(),
+            dest: out_dir,
+            replace,
+            source_name: None,
+            tempo_bpm,
+            beats_per_bar,
+            highlight_period_s: None,
+        };
         let summary = export_job(&request, models, &ExportProgress::new())
             .map_err(|e| error(&format!("exporting {}: ", path.display()), &e))?;
         Ok((summary.dest, summary.files, summary.stem_periods_s, summary.max_sum_error))

@@ -73,11 +73,20 @@ struct Options {
     /// features the period head scores (its training data; see models/README.md).
     #[arg(long)]
     candidates: bool,
+    /// Highlight in the picture the pattern layer of this period (seconds, within 3 %), as a
+    /// click on it does in the editor.
+    #[arg(long, value_name = "SECONDS", allow_negative_numbers = true)]
+    highlight: Option<f64>,
 }
 
 impl Options {
     /// Checks the options and finds the model folder and ONNX Runtime.
     fn prepare(&self) -> Result<(PathBuf, &'static Runtime)> {
+        if let Some(s) = self.highlight {
+            if !(s.is_finite() && s > 0.0) {
+                bail!("--highlight {s} is not a positive period in seconds");
+            }
+        }
         if let Some(t) = self.tempo {
             if !(t.is_finite() && t > 0.0) {
                 bail!("--tempo {t} is not a positive number of beats per minute");
@@ -136,6 +145,7 @@ fn run(cli: Cli) -> Result<()> {
                 source_name: None,
                 tempo_bpm: options.tempo,
                 beats_per_bar: options.beats_per_bar,
+                highlight_period_s: options.highlight,
             };
             let progress = ExportProgress::new();
             let summary = with_progress_bar(&progress, options.quiet, || export(&request, models, &progress))
@@ -295,7 +305,10 @@ fn analyze_into(path: &Path, dest: &Path, models: ModelSet, options: &Options, s
     let result = (|| -> Result<()> {
         let json = serde_json::to_string_pretty(&analysis)?;
         std::fs::write(staging.join("strata.json"), json).with_context(|| format!("writing into {}", staging.display()))?;
-        strata::picture::draw(&analysis, &staging.join("strata.png"))?;
+        if let Some(s) = options.highlight.filter(|&s| strata::picture::selected_layer(&analysis.patterns, Some(s)).is_none()) {
+            eprintln!("{}: no pattern layer within 3 % of {s} s to highlight", path.display());
+        }
+        strata::picture::draw(&analysis, options.highlight, &staging.join("strata.png"))?;
         let mut names = vec!["strata.json", "strata.png"];
         if options.candidates {
             let lines: Vec<String> = candidates.iter().map(serde_json::to_string).collect::<Result<_, _>>()?;

@@ -416,6 +416,31 @@ pub fn paint_highlight(painter: &egui::Painter, rect: Rect, stretches: &[Stretch
     }
 }
 
+/// The bars of a layer's profile badge inside `rect`: one per profile band, lowest band on the
+/// left, each as tall as the band's weight (0..1, the loudest band 1; at least a hairline, so an
+/// empty band still shows where it would be).
+pub fn profile_bars(rect: Rect, profile: &[f32]) -> Vec<Rect> {
+    let n = profile.len().max(1) as f32;
+    let width = rect.width() / n;
+    profile
+        .iter()
+        .enumerate()
+        .map(|(k, &w)| {
+            let h = (w.clamp(0.0, 1.0) * rect.height()).max(1.0);
+            let x = rect.left() + k as f32 * width;
+            Rect::from_min_max(Pos2::new(x + 0.5, rect.bottom() - h), Pos2::new(x + width - 0.5, rect.bottom()))
+        })
+        .collect()
+}
+
+/// A layer's profile as a small bar chart: where it sounds, low to high, readable at a glance.
+pub fn paint_profile(painter: &egui::Painter, rect: Rect, profile: &[f32], colour: Color32) {
+    painter.rect_stroke(rect, 0.0, Stroke::new(1.0, colour.gamma_multiply(0.35)), egui::StrokeKind::Outside);
+    for bar in profile_bars(rect, profile) {
+        painter.rect_filled(bar, 0.0, colour);
+    }
+}
+
 /// Covers the silent stretches of a lane (`silences`, history times) with the lane's background
 /// and the word "silence" where it fits: what the models make of silence is not a pattern.
 pub fn paint_silences(painter: &egui::Painter, rect: Rect, silences: &[(f64, f64)], t0: f64, t1: f64) {
@@ -469,6 +494,19 @@ mod tests {
 
     fn frame(level: usize, time_s: f64, token: u8, change: Option<(f64, f32)>) -> LayerFrame {
         LayerFrame { level, time_s, token, surprise: 1.0, change, song_s: None }
+    }
+
+    #[test]
+    fn a_profile_badge_has_one_bar_per_band_low_to_high_as_tall_as_its_weight() {
+        let rect = Rect::from_min_size(Pos2::new(10.0, 20.0), egui::vec2(16.0, 10.0));
+        let bars = profile_bars(rect, &[1.0, 0.5, 0.0, 2.0]);
+        assert_eq!(bars.len(), 4);
+        assert!(bars.windows(2).all(|w| w[0].right() <= w[1].left()), "left to right, apart: {bars:?}");
+        assert!(bars.iter().all(|b| rect.contains_rect(*b) && b.bottom() == rect.bottom()), "{bars:?}");
+        assert_eq!(bars[0].height(), 10.0);
+        assert_eq!(bars[1].height(), 5.0);
+        assert_eq!(bars[2].height(), 1.0, "an empty band is a hairline");
+        assert_eq!(bars[3].height(), 10.0, "weights past 1 are clamped");
     }
 
     #[test]

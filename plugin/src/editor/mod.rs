@@ -179,7 +179,7 @@ impl StrataEditor {
         let saved = self.params.view();
         let mut view = saved.clone();
         // The take row comes first: its controls keep one place whatever the rows below say.
-        take_section(ui, &self.shared.takes, &mut view);
+        take_section(ui, &self.shared.takes, &mut view, self.selected_layer);
         let runtime = header::RuntimeState::current();
         let header = header::HeaderInput { runtime: &runtime, analysis: self.analysis.as_ref(), status: self.status.as_ref(), history: &history, timeline: &timeline };
         header::strip(ui, &header, &mut self.diagnostics_open);
@@ -249,7 +249,8 @@ pub(crate) const WARNING: egui::Color32 = egui::Color32::from_rgb(0xE0, 0x6C, 0x
 
 /// Record, the take, and its export: one row (the buttons first, at fixed places, then what the
 /// take is), with a second for the export's progress or result.
-fn take_section(ui: &mut egui::Ui, takes: &Arc<TakeControl>, view: &mut ViewSettings) {
+/// Record and Export; the export's picture highlights `selected_layer` (a period, seconds).
+fn take_section(ui: &mut egui::Ui, takes: &Arc<TakeControl>, view: &mut ViewSettings, selected_layer: Option<f64>) {
     ui.horizontal_wrapped(|ui| {
         let recording = takes.is_recording();
         // The record dot is painted: the default fonts have no circle glyph.
@@ -280,7 +281,7 @@ fn take_section(ui: &mut egui::Ui, takes: &Arc<TakeControl>, view: &mut ViewSett
         let running = matches!(export_state, ExportState::Running { .. });
         let can_export = takes.take().is_some() && !running && !takes.is_recording();
         if ui.add_enabled(can_export, egui::Button::new("Export")).on_hover_text("Stems, annotations and the analysis of the last take").clicked() {
-            takes.start_export(std::path::Path::new(view.export_folder.trim()), false);
+            takes.start_export(std::path::Path::new(view.export_folder.trim()), false, selected_layer);
         }
         ui.separator();
         match takes.recorder_state() {
@@ -315,7 +316,7 @@ fn take_section(ui: &mut egui::Ui, takes: &Arc<TakeControl>, view: &mut ViewSett
             ui.horizontal_wrapped(|ui| {
                 ui.colored_label(WARNING, format!("{} already holds an export of this take.", dest.display()));
                 if ui.button("Replace it").clicked() {
-                    takes.start_export(std::path::Path::new(view.export_folder.trim()), true);
+                    takes.start_export(std::path::Path::new(view.export_folder.trim()), true, selected_layer);
                 }
                 if ui.button("Cancel").clicked() {
                     takes.dismiss_export();
@@ -395,6 +396,8 @@ const READOUT_WIDTH: f32 = 230.0;
 const READOUT_MAX_FRACTION: f32 = 0.3;
 /// Height of one line of a lane's readout, in points (12.5 pt text).
 const READOUT_LINE_H: f32 = 15.0;
+/// Width (points) of a pattern layer's profile badge: two points per profile band.
+const PROFILE_BADGE_W: f32 = 2.0 * crate::layers::patterns::PROFILE_BANDS as f32;
 /// Lines of a lane's readout before its pattern layers' lines: the title and the period.
 const READOUT_HEAD_LINES: usize = 2;
 
@@ -566,12 +569,18 @@ fn paint_lane_row(ui: &egui::Ui, painter: &egui::Painter, input: &LanesInput, ro
     // One line each, as many as the lane has room for (a small window shows the first ones):
     // the title, the period, then each pattern layer's line, which a click selects.
     let head = format!("{} s layer  {current}", scales[level]);
-    let lines = [(head, false), (period_text(status, level), false)]
+    // A pattern layer's line starts with its profile badge: where it sounds, low to high.
+    let lines = [(head, false, None), (period_text(status, level), false, None)]
         .into_iter()
-        .chain(here.iter().map(|p| (pattern_text(p, tempo), is_selected(p, input.selected))));
-    for (k, (line, selected)) in lines.take(row.lines).enumerate() {
+        .chain(here.iter().map(|p| (pattern_text(p, tempo), is_selected(p, input.selected), Some(&p.profile))));
+    for (k, (line, selected, profile)) in lines.take(row.lines).enumerate() {
         let colour = if selected { lanes::HIGHLIGHT } else { ui.visuals().text_color() };
-        let at = row.readout_at + egui::vec2(0.0, k as f32 * READOUT_LINE_H);
+        let mut at = row.readout_at + egui::vec2(0.0, k as f32 * READOUT_LINE_H);
+        if let Some(profile) = profile {
+            let badge = egui::Rect::from_min_size(at + egui::vec2(0.0, 2.0), egui::vec2(PROFILE_BADGE_W, READOUT_LINE_H - 5.0));
+            lanes::paint_profile(painter, badge, profile, colour);
+            at.x += PROFILE_BADGE_W + 5.0;
+        }
         painter.text(at, egui::Align2::LEFT_TOP, line, egui::FontId::proportional(12.5), colour);
     }
 }

@@ -57,6 +57,9 @@ pub struct ExportRequest {
     pub tempo_bpm: Option<f64>,
     /// Beats per bar (with the tempo).
     pub beats_per_bar: f64,
+    /// The period (seconds) of the pattern layer to highlight in the picture: the one the user
+    /// selected in the editor.
+    pub highlight_period_s: Option<f64>,
 }
 
 /// The steps of a job, in order.
@@ -390,7 +393,7 @@ fn write_export(
     write("strata.jams", jams_text.as_bytes())?;
     let midi_bytes = midi(&analysis).map_err(|e| ExportError::write(dir, e))?;
     write("strata_markers.mid", &midi_bytes)?;
-    crate::picture::draw(&analysis, &dir.join("strata.png"))?;
+    crate::picture::draw(&analysis, request.highlight_period_s, &dir.join("strata.png"))?;
     files.push("strata.png".into());
     files.extend(write_audacity_labels(&analysis, dir).map_err(|e| ExportError::write(dir, e))?);
     write_csv(&analysis, &dir.join("events.csv")).map_err(|e| ExportError::write(&dir.join("events.csv"), e))?;
