@@ -27,7 +27,7 @@ use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use super::stems::{self, StemSplitter};
+use super::stems::{self, BandProfile, StemSplitter};
 use crate::audio_file::{AudioFile, AudioFileError};
 use crate::engine::{Engine, EngineError};
 use crate::inference::ModelSet;
@@ -358,9 +358,8 @@ fn write_export(
     let analysis = fa.analysis;
     let rate = fa.sample_rate;
 
-    // One stem per pattern layer that repeats at least twice. (Weighting each stage's mask by its
-    // layer's spectral profile was tried and measured: it lowered the stems' SDR, 0.62 -> 0.44 dB
-    // with a 0.2 floor, 0.60 dB with 0.6; so each stage takes what repeats at its period anywhere.)
+    // One stem per pattern layer that repeats at least twice, each taking from its layer's own
+    // bands (see `stems::PROFILE_EXPONENT`).
     let periods = stems::periods_that_repeat(
         &stems::distinct_periods(analysis.patterns.iter().map(|p| p.period_s), rate),
         rate,
@@ -376,7 +375,11 @@ fn write_export(
             None => format!("stem_{}_{p:.3}s.wav", i + 1),
         })
         .collect();
-    split_stems(input, dir, &stem_names, &periods, fa.frames, progress)?;
+    let profiles: Vec<Option<BandProfile>> = stem_patterns
+        .iter()
+        .map(|p| p.map(|p| BandProfile { upper_edges_hz: &analysis.profile_bands_hz, weights: &p.profile }))
+        .collect();
+    split_stems(input, dir, &stem_names, &periods, &profiles, fa.frames, progress)?;
     let max_sum_error = write_residual(input, dir, &stem_names, fa.frames, progress)?;
 
     progress.set(ExportStep::Finishing, 0.0);
@@ -470,13 +473,22 @@ fn write_interleaved(w: &mut hound::WavWriter<BufWriter<std::fs::File>>, channel
 }
 
 /// Second pass: the stems, written as they come out of the splitter.
-fn split_stems(input: &Path, dir: &Path, names: &[String], periods: &[f64], frames: u64, progress: &ExportProgress) -> Result<(), ExportError> {
+/// `profiles`: where each stem's layer sounds, where known.
+fn split_stems(
+    input: &Path,
+    dir: &Path,
+    names: &[String],
+    periods: &[f64],
+    profiles: &[Option<BandProfile>],
+    frames: u64,
+    progress: &ExportProgress,
+) -> Result<(), ExportError> {
     let mut file = AudioFile::open(input)?;
     let channels = file.channels();
     let rate = file.sample_rate();
     let paths: Vec<PathBuf> = names.iter().map(|n| dir.join(n)).collect();
     let mut writers = paths.iter().map(|p| float_wav(p, channels, rate)).collect::<Result<Vec<_>, _>>()?;
-    let mut splitter = StemSplitter::new(channels, rate, periods);
+    let mut splitter = StemSplitter::with_profiles(channels, rate, periods, profiles);
     let mut block: Vec<Vec<f32>> = Vec::new();
     let mut out: Vec<Vec<Vec<f32>>> = vec![vec![Vec::new(); channels]; periods.len()];
     let mut read = 0_u64;
