@@ -106,6 +106,16 @@ pub fn novelty(frames: &[f32], bins: usize, frame_rate: f64) -> Novelty {
     Novelty { changes, band_z, bands: BANDS.min(bins).max(1), bins, moment_rate }
 }
 
+/// The seconds a change is heard over: a stretch's own, or [`STEP_WINDOW_S`] either side of an
+/// instant (a part coming in or going out is heard on one side), from 0 at the earliest.
+pub fn heard_over(change: &ChangeSpan) -> (f64, f64) {
+    if change.end_s > change.start_s {
+        (change.start_s, change.end_s)
+    } else {
+        ((change.start_s - STEP_WINDOW_S).max(0.0), change.start_s + STEP_WINDOW_S)
+    }
+}
+
 /// The changes of a piece and how novel each band was at each moment.
 #[derive(Debug, Clone)]
 pub struct Novelty {
@@ -130,16 +140,12 @@ impl Novelty {
         (0..self.bands).rev().find(|&k| k * self.bins / self.bands <= bin).unwrap_or(0)
     }
 
-    /// Where `change` was heard: each band's mean novelty over it (over [`STEP_WINDOW_S`] either
-    /// side of an instant), what is no more alike than usual counted as 0.
+    /// Where `change` was heard: each band's mean novelty over the seconds it is heard over
+    /// ([`heard_over`]), what is no more alike than usual counted as 0.
     pub fn where_heard(&self, change: &ChangeSpan) -> Vec<f64> {
-        let (from_s, to_s) = if change.end_s > change.start_s {
-            (change.start_s, change.end_s)
-        } else {
-            (change.start_s - STEP_WINDOW_S, change.start_s + STEP_WINDOW_S)
-        };
+        let (from_s, to_s) = heard_over(change);
         let n = self.band_z.len() / self.bands;
-        let a = ((from_s.max(0.0) * self.moment_rate) as usize).min(n);
+        let a = ((from_s * self.moment_rate) as usize).min(n);
         let b = ((to_s * self.moment_rate).ceil().max(0.0) as usize).clamp(a, n);
         let mut heard = vec![0.0; self.bands];
         for row in self.band_z[a * self.bands..b * self.bands].chunks_exact(self.bands) {

@@ -42,7 +42,7 @@ use realfft::num_complex::Complex;
 use realfft::{ComplexToReal, RealFftPlanner, RealToComplex};
 use serde::{Deserialize, Serialize};
 
-use super::novelty::{self, Novelty, STEP_WINDOW_S};
+use super::novelty::{self, Novelty};
 use super::period_head::PeriodHead;
 
 /// Adjacent log-mel bins analysed together as one channel.
@@ -775,8 +775,7 @@ fn stray_scores(power: &[f32], bins: usize, dims: &[usize], model: &[f32], fr: f
 /// Gives each change to the layer heard where it was heard and that strays there: the cosine
 /// between the bands the change was novel in ([`Novelty::where_heard`]) and the layer's weight in
 /// those bands (relative to the best layer's), plus [`STRAY_WEIGHT`] times the mean of the
-/// layer's stray scores over the stretch (over [`STEP_WINDOW_S`] either side of an instant: a
-/// layer coming in or going out strays on one side), weighed by [`SHORT_CHANGE_WEIGHT`] for a
+/// layer's stray scores over the stretch ([`novelty::heard_over`]), weighed by [`SHORT_CHANGE_WEIGHT`] for a
 /// layer whose period outlasts the stretch. Without layers there is no one to give it to.
 fn attribute_changes(found: &mut [FoundLayer], novelty: &Novelty, fr: f64) {
     let bands: Vec<Vec<f64>> = found
@@ -794,11 +793,7 @@ fn attribute_changes(found: &mut [FoundLayer], novelty: &Novelty, fr: f64) {
         let heard = novelty.where_heard(c);
         let overlaps: Vec<f64> = bands.iter().map(|w| heard.iter().zip(w).map(|(h, w)| h * w).sum()).collect();
         let best_overlap = overlaps.iter().copied().fold(0.0, f64::max).max(1e-12);
-        let (from_s, to_s) = if c.end_s > c.start_s {
-            (c.start_s, c.end_s)
-        } else {
-            ((c.start_s - STEP_WINDOW_S).max(0.0), c.start_s + STEP_WINDOW_S)
-        };
+        let (from_s, to_s) = novelty::heard_over(c);
         let score = |(f, overlap): (&FoundLayer, &f64)| {
             let a = ((from_s * fr) as usize).min(f.strays.len());
             let b = ((to_s * fr).ceil() as usize).clamp(a, f.strays.len());
