@@ -9,7 +9,7 @@ use std::path::Path;
 use plotters::prelude::*;
 use plotters::style::{register_font, FontStyle};
 
-use crate::layers::patterns::{Pattern, SAME_PERIOD};
+use crate::layers::patterns::{layer_with_period, Pattern};
 use crate::layers::Analysis;
 
 const WIDTH: u32 = 1600;
@@ -49,8 +49,8 @@ pub fn token_colour(token: u8) -> RGBColor {
     RGBColor(((r + m) * 255.0) as u8, ((g + m) * 255.0) as u8, ((b + m) * 255.0) as u8)
 }
 
-/// Draws `analysis` into a PNG at `path`, highlighting the pattern layer whose period is within
-/// [`SAME_PERIOD`] of `highlight_period_s`, if any.
+/// Draws `analysis` into a PNG at `path`, highlighting the pattern layer of period
+/// `highlight_period_s` ([`layer_with_period`]), if any.
 pub fn draw(analysis: &Analysis, highlight_period_s: Option<f64>, path: &Path) -> Result<(), PictureError> {
     let err = |e: &dyn std::fmt::Display| PictureError {
         path: path.display().to_string(),
@@ -70,7 +70,7 @@ pub fn draw(analysis: &Analysis, highlight_period_s: Option<f64>, path: &Path) -
         analysis.source, analysis.duration_s, analysis.sample_rate, analysis.models, analysis.backend
     );
     root.draw_text(&title, &text(18, &BRIGHT), (12, 12)).map_err(|e| err(&e))?;
-    let selected = selected_layer(&analysis.patterns, highlight_period_s);
+    let selected = highlight_period_s.and_then(|s| layer_with_period(&analysis.patterns, s));
 
     // Longest scale on top.
     let mut order: Vec<usize> = (0..analysis.layers.len()).collect();
@@ -150,14 +150,4 @@ pub fn draw(analysis: &Analysis, highlight_period_s: Option<f64>, path: &Path) -
     }
     root.present().map_err(|e| err(&e))?;
     Ok(())
-}
-
-/// The pattern layer whose period is within [`SAME_PERIOD`] of `period_s` (the nearest, if
-/// several are).
-pub fn selected_layer(patterns: &[Pattern], period_s: Option<f64>) -> Option<&Pattern> {
-    let s = period_s?;
-    patterns
-        .iter()
-        .filter(|p| (p.period_s - s).abs() <= SAME_PERIOD * s)
-        .min_by(|a, b| (a.period_s - s).abs().total_cmp(&(b.period_s - s).abs()))
 }

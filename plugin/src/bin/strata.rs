@@ -16,6 +16,7 @@ use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use strata::export::job::{analyse_file, export, ExportProgress, ExportRequest, FileAnalysis};
 use strata::inference::{locate_models, runtime, ModelSet, Runtime, Workload};
+use strata::layers::patterns::layer_with_period;
 
 #[derive(Parser)]
 #[command(name = "strata", version, about = "Hears the repeating layers music is built from")]
@@ -305,7 +306,7 @@ fn analyze_into(path: &Path, dest: &Path, models: ModelSet, options: &Options, s
     let result = (|| -> Result<()> {
         let json = serde_json::to_string_pretty(&analysis)?;
         std::fs::write(staging.join("strata.json"), json).with_context(|| format!("writing into {}", staging.display()))?;
-        if let Some(s) = options.highlight.filter(|&s| strata::picture::selected_layer(&analysis.patterns, Some(s)).is_none()) {
+        if let Some(s) = options.highlight.filter(|&s| layer_with_period(&analysis.patterns, s).is_none()) {
             eprintln!("{}: no pattern layer within 3 % of {s} s to highlight", path.display());
         }
         strata::picture::draw(&analysis, options.highlight, &staging.join("strata.png"))?;

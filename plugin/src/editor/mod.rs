@@ -593,7 +593,7 @@ fn is_selected(p: &Pattern, selected: Option<f64>) -> bool {
 /// Whether two periods (seconds) are one layer's: the live worker finds the layers again every
 /// second, and a period may move a little between two finds.
 fn same_layer(period_s: f64, other_s: f64) -> bool {
-    (period_s - other_s).abs() <= crate::layers::patterns::SAME_PERIOD * other_s
+    crate::layers::patterns::same_period(period_s, other_s)
 }
 
 /// What a lane says before its first step: how many more seconds of audio its window needs.

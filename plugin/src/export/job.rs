@@ -31,7 +31,7 @@ use super::stems::{self, BandProfile, StemSplitter};
 use crate::audio_file::{AudioFile, AudioFileError};
 use crate::engine::{Engine, EngineError};
 use crate::inference::ModelSet;
-use crate::layers::patterns::CandidateRecord;
+use crate::layers::patterns::{layer_with_period, CandidateRecord};
 use crate::layers::{Analysis, Pattern};
 
 /// The largest difference allowed between an input sample and the sum of its stems, as a
@@ -365,7 +365,7 @@ fn write_export(
         rate,
         fa.frames,
     );
-    let stem_patterns: Vec<Option<&Pattern>> = periods.iter().map(|&p| pattern_with_period(&analysis.patterns, p)).collect();
+    let stem_patterns: Vec<Option<&Pattern>> = periods.iter().map(|&p| layer_with_period(&analysis.patterns, p)).collect();
     let stem_names: Vec<String> = periods
         .iter()
         .zip(&stem_patterns)
@@ -425,14 +425,6 @@ fn write_export(
     files.push(RESIDUAL_FILE.into());
     files.sort();
     Ok(ExportSummary { dest: dir.to_owned(), files, analysis, stem_periods_s: periods, max_sum_error })
-}
-
-/// The pattern layer of a stem's period.
-fn pattern_with_period(patterns: &[Pattern], period_s: f64) -> Option<&Pattern> {
-    patterns
-        .iter()
-        .filter(|p| (p.period_s - period_s).abs() / period_s <= stems::SAME_PERIOD)
-        .max_by(|a, b| a.confidence.total_cmp(&b.confidence))
 }
 
 /// Cue points at the start and end of each of a pattern layer's changed stretches.

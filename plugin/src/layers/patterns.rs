@@ -85,6 +85,17 @@ pub const MIN_RELATIVE_WEIGHT: f64 = 0.3;
 pub const MIN_RELATIVE_BREADTH: f64 = 0.75;
 /// Periods within this relative distance are the same layer's.
 pub const SAME_PERIOD: f64 = 0.03;
+
+/// Whether `period_s` is the period `of_s` (seconds) within [`SAME_PERIOD`] of it: one layer's.
+pub fn same_period(period_s: f64, of_s: f64) -> bool {
+    (period_s - of_s).abs() <= SAME_PERIOD * of_s
+}
+
+/// The pattern layer of period `period_s` (within [`SAME_PERIOD`]): the most confident, if
+/// several are.
+pub fn layer_with_period(patterns: &[Pattern], period_s: f64) -> Option<&Pattern> {
+    patterns.iter().filter(|p| same_period(p.period_s, period_s)).max_by(|a, b| a.confidence.total_cmp(&b.confidence))
+}
 /// The sieve stops after this many layers.
 pub const MAX_LAYERS: usize = 8;
 /// Power below this (linear, -60 dB) counts as silence.
