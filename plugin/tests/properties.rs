@@ -332,9 +332,11 @@ fn check_export_sums(input: &Input) -> Result<(), TestCaseError> {
     }
     prop_assert!(stems >= 1, "at least the residual stem");
     for (i, (&s, &x)) in sum.iter().zip(&stored).enumerate() {
-        let x = f64::from(x);
-        // A NaN or infinite sample is silence to the analysis and the stems: it sums to 0.
-        let ok = if x.is_finite() { (s - x).abs() <= 1e-6 } else { s == 0.0 };
+        // A NaN or infinite sample is silence to the analysis and the stems: they sum to 0 there,
+        // within the same 1e-6 (the spectral masks spread their neighbours' sound over it, and
+        // the residual cancels that in f32).
+        let expected = if x.is_finite() { f64::from(x) } else { 0.0 };
+        let ok = (s - expected).abs() <= 1e-6;
         prop_assert!(ok, "sample {} channel {}: stems sum to {}, input {}", i / ch, i % ch, s, x);
     }
     std::fs::remove_dir_all(path.parent().unwrap()).ok();
@@ -387,6 +389,9 @@ fn regressions() {
         // chunks, and the flush stopped at the first that gave nothing.
         Input { rate: 8_001, channels: 1, format: Format::I24, content: Content::Dc, frames: 1, blocks: vec![1], seed: 3 },
         Input { rate: 191_999, channels: 3, format: Format::U8, content: Content::Clicks, frames: 5_000, blocks: vec![333], seed: 4 },
+        // NaN runs in six seconds of sound: the stems sum to 1.6e-10 at a NaN sample, not to an
+        // exact 0 (the property asked for exactly 0 there, stricter than for any other sample).
+        Input { rate: 96_000, channels: 1, format: Format::F32, content: Content::NonFinite, frames: 576_000, blocks: vec![1], seed: 7_327_553_706_872_814_361 },
     ];
     for input in &cases {
         check_analysis(input).unwrap_or_else(|e| panic!("{input:?}: {e}"));
