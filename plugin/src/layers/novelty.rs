@@ -41,8 +41,9 @@ pub const CONTEXT_S: f64 = 0.5;
 /// Windows closer than this (seconds) are not compared: inside a change longer than this, the
 /// changed pattern can match itself. 10 s (it was 20) lets music whose layers only all repeat
 /// together after 10 to 20 s find its matches, at the cost of the middle of changes over about
-/// 20 s; change F1 at 3 s went up on the development seeds, on seeds 7-14 and on the lmms demos
-/// (5 and 7.5 s lost on the demos).
+/// 20 s. Alone, 10 s raised change F1 on the development seeds, on seeds 7-14 and on the lmms
+/// demos, and lowered it on the held-out seeds (see the README's Quality); 5 and 7.5 s did
+/// better on the demos and worse on the synthetic seeds.
 pub const EXCLUSION_S: f64 = 10.0;
 /// Windows further apart than this (seconds) are not compared, which keeps the cost linear in
 /// the length of the input.
