@@ -217,10 +217,10 @@ pub fn level_steps(frames: &[f32], bins: usize, frame_rate: f64) -> Vec<ChangeSp
         .collect()
 }
 
-/// `steps` (in order of time) without those that recur: three steps or more in a row at one
-/// spacing ([`RECURRING_MIN_S`] to [`RECURRING_MAX_S`], the third within
-/// [`RECURRING_TOLERANCE_S`] or [`RECURRING_TOLERANCE_SHARE`] of the spacing) are a layer that
-/// swells or comes in once a period, which is what it repeats, not a change.
+/// `steps` (in order of time) without those that recur: steps at `t`, `t + d` and about
+/// `t + 2d` (`d` from [`RECURRING_MIN_S`] to [`RECURRING_MAX_S`], the third within
+/// [`RECURRING_TOLERANCE_S`] or [`RECURRING_TOLERANCE_SHARE`] of `d`) are a layer that swells or
+/// comes in once a period, which is what it repeats, not a change.
 fn without_recurring(steps: Vec<ChangeSpan>) -> Vec<ChangeSpan> {
     let at: Vec<f64> = steps.iter().map(|s| s.start_s).collect();
     let mut recurring = vec![false; at.len()];
