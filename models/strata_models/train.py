@@ -79,7 +79,7 @@ def augment(x: torch.Tensor, other: torch.Tensor, window: int, jitter: int, gen:
 
 def info_nce(a: torch.Tensor, b: torch.Tensor, temperature: float = 0.1) -> torch.Tensor:
     logits = a @ b.T / temperature
-    target = torch.arange(a.shape[0])
+    target = torch.arange(a.shape[0], device=a.device)
     return 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target))
 
 
