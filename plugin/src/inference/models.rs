@@ -207,8 +207,19 @@ impl ModelSet {
     /// Loads every model of `dir` on `runtime`. `workload` decides where the encoders run;
     /// the front end and the tower steps always run on the CPU (small streaming steps).
     pub fn load(dir: &Path, runtime: &Runtime, workload: Workload) -> Result<Self, ModelError> {
+        Self::load_on(dir, runtime, runtime.backend_for(workload), Backend::Cpu)
+    }
+
+    /// Loads every model of `dir` with the encoders on `encoder_backend` and the tower steps on
+    /// `tower_backend` (the front end stays on the CPU). [`ModelSet::load`] chooses for you;
+    /// this is for measuring one provider against the other (`cargo bench --bench backends`).
+    pub fn load_on(
+        dir: &Path,
+        runtime: &Runtime,
+        encoder_backend: Backend,
+        tower_backend: Backend,
+    ) -> Result<Self, ModelError> {
         let manifest = Manifest::load(dir)?;
-        let encoder_backend = runtime.backend_for(workload);
         let session = |relative: &str, backend: Backend| -> Result<Session, ModelError> {
             let bytes = verified_bytes(&manifest, dir, relative)?;
             runtime
@@ -228,7 +239,7 @@ impl ModelSet {
         let towers = manifest
             .scales
             .iter()
-            .map(|s| session(&s.tower, Backend::Cpu))
+            .map(|s| session(&s.tower, tower_backend))
             .collect::<Result<Vec<_>, _>>()?;
         let period_head = match &manifest.period_head {
             Some(relative) => {
