@@ -15,9 +15,14 @@
 //!
 //! Which execution provider runs a model is chosen per workload by [`Runtime::backend_for`]:
 //! CUDA is only *usable* if ONNX Runtime was built with it and a session really runs on it
-//! (checked once with a one-node probe model); even then, tiny streaming steps stay on the CPU,
-//! where they are faster (measured: an LSTM step takes ~11 µs on the CPU against ~150 µs through
-//! the CUDA provider), and only batched work goes to the GPU. `STRATA_BACKEND=cpu` turns CUDA off.
+//! (checked once with a one-node probe model). Even then Strata's own models run on the CPU
+//! unless `STRATA_BACKEND=cuda` asks for the GPU, because there they are faster: measured on an
+//! H200 (`cargo bench --bench backends`, README "Benchmarks"), a tower step takes 13.5 µs on one
+//! CPU thread against 152 µs through CUDA, an encoder call pays on CUDA only from about 128
+//! windows at once, and the offline analysis hands the encoders a few windows per decoded
+//! packet, so a whole analysis took 1.32× as long with its encoders on CUDA. Asked for, CUDA
+//! takes the batched work (the offline analysis' encoders); live streaming steps stay on the
+//! CPU, where each step is 7 to 11 times faster. `STRATA_BACKEND=cpu` skips the CUDA probe.
 
 use std::ffi::OsString;
 use std::fmt;
@@ -177,12 +182,12 @@ impl Runtime {
         &self.cuda
     }
 
-    /// Where a session for `workload` runs: CUDA for batched work when it is usable (or when the
-    /// user asked for it), the CPU for streaming steps and everything else.
+    /// Where a session for `workload` runs: CUDA for batched work when the user asked for it
+    /// (`STRATA_BACKEND=cuda`) and it is usable; the CPU for streaming steps and by default,
+    /// where the measurements in the module docs put Strata's models.
     pub fn backend_for(&self, workload: Workload) -> Backend {
         match (&self.cuda, self.preference, workload) {
-            (CudaStatus::Usable, BackendPreference::Cuda, _) => Backend::Cuda,
-            (CudaStatus::Usable, BackendPreference::Auto, Workload::Batched) => Backend::Cuda,
+            (CudaStatus::Usable, BackendPreference::Cuda, Workload::Batched) => Backend::Cuda,
             _ => Backend::Cpu,
         }
     }
@@ -210,8 +215,8 @@ impl Runtime {
     pub fn summary(&self) -> String {
         let cuda = match &self.cuda {
             CudaStatus::Usable => match self.preference {
-                BackendPreference::Cuda => "CUDA for all work (STRATA_BACKEND=cuda)".to_owned(),
-                _ => "CUDA for batched work, CPU for streaming steps".to_owned(),
+                BackendPreference::Cuda => "CUDA for batched work (STRATA_BACKEND=cuda), CPU for streaming steps".to_owned(),
+                _ => "CPU (CUDA usable, but slower for these models; STRATA_BACKEND=cuda uses it)".to_owned(),
             },
             CudaStatus::DisabledByUser => "CPU (CUDA turned off by STRATA_BACKEND=cpu)".to_owned(),
             CudaStatus::Unavailable(why) => format!("CPU (CUDA unavailable: {why})"),
