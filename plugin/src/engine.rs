@@ -478,6 +478,18 @@ pub fn profile_band_edges_hz(f_min: f64, f_max: f64) -> Vec<f64> {
     (1..=PROFILE_BANDS).map(|b| hz(lo + (hi - lo) * b as f64 / PROFILE_BANDS as f64)).collect()
 }
 
+/// Records step `k` of `level` as a change, placed at the middle of the newest hop of its window
+/// (where the new material entered), with a strength from how far its z-score passed the
+/// threshold.
+fn push_change(level: &mut Level, k: usize, frame_rate: f64) {
+    // (The live frame of the confirming step carries this change to the editor.)
+    let end = (k + level.first + 1) * level.hop;
+    let time_s = (end as f64 - level.hop as f64 / 2.0) / frame_rate;
+    let z = f64::from(level.frames.surprise[k - level.frames_dropped]);
+    let strength = (z / (3.0 * level.detector.threshold())).clamp(0.0, 1.0);
+    level.changes.push(Change::at(time_s, strength));
+}
+
 #[cfg(test)]
 mod tests {
     use super::period_range;
@@ -491,16 +503,4 @@ mod tests {
         assert_eq!(period_range(&scales, 1), (0.4, 2.0));
         assert_eq!(period_range(&scales, 0), (0.1, 0.4));
     }
-}
-
-/// Records step `k` of `level` as a change, placed at the middle of the newest hop of its window
-/// (where the new material entered), with a strength from how far its z-score passed the
-/// threshold.
-fn push_change(level: &mut Level, k: usize, frame_rate: f64) {
-    // (The live frame of the confirming step carries this change to the editor.)
-    let end = (k + level.first + 1) * level.hop;
-    let time_s = (end as f64 - level.hop as f64 / 2.0) / frame_rate;
-    let z = f64::from(level.frames.surprise[k - level.frames_dropped]);
-    let strength = (z / (3.0 * level.detector.threshold())).clamp(0.0, 1.0);
-    level.changes.push(Change::at(time_s, strength));
 }

@@ -69,10 +69,10 @@ fn collect(shape: &egui::Shape, out: &mut Drawn) {
         egui::Shape::Vec(shapes) => shapes.iter().for_each(|s| collect(s, out)),
         egui::Shape::Text(t) => out.texts.push((t.galley.text().to_owned(), t.pos)),
         egui::Shape::Rect(r) if r.stroke.color == strata::editor::lanes::HIGHLIGHT => out.highlights += 1,
-        egui::Shape::LineSegment { points, stroke } => {
-            if stroke.color == egui::Color32::from_rgb(255, 70, 70) && (points[0].x - points[1].x).abs() < 0.01 {
-                out.markers.push(points[0].x);
-            }
+        egui::Shape::LineSegment { points, stroke }
+            if stroke.color == egui::Color32::from_rgb(255, 70, 70) && (points[0].x - points[1].x).abs() < 0.01 =>
+        {
+            out.markers.push(points[0].x);
         }
         _ => {}
     }

@@ -73,7 +73,7 @@ fn streaming_in_any_block_size_matches_offline() {
 fn odd_rates_nan_and_silence_give_well_formed_layers() {
     for rate in [22_050_u32, 37_800, 96_000] {
         let n = (21.0 * f64::from(rate)) as usize;
-        let mut audio: Vec<f32> = (0..n).map(|i| ((i as f32) * 2.0 * 3.14159 * 220.0 / rate as f32).sin() * 0.5).collect();
+        let mut audio: Vec<f32> = (0..n).map(|i| ((i as f32) * std::f32::consts::TAU * 220.0 / rate as f32).sin() * 0.5).collect();
         for s in audio.iter_mut().step_by(97) {
             *s = f32::NAN;
         }

@@ -58,7 +58,7 @@ fn check_tempo(tempo_bpm: Option<f64>) -> PyResult<()> {
 
 /// Samples from little-endian float32 bytes.
 fn samples_from_bytes(bytes: &[u8]) -> PyResult<Vec<f32>> {
-    if bytes.len() % 4 != 0 {
+    if !bytes.len().is_multiple_of(4) {
         return Err(StrataError::new_err(format!("{} bytes of samples is not a whole number of float32 samples", bytes.len())));
     }
     Ok(bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect())

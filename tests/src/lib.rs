@@ -347,7 +347,7 @@ impl ClapInstance {
             .instance
             .access_shared_handler(|h| h.ports_config.get().copied().flatten())
             .ok_or_else(|| anyhow!("the plugin has no audio-ports-config extension"))?;
-        let mut handle = self.instance.plugin_handle();
+        let handle = self.instance.plugin_handle();
         let mut buffer = AudioPortsConfigBuffer::new();
         let mut chosen = None;
         for i in 0..ext.count(&handle) {
@@ -359,7 +359,7 @@ impl ClapInstance {
             }
         }
         let id = chosen.ok_or_else(|| anyhow!("no {channels}-channel audio-ports config"))?;
-        ext.select(&mut handle, id)
+        ext.select(&handle, id)
             .map_err(|e| anyhow!("selecting config {id:?}: {e:?}"))?;
         self.channels = channels;
         Ok(())
@@ -511,11 +511,11 @@ impl ClapInstance {
             .instance
             .access_shared_handler(|h| h.gui.get().copied().flatten())
             .ok_or_else(|| anyhow!("the plugin has no GUI extension"))?;
-        let mut handle = self.instance.plugin_handle();
-        if !gui.can_resize(&mut handle) {
+        let handle = self.instance.plugin_handle();
+        if !gui.can_resize(&handle) {
             bail!("the editor cannot be resized");
         }
-        gui.set_size(&mut handle, GuiSize { width, height }).map_err(|e| anyhow!("gui.set_size({width}, {height}): {e:?}"))
+        gui.set_size(&handle, GuiSize { width, height }).map_err(|e| anyhow!("gui.set_size({width}, {height}): {e:?}"))
     }
 
     /// Closes the plugin's editor (`gui.destroy`), as a host does before it removes the plugin or
@@ -525,7 +525,7 @@ impl ClapInstance {
             .instance
             .access_shared_handler(|h| h.gui.get().copied().flatten())
             .ok_or_else(|| anyhow!("the plugin has no GUI extension"))?;
-        gui.destroy(&mut self.instance.plugin_handle());
+        gui.destroy(&self.instance.plugin_handle());
         Ok(())
     }
 
@@ -533,7 +533,7 @@ impl ClapInstance {
     pub fn save_state(&mut self) -> Result<Vec<u8>> {
         let ext = self.state_extension()?;
         let mut bytes = Vec::new();
-        ext.save(&mut self.instance.plugin_handle(), &mut bytes)
+        ext.save(&self.instance.plugin_handle(), &mut bytes)
             .map_err(|e| anyhow!("saving state: {e}"))?;
         Ok(bytes)
     }
@@ -542,7 +542,7 @@ impl ClapInstance {
     pub fn load_state(&mut self, bytes: &[u8]) -> Result<()> {
         let ext = self.state_extension()?;
         let mut reader = std::io::Cursor::new(bytes);
-        ext.load(&mut self.instance.plugin_handle(), &mut reader)
+        ext.load(&self.instance.plugin_handle(), &mut reader)
             .map_err(|e| anyhow!("loading state: {e}"))
     }
 

@@ -153,7 +153,7 @@ mod tests {
         let r = m.take_reading();
         assert!((r.silent_seconds - 2.5).abs() < 1e-6);
         let r = {
-            m.add(&vec![0.0; 10]);
+            m.add(&[0.0; 10]);
             m.take_reading()
         };
         assert_eq!(r.rms_dbfs, FLOOR_DBFS);

@@ -196,7 +196,7 @@ impl LaneHistory {
     /// Notes that the input has been silent for the `silent_s` seconds up to `received_s` (both
     /// in seconds of the current stream), as the worker's status reports it.
     pub fn note_silence(&mut self, received_s: f64, silent_s: f64) {
-        if !(silent_s >= MIN_SILENCE_S) {
+        if silent_s.is_nan() || silent_s < MIN_SILENCE_S {
             return;
         }
         let (start, end) = (self.stream_start_s + received_s - silent_s, self.stream_start_s + received_s);

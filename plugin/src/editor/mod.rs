@@ -175,7 +175,7 @@ impl StrataEditor {
         let song = shared.song_history.lock().unwrap_or_else(|e| e.into_inner());
         // The song's timeline once the host has said where its song is; the wall clock until then
         // (and for hosts that never do).
-        let (timeline, drawn) = if song.levels() > 0 { (Timeline::Song { wall: &*history }, &*song) } else { (Timeline::WallClock, &*history) };
+        let (timeline, drawn) = if song.levels() > 0 { (Timeline::Song { wall: &history }, &*song) } else { (Timeline::WallClock, &*history) };
         let saved = self.params.view();
         let mut view = saved.clone();
         // The take row comes first: its controls keep one place whatever the rows below say.

@@ -558,7 +558,7 @@ mod tests {
     fn stems_and_residual_sum_back_to_the_input() {
         let sr = 8_000;
         let x = clicks_over_tones(sr, 8);
-        let stems = separate(&[x.clone()], sr, &distinct_periods([0.25, 0.255, 3.0], sr));
+        let stems = separate(std::slice::from_ref(&x), sr, &distinct_periods([0.25, 0.255, 3.0], sr));
         assert_eq!(stems.layers.len(), 2, "0.25 and 0.255 s are one layer");
         for (i, &xi) in x.iter().enumerate() {
             let sum: f32 = stems.layers.iter().map(|(_, s)| s[0][i]).sum::<f32>() + stems.residual[0][i];

@@ -690,7 +690,7 @@ fn lane_of(period_s: f64, lanes: &[(f64, f64, f64)]) -> f64 {
 
 /// The layer's weight per profile band (0..1, the loudest band 1) and its register in a word.
 fn profile(votes: &[Vote], bins: usize, config: &PatternConfig) -> (Vec<f32>, String) {
-    let mut w = vec![0.0_f64; PROFILE_BANDS];
+    let mut w = [0.0_f64; PROFILE_BANDS];
     for v in votes {
         let bin = v.2 * BINS_PER_CHANNEL;
         w[(bin * PROFILE_BANDS / bins.max(1)).min(PROFILE_BANDS - 1)] += v.1;
@@ -1044,7 +1044,7 @@ mod tests {
     fn silence_and_tiny_inputs_have_no_layers() {
         assert!(discover(&vec![-60.0; 3000 * BINS], BINS, &config()).is_empty());
         assert!(discover(&[], BINS, &config()).is_empty());
-        assert!(discover(&vec![-60.0; 3 * BINS], BINS, &config()).is_empty());
+        assert!(discover(&[-60.0; 3 * BINS], BINS, &config()).is_empty());
     }
 
     #[test]

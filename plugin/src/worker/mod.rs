@@ -606,7 +606,8 @@ fn start_engine(sample_rate_hz: f32) -> Option<Result<Engine, String>> {
         Err(e) => return Some(Err(e.to_string())),
     };
     let rate = sample_rate_hz.round();
-    if !(rate >= 1.0 && rate <= 1_000_000.0) {
+    // (A NaN rate is outside the range too.)
+    if !(1.0..=1_000_000.0).contains(&rate) {
         return Some(Err(format!("cannot analyse at a sample rate of {sample_rate_hz} Hz")));
     }
     Some(

@@ -26,7 +26,7 @@ pub fn check_export(out: &Path, source: &Path) {
     let mut file = strata::audio_file::AudioFile::open(source).unwrap();
     while file.read_planar(&mut input).unwrap() {}
 
-    let mut stems: Vec<PathBuf> = std::fs::read_dir(&out)
+    let mut stems: Vec<PathBuf> = std::fs::read_dir(out)
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("stem_"))
