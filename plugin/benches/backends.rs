@@ -19,12 +19,14 @@ use std::time::Instant;
 use strata::export::job::{self, ExportProgress};
 use strata::inference::{locate_models, runtime, Backend, CudaStatus, ModelSet, Runtime, TowerState};
 
+mod piece;
+use piece::write_piece;
+
 const BATCHES: [usize; 4] = [1, 16, 128, 512];
 /// Windows encoded per measurement, at least (so batch 1 is timed over many runs).
 const WINDOWS_PER_MEASUREMENT: usize = 2048;
 const TOWER_STEPS: usize = 2000;
 const PIECE_MINUTES: u32 = 10;
-const RATE: u32 = 44_100;
 
 fn main() {
     if std::env::args().any(|a| a == "--list") {
@@ -123,7 +125,7 @@ fn whole_analysis(rt: &Runtime, dir: &Path, cuda: bool) {
     let folder = std::env::temp_dir().join(format!("strata-backends-bench-{}", std::process::id()));
     std::fs::create_dir_all(&folder).expect("temp folder");
     let wav = folder.join("piece.wav");
-    write_piece(&wav, PIECE_MINUTES);
+    write_piece(&wav, PIECE_MINUTES, false);
     let seconds = f64::from(PIECE_MINUTES * 60);
     println!("\n| whole analysis, {PIECE_MINUTES} min | seconds | × real time |");
     println!("|---|---|---|");
@@ -162,23 +164,4 @@ fn seeded_windows(n: usize, seed: u64) -> Vec<f32> {
             ((x >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
         })
         .collect()
-}
-
-/// A piece at 120 BPM: a click every beat, a bass riff every two bars, a chord every eight bars.
-fn write_piece(path: &Path, minutes: u32) {
-    let spec = hound::WavSpec { channels: 1, sample_rate: RATE, bits_per_sample: 32, sample_format: hound::SampleFormat::Float };
-    let mut w = hound::WavWriter::create(path, spec).expect("bench WAV");
-    let beat = (RATE / 2) as usize;
-    let riff = [55.0_f32, 65.4, 73.4, 49.0];
-    let chords = [[220.0_f32, 277.2, 329.6], [196.0, 246.9, 293.7]];
-    let tau = std::f32::consts::TAU;
-    for n in 0..(RATE * 60 * minutes) as usize {
-        let t = n as f32 / RATE as f32;
-        let in_beat = n % beat;
-        let click = if in_beat < 300 { 0.5 * (1.0 - in_beat as f32 / 300.0) * ((n * 7919) % 13) as f32 / 13.0 } else { 0.0 };
-        let bass = 0.25 * (tau * riff[(n / (2 * beat)) % 4] * t).sin();
-        let chord = chords[(n / (32 * beat)) % 2].iter().map(|f| (tau * f * t).sin()).sum::<f32>() * 0.06;
-        w.write_sample(click + bass + chord).expect("write");
-    }
-    w.finalize().expect("finalize");
 }

@@ -16,7 +16,9 @@ use std::time::Instant;
 use strata::export::job::{self, ExportProgress, ExportRequest};
 use strata::inference::{locate_models, runtime, ModelSet, Workload};
 
-const RATE: u32 = 44_100;
+mod piece;
+use piece::write_piece;
+
 const MINUTES: [u32; 3] = [1, 10, 60];
 
 fn main() {
@@ -36,7 +38,7 @@ fn main() {
     let mut peaks = Vec::new();
     for minutes in MINUTES {
         let wav = dir.join(format!("{minutes}min.wav"));
-        write_piece(&wav, minutes);
+        write_piece(&wav, minutes, true);
         let seconds = f64::from(minutes * 60);
         let (a_mb, a_s) = run_child("analyse", &wav, &dir.join(format!("a{minutes}")));
         let (e_mb, e_s) = run_child("export", &wav, &dir.join(format!("e{minutes}")));
@@ -103,28 +105,4 @@ fn child(what: &str, wav: &Path, out: &Path) {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
         .expect("VmHWM");
     println!("{hwm}");
-}
-
-/// A synthetic piece at 120 BPM: a click every beat, a four-note bass riff every two bars, a
-/// chord every eight bars, all drifting slowly in level.
-fn write_piece(path: &Path, minutes: u32) {
-    let spec = hound::WavSpec { channels: 2, sample_rate: RATE, bits_per_sample: 32, sample_format: hound::SampleFormat::Float };
-    let mut w = hound::WavWriter::create(path, spec).expect("bench WAV");
-    let beat = (RATE / 2) as usize;
-    let riff = [55.0_f32, 65.4, 73.4, 49.0];
-    let chords = [[220.0_f32, 277.2, 329.6], [196.0, 246.9, 293.7]];
-    let tau = std::f32::consts::TAU;
-    for n in 0..(RATE * 60 * minutes) as usize {
-        let t = n as f32 / RATE as f32;
-        let in_beat = n % beat;
-        let click = if in_beat < 300 { 0.5 * (1.0 - in_beat as f32 / 300.0) * ((n * 7919) % 13) as f32 / 13.0 } else { 0.0 };
-        let bass_f = riff[(n / (2 * beat)) % 4];
-        let bass = 0.25 * (tau * bass_f * t).sin();
-        let chord = chords[(n / (32 * beat)) % 2].iter().map(|f| (tau * f * t).sin()).sum::<f32>() * 0.06;
-        let drift = 0.8 + 0.2 * (tau * t / 37.0).sin();
-        let mono = drift * (click + bass);
-        w.write_sample(mono + chord).expect("write");
-        w.write_sample(mono - chord).expect("write");
-    }
-    w.finalize().expect("finalize");
 }
