@@ -89,7 +89,8 @@ fn encode_rate(models: &mut ModelSet, scale: usize, windows: &[f32], batch: usiz
     ((batch * runs) as f64 / start.elapsed().as_secs_f64(), vectors, tokens)
 }
 
-/// One tower step's latency on each provider (level 0; every level has the same shape).
+/// One tower step's latency on each provider (level 1, the first with a level below it; every
+/// level has the same shape).
 fn towers(cpu: &mut ModelSet, gpu: Option<&mut ModelSet>) {
     println!("\n| tower step | p50 µs | p90 µs |");
     println!("|---|---|---|");
