@@ -6,9 +6,11 @@
 //!
 //! The editor is opened and closed, and a take recorded from it, in every activation (see
 //! `strata_host_tests::session`). Prints the resident memory over the session (the host process
-//! holding the plugin) and fails if the last quarter holds more than the first plus 32 MB
-//! (memory that grows with the session), if any frame was dropped, if a take is not what was
-//! played, or if the layers at the end are not the example's.
+//! holding the plugin), and after each activation what malloc has handed out beside what is
+//! resident (a leak grows the first; a fragmented heap only the second). Fails if the last
+//! quarter holds more than the first plus 32 MB (memory that grows with the session), if any
+//! frame was dropped, if a take is not what was played, or if the layers at the end are not the
+//! example's.
 
 use strata_host_tests::session::{run_session, SessionPlan};
 
@@ -26,6 +28,13 @@ fn main() -> anyhow::Result<()> {
     println!("session: resident memory, most in the first quarter {first:.1} MB, in the last quarter {last:.1} MB (ratio {:.3})", last / first);
     for (h, mb) in report.rss_mb.iter().step_by((report.rss_mb.len() / 16).max(1)).chain(report.rss_mb.last()) {
         println!("session:   {h:5.2} h  {mb:7.1} MB");
+    }
+    println!("session: after each activation, MB: resident, malloc in use, malloc's address space, anonymous resident, from files");
+    for (k, m) in report.memory.iter().enumerate() {
+        println!(
+            "session:   {k:3}  {:7.1}  {:7.1}  {:7.1}  {:7.1}  {:7.1}",
+            m.resident, m.malloc_in_use, m.malloc_held, m.anonymous, m.file_backed
+        );
     }
     for (rate, sent, dropped) in &report.activations {
         if *dropped > 0 {

@@ -65,6 +65,9 @@ pub struct SessionReport {
     /// Takes recorded from the editor, each checked bit for bit against what was played:
     /// (sample rate, frames).
     pub takes: Vec<(f64, u64)>,
+    /// Where the host's memory was after each activation (the editor closed, the plugin
+    /// stopped): what malloc holds and what of it is in use, beside the other mappings.
+    pub memory: Vec<MemoryBreakdown>,
     /// The pattern layers' periods the last activation's worker found last.
     pub final_periods_s: Vec<f64>,
     /// Wall-clock seconds the session took.
@@ -95,6 +98,57 @@ pub fn resident_mb() -> f64 {
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
+/// The process's memory split by who holds it, MB. A leak grows `malloc_in_use`; memory that
+/// was freed but that the allocator cannot give back (its heaps fragmented) grows `anonymous`
+/// while `malloc_in_use` stays flat.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MemoryBreakdown {
+    /// Resident memory of the process.
+    pub resident: f64,
+    /// Bytes malloc has handed out and not had back (every arena, and its own mappings).
+    pub malloc_in_use: f64,
+    /// Address space malloc has taken from the system (its heaps, resident or not, and its
+    /// mappings).
+    pub malloc_held: f64,
+    /// Resident anonymous memory (the heaps, and every other private mapping).
+    pub anonymous: f64,
+    /// Resident memory mapped from files (libraries, models).
+    pub file_backed: f64,
+}
+
+impl MemoryBreakdown {
+    /// Measures this process now (Linux with glibc; zeros elsewhere).
+    pub fn now() -> Self {
+        let mut breakdown = MemoryBreakdown { resident: resident_mb(), ..Default::default() };
+        #[cfg(all(target_os = "linux", target_env = "gnu"))]
+        {
+            // SAFETY: mallinfo2 reads the allocator's statistics; it takes no arguments.
+            let info = unsafe { libc::mallinfo2() };
+            let mb = |bytes: usize| bytes as f64 / (1024.0 * 1024.0);
+            breakdown.malloc_in_use = mb(info.uordblks + info.hblkhd);
+            breakdown.malloc_held = mb(info.arena + info.hblkhd);
+        }
+        if let Ok(smaps) = std::fs::read_to_string("/proc/self/smaps") {
+            let mut from_file = false;
+            for line in smaps.lines() {
+                let mut fields = line.split_whitespace();
+                match fields.next() {
+                    Some("Rss:") => {
+                        let kb = fields.next().and_then(|kb| kb.parse::<f64>().ok()).unwrap_or(0.0);
+                        *if from_file { &mut breakdown.file_backed } else { &mut breakdown.anonymous } += kb / 1024.0;
+                    }
+                    // A mapping's header: address range, permissions, offset, device, inode, path.
+                    Some(range) if range.contains('-') && !range.ends_with(':') => {
+                        from_file = fields.nth(4).is_some_and(|path| path.starts_with('/'));
+                    }
+                    _ => {}
+                }
+            }
+        }
+        breakdown
+    }
+}
+
 /// Plays the session and checks, as it goes, that every block comes out bit-exact and that each
 /// activation's worker received every frame sent (an error says where it did not).
 pub fn run_session(plan: SessionPlan) -> Result<SessionReport> {
@@ -111,6 +165,7 @@ pub fn run_session(plan: SessionPlan) -> Result<SessionReport> {
     let mut report = SessionReport {
         audio_s: 0.0,
         rss_mb: vec![(0.0, resident_mb())],
+        memory: Vec::new(),
         activations: Vec::new(),
         dropped_frames: 0,
         received_frames: 0,
@@ -181,6 +236,7 @@ pub fn run_session(plan: SessionPlan) -> Result<SessionReport> {
                 .with_context(|| format!("activation {activation} at {rate} Hz"))?;
             report.takes.push((rate, take));
         }
+        report.memory.push(MemoryBreakdown::now());
         report.activations.push((rate, frames as u64, dropped));
         report.received_frames += received;
         report.dropped_frames += dropped;
