@@ -115,6 +115,8 @@ impl Plugin for Strata {
         // A host may activate twice without deactivating; never leave a worker behind.
         self.stop_worker();
         self.activations += 1;
+        // Activation is on the main thread: the one place to set the allocator up, once.
+        crate::memory::hold_allocator_thresholds();
 
         let sample_rate = buffer_config.sample_rate;
         if !(sample_rate.is_finite() && sample_rate > 0.0) {
