@@ -3,9 +3,11 @@
 
 /// The size from which glibc serves an allocation with a mapping of its own (returned to the
 /// system the moment it is freed), bytes: glibc's own starting value.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
 const MMAP_THRESHOLD_BYTES: i32 = 128 * 1024;
 /// How much free space at the top of a heap glibc keeps before giving it back, bytes: glibc's
 /// own default.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
 const TRIM_THRESHOLD_BYTES: i32 = 128 * 1024;
 
 /// Holds glibc's mmap and trim thresholds at their defaults for the life of the process.

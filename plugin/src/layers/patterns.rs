@@ -50,7 +50,9 @@ pub const BINS_PER_CHANNEL: usize = 2;
 /// Spectral bands a layer's profile is reported in.
 pub const PROFILE_BANDS: usize = 8;
 /// A channel's period in a lag range is the first peak reaching this fraction of the range's best
-/// similarity (above the range's mean).
+/// similarity (above the range's mean). On the development seeds 1, 2, 5 and 6 (2026-12-04),
+/// period recall / precision were 0.747 / 0.686 at 0.85, 0.726 / 0.679 at 0.78 (more half
+/// periods) and 0.737 / 0.676 at 0.92 (more bars for beats).
 pub const PEAK_FRACTION: f64 = 0.85;
 /// A channel votes only if its best similarity in the range stands this far above the range's
 /// mean (a channel that repeats no better at one lag than at any other has no period there).
