@@ -78,15 +78,43 @@ def is_done(job: Job) -> bool:
     return os.path.isfile(os.path.join(job.dest, "strata.json"))
 
 
+#: Marks a file being written: ``.<name>.partial-<pid>`` beside its final name. The leading dot
+#: keeps Parquet readers (pyarrow and others skip names starting with "." or "_") from taking a
+#: half-written part for data while a run is going.
+PARTIAL_MARK = ".partial-"
+
+
 def _write_aside(path: str, write) -> None:
-    """Writes `path` through a temporary name beside it and renames it into place."""
-    tmp = f"{path}.partial-{os.getpid()}"
+    """Writes `path` through a hidden temporary name beside it and renames it into place. A
+    worker killed mid-write leaves the temporary behind; :func:`sweep_partials` removes it."""
+    folder, name = os.path.split(path)
+    tmp = os.path.join(folder, f".{name}{PARTIAL_MARK}{os.getpid()}")
     try:
         write(tmp)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def sweep_partials(jobs: list[Job]) -> int:
+    """Removes what killed workers left half-written beside these jobs' outputs; returns how
+    many. Called when no task of the run is writing (before it starts and after it ends)."""
+    folders = {os.path.dirname(j.part) for j in jobs} | {j.dest for j in jobs}
+    removed = 0
+    for folder in folders:
+        try:
+            names = os.listdir(folder)
+        except OSError:
+            continue  # not created yet
+        for name in names:
+            if name.startswith(".") and PARTIAL_MARK in name:
+                try:
+                    os.remove(os.path.join(folder, name))
+                    removed += 1
+                except OSError:
+                    pass  # gone already, or not ours to remove: it stays hidden either way
+    return removed
 
 
 def analyse_job(job: Job) -> tuple[str, str | None, str]:
@@ -159,6 +187,16 @@ class Progress:
 def run(jobs: list[Job], address: str | None = None, num_cpus: int | None = None, serial: bool = False, quiet: bool = False) -> Summary:
     """Analyses every job not done yet; see the module docs."""
     summary = Summary()
+    sweep_partials(jobs)
+    try:
+        _run(jobs, summary, address, num_cpus, serial, quiet)
+    finally:
+        # A worker killed mid-write (Ray then runs its task again) leaves its temporary behind.
+        sweep_partials(jobs)
+    return summary
+
+
+def _run(jobs: list[Job], summary: Summary, address: str | None, num_cpus: int | None, serial: bool, quiet: bool) -> None:
     todo = [j for j in jobs if not is_done(j)]
     summary.skipped = len(jobs) - len(todo)
     progress = Progress(len(todo), quiet)
@@ -178,7 +216,7 @@ def run(jobs: list[Job], address: str | None = None, num_cpus: int | None = None
     if serial:
         for job in todo:
             record(*analyse_job(job))
-        return summary
+        return
     import ray
 
     started_here = not ray.is_initialized()
@@ -215,7 +253,6 @@ def run(jobs: list[Job], address: str | None = None, num_cpus: int | None = None
     finally:
         if started_here:
             ray.shutdown()
-    return summary
 
 
 def main(argv: list[str] | None = None) -> int:

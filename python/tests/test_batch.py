@@ -108,6 +108,22 @@ def test_a_killed_worker_leaves_nothing_missing_and_nothing_twice(tmp_path):
     assert len({r[0] for r in rows(out)}) == 40
 
 
+def test_what_a_worker_killed_mid_write_left_is_hidden_and_swept(tmp_path):
+    lib = library(tmp_path / "lib", 3, seed=4)
+    out = tmp_path / "out"
+    jobs = batch.collect([str(lib)], out)
+    # What a worker SIGKILLed inside pyarrow's write leaves: a half part beside the final name.
+    dataset = out / batch.DATASET_DIR
+    dataset.mkdir(parents=True)
+    half = dataset / f".{Path(jobs[0].part).name}{batch.PARTIAL_MARK}4242"
+    half.write_bytes(b"PAR1\x00half a footer")
+    assert pq.ParquetDataset(dataset).files == [], "a reader skips what is still being written"
+    summary = batch.run(jobs, serial=True, quiet=True)
+    assert summary.done == 3 and not half.exists()
+    assert sorted(p.name for p in dataset.iterdir()) == sorted(Path(j.part).name for j in jobs)
+    assert len({r[0] for r in rows(out)}) == 3
+
+
 def test_a_second_node_joined_by_address_shares_the_work(tmp_path):
     lib = library(tmp_path / "lib", 24, seed=3, seconds=(3.0, 5.0))
     port = 26379 + os.getpid() % 1000
