@@ -1,23 +1,33 @@
-//! Layer stems: a cascade of repetition masks, shortest period first, computed as a stream.
+//! Layer stems: a cascade of repetition masks, shortest period first, then kernel backfitting,
+//! computed as a stream.
 //!
 //! For each distinct layer period P (shortest first), the magnitude spectrogram of what is left is
 //! modelled as repeating with period P: every time-frequency bin is compared with the median of
 //! the same bin up to three periods before and after (adaptive REPET's repeating model). The soft
-//! mask `min(model, actual) / actual` keeps what repeats at P; that is the layer's stem, and the
-//! rest, `(1 - mask)` times the spectrum, is passed on to the next (longer) period. What no period
-//! claims is the residual.
+//! mask `min(model, actual) / actual` keeps what repeats at P; that is the layer's first estimate,
+//! and the rest, `(1 - mask)` times the magnitudes, is passed on to the next (longer) period. What
+//! no period claims is the residual.
 //!
 //! A stage given its layer's [`BandProfile`] (where the layer sounds) takes only from the layer's
 //! own parts of the sound: its mask is weighted, bin by bin, by the profile weight of the bin's
 //! band raised to [`PROFILE_EXPONENT`], so a band where the layer never sounds gives it nothing
 //! even where something there repeats at its period.
 //!
+//! The cascade is greedy: a shorter layer takes whatever repeats at its period, a sustained part
+//! of a longer layer included, and the longer layer never gets it back. [`REFINE_PASSES`] passes
+//! of kernel backfitting (Liutkus et al.'s kernel additive modelling) then model every layer at
+//! once from its *own* estimate: the median of that estimate at the layer's period, bounded by
+//! the mix and weighed by its profile, beside a residual model for what none explains; the mix is
+//! shared among them by their squared models. Each stem is the mix's STFT times its last
+//! estimate's share, so the masks of one frame add up to one.
+//!
 //! # Memory
 //!
-//! [`StemSplitter`] is a stream: each stage keeps only the frames its median looks at (at most
-//! [`MAX_REACH_S`] either side), so an hour-long file takes no more memory than a ten-minute one.
-//! A stage's stem comes out `reach` later than its input went in; each stem is handed out as soon
-//! as its samples are final, so nothing waits for the slowest stage.
+//! [`StemSplitter`] is a stream working on magnitudes: each stage and pass keeps only the rows its
+//! medians look at (at most [`MAX_REACH_S`] either side), and the mix's samples are kept only for
+//! the splitter's delay and cut into frames again at the end, so an hour-long file takes no more
+//! memory than a ten-minute one. The stems come out [`StemSplitter::delay_samples`] after the
+//! input went in.
 //!
 //! # Exact sums
 //!
@@ -53,6 +63,12 @@ pub const SAME_PERIOD: f64 = 0.03;
 /// 0.5, 2.12 at 1 and 2.02 at 1.5 (seeds 5 and 6: 1.47, 1.95 at 0.25, 1.85 at 0.5); a floor under
 /// the weights (0.2, as an earlier round also found) lost most of the gain.
 pub const PROFILE_EXPONENT: f32 = 0.25;
+/// Passes of kernel backfitting after the cascade. Mean per-layer SDR on development seeds 1
+/// and 5 (`eval_layers --stems`): 2.11 and 2.07 dB for the cascade alone, 2.33 and 2.35 after
+/// one pass, 2.52 after two (seed 1), 2.60 and 2.44 after three. Each pass costs about as much
+/// as the cascade (a ten-minute stereo export: 24 s and 91 MB peak without, 49 s and 160 MB
+/// with three).
+pub const REFINE_PASSES: usize = 3;
 
 /// Where a layer sounds: a weight (0..1) per band, the bands given by their upper edges in Hz
 /// (the analysis' `profile_bands_hz` and a pattern layer's `profile`).
@@ -111,15 +127,25 @@ fn hann() -> Vec<f32> {
 /// Cuts the incoming samples into windowed STFT frames. Frame `t` covers samples
 /// `[t * HOP - N_FFT, t * HOP)`, with zeros before the start and after the end, so every real
 /// sample is covered by a full set of overlapping frames.
+///
+/// It can also hold samples and cut frames only as they are asked for
+/// ([`Analyser::append`], [`Analyser::next_frame`]): the splitter reads the mix's spectrum
+/// again at the end of its stages that way, keeping samples (a quarter of a frame's size per
+/// hop) rather than frames while the stages look around.
 struct Analyser {
     fft: Arc<dyn RealToComplex<f32>>,
     window: Vec<f32>,
-    /// Per channel, the samples from the start of the next frame on.
+    /// Per channel, the samples from `offset` on are those from the start of the next frame on.
     history: Vec<Vec<f32>>,
+    offset: usize,
     /// FFT input and scratch, reused.
     input: Vec<f32>,
     spectrum: Vec<Complex<f32>>,
 }
+
+/// Samples an [`Analyser`] lets pile up before its front is drained (a drain moves everything
+/// after it, so it is done now and then, not at every frame).
+const DRAIN_SAMPLES: usize = 1 << 16;
 
 impl Analyser {
     fn new(channels: usize, planner: &mut RealFftPlanner<f32>) -> Self {
@@ -131,45 +157,66 @@ impl Analyser {
             window: hann(),
             // The N_FFT zeros before sample 0 that frame 0 covers.
             history: vec![vec![0.0; N_FFT]; channels],
+            offset: 0,
         }
     }
 
     /// Appends `block` (one slice per channel) and returns every frame it completes.
     fn push(&mut self, block: &[&[f32]], frames: &mut Vec<Frame>, pool: &mut FramePool) {
+        self.append(block);
+        self.cut(frames, pool);
+    }
+
+    /// Appends `block` without cutting frames.
+    fn append(&mut self, block: &[&[f32]]) {
         for (h, c) in self.history.iter_mut().zip(block) {
             h.extend(c.iter().map(|&x| if x.is_finite() { x } else { 0.0 }));
         }
-        self.cut(frames, pool);
     }
 
     /// Pads with zeros until the last frame touching a real sample is out (`len` samples in all).
     fn finish(&mut self, frames: &mut Vec<Frame>, pool: &mut FramePool) {
-        // The last frame that covers real samples ends up to N_FFT - 1 samples past the end.
-        for h in &mut self.history {
-            h.extend(std::iter::repeat_n(0.0, N_FFT - 1));
-        }
+        self.pad_end();
         self.cut(frames, pool);
     }
 
-    fn cut(&mut self, frames: &mut Vec<Frame>, pool: &mut FramePool) {
-        let available = self.history.first().map_or(0, Vec::len);
-        let mut start = 0;
-        while start + N_FFT <= available {
-            let mut frame = pool.take();
-            for h in &self.history {
-                for ((i, w), x) in self.input.iter_mut().zip(&self.window).zip(&h[start..start + N_FFT]) {
-                    *i = w * x;
-                }
-                // The lengths are the planner's own, so this cannot fail.
-                let _ = self.fft.process(&mut self.input, &mut self.spectrum);
-                frame.extend_from_slice(&self.spectrum);
-            }
-            frames.push(frame);
-            start += HOP;
-        }
+    /// The zeros after the end: the last frame that covers real samples ends up to N_FFT - 1
+    /// samples past it.
+    fn pad_end(&mut self) {
         for h in &mut self.history {
-            h.drain(..start);
+            h.extend(std::iter::repeat_n(0.0, N_FFT - 1));
         }
+    }
+
+    fn cut(&mut self, frames: &mut Vec<Frame>, pool: &mut FramePool) {
+        while let Some(frame) = self.next_frame(pool) {
+            frames.push(frame);
+        }
+    }
+
+    /// The next frame, if its samples have all arrived.
+    fn next_frame(&mut self, pool: &mut FramePool) -> Option<Frame> {
+        let available = self.history.first().map_or(0, Vec::len);
+        if self.offset + N_FFT > available {
+            return None;
+        }
+        let mut frame = pool.take();
+        for h in &self.history {
+            for ((i, w), x) in self.input.iter_mut().zip(&self.window).zip(&h[self.offset..self.offset + N_FFT]) {
+                *i = w * x;
+            }
+            // The lengths are the planner's own, so this cannot fail.
+            let _ = self.fft.process(&mut self.input, &mut self.spectrum);
+            frame.extend_from_slice(&self.spectrum);
+        }
+        self.offset += HOP;
+        if self.offset >= DRAIN_SAMPLES {
+            for h in &mut self.history {
+                h.drain(..self.offset);
+            }
+            self.offset = 0;
+        }
+        Some(frame)
     }
 }
 
@@ -190,29 +237,32 @@ impl FramePool {
         f
     }
 
+    /// An empty magnitude row with room for `BINS` values (pushing into a row that grows by
+    /// doubling would leave it with room for twice that).
     fn take_row(&mut self) -> Vec<f32> {
-        let mut r = self.rows.pop().unwrap_or_default();
+        let mut r = self.rows.pop().unwrap_or_else(|| Vec::with_capacity(BINS));
         r.clear();
         r
     }
 }
 
-/// One period of the cascade: holds the frames its median needs and emits each frame, split
-/// into what repeats at its period and what does not, once the frames after it have arrived.
+/// One period of the cascade, on magnitudes: holds the rows its median needs and emits each
+/// frame's row, split into what repeats at its period and what does not, once the rows after it
+/// have arrived. The mask is one gain per bin for every channel, so the magnitudes are all the
+/// cascade needs; the mix's complex frames are masked once, at the end.
 struct Stage {
     /// The period in STFT frames.
     period_frames: usize,
     /// How many frames the median looks either side: `NEIGHBOURS` periods, at most `MAX_REACH_S`.
     reach_frames: usize,
-    /// Channel-mix magnitudes of frames `first_mag..frames_in`.
+    /// Channel-mean magnitudes of frames `first_mag..frames_in`.
     mags: VecDeque<Vec<f32>>,
     first_mag: usize,
-    /// Frames `next_emit..frames_in`, waiting for their neighbours.
-    pending: VecDeque<Frame>,
+    /// The next frame to emit: frames `next_emit..frames_in` wait for their neighbours.
     next_emit: usize,
     frames_in: usize,
-    /// The values the median is taken of, reused.
-    column: Vec<f32>,
+    /// The repeating model of the frame being emitted, reused.
+    model: Vec<f32>,
     /// Per STFT bin, how much of what repeats there this stage may take (1 everywhere without a
     /// profile).
     bin_weights: Vec<f32>,
@@ -227,56 +277,45 @@ impl Stage {
         Self {
             period_frames,
             reach_frames,
-            // Sized once for what they will hold, so they never grow by doubling.
+            // Sized once for what it will hold, so it never grows by doubling.
             mags: VecDeque::with_capacity(2 * reach_frames + 2),
             first_mag: 0,
-            pending: VecDeque::with_capacity(reach_frames + 2),
             next_emit: 0,
             frames_in: 0,
-            column: Vec::with_capacity(2 * NEIGHBOURS + 1),
+            model: vec![0.0; BINS],
             bin_weights: profile.map_or_else(|| vec![1.0; BINS], |p| p.bin_weights(sample_rate)),
         }
     }
 
-    fn push(&mut self, frame: Frame, channels: usize, pool: &mut FramePool) {
-        let gain = 1.0 / channels as f32;
-        let mut mag = pool.take_row();
-        mag.extend((0..BINS).map(|f| (0..channels).map(|c| frame[c * BINS + f].norm()).sum::<f32>() * gain));
-        self.mags.push_back(mag);
-        self.pending.push_back(frame);
+    fn push(&mut self, row: Vec<f32>) {
+        self.mags.push_back(row);
         self.frames_in += 1;
     }
 
     /// Emits, oldest first, every frame whose neighbourhood is complete (every frame when
     /// `finishing`), as (what repeats, what is passed on).
     /// Emits at most `max` frames; returns how many.
-    fn emit(&mut self, channels: usize, finishing: bool, max: usize, out: &mut Vec<(Frame, Frame)>, pool: &mut FramePool) -> usize {
+    fn emit(&mut self, finishing: bool, max: usize, out: &mut Vec<(Vec<f32>, Vec<f32>)>, pool: &mut FramePool) -> usize {
         let p = self.period_frames as isize;
         let k_max = (self.reach_frames / self.period_frames) as isize;
         let mut emitted = 0;
         while emitted < max && self.next_emit < self.frames_in && (finishing || self.next_emit + self.reach_frames < self.frames_in) {
             emitted += 1;
-            let Some(mut repeating) = self.pending.pop_front() else { break };
             let t = self.next_emit as isize;
-            let mut rest = pool.take();
-            rest.extend_from_slice(&repeating);
+            let (mut repeating, mut rest) = (pool.take_row(), pool.take_row());
             let rows: Vec<&Vec<f32>> = (-k_max..=k_max)
                 .map(|k| t + k * p)
                 .filter(|&u| u >= self.first_mag as isize && (u as usize) < self.frames_in)
                 .map(|u| &self.mags[u as usize - self.first_mag])
                 .collect();
+            median_rows(&rows, &mut self.model);
             let own = &self.mags[self.next_emit - self.first_mag];
             for f in 0..BINS {
-                self.column.clear();
-                self.column.extend(rows.iter().map(|r| r[f]));
-                self.column.sort_unstable_by(f32::total_cmp);
-                let model = self.column[self.column.len() / 2];
+                let model = self.model[f];
                 let actual = own[f];
                 let gain = if actual > 1e-12 { model.min(actual) / actual * self.bin_weights[f] } else { 0.0 };
-                for c in 0..channels {
-                    repeating[c * BINS + f] *= gain;
-                    rest[c * BINS + f] *= 1.0 - gain;
-                }
+                repeating.push(gain * actual);
+                rest.push((1.0 - gain) * actual);
             }
             out.push((repeating, rest));
             self.next_emit += 1;
@@ -286,6 +325,158 @@ impl Stage {
                     pool.rows.push(row);
                 }
                 self.first_mag += 1;
+            }
+        }
+        emitted
+    }
+}
+
+/// The most rows a median is taken of: the frame and `NEIGHBOURS` repeats either side.
+const MAX_ROWS: usize = 2 * NEIGHBOURS + 1;
+/// Bins whose medians are taken together, wide enough for vector min and max instructions.
+const LANES: usize = 8;
+
+/// The median of `rows` (1 to [`MAX_ROWS`] of them, `BINS` long), bin by bin, into `out`; of an
+/// even count, the upper of the two middle values. An odd-even transposition sort across the
+/// rows, lane-wise over [`LANES`] bins at a time: branch-free, so it vectorises, where sorting
+/// each bin's column was the export's largest cost.
+fn median_rows(rows: &[&Vec<f32>], out: &mut [f32]) {
+    let n = rows.len().min(MAX_ROWS);
+    if n == 0 {
+        out.fill(0.0);
+        return;
+    }
+    let mut lanes = [[0.0_f32; LANES]; MAX_ROWS];
+    for f in (0..BINS).step_by(LANES) {
+        let width = LANES.min(BINS - f);
+        for (lane, row) in lanes.iter_mut().zip(rows) {
+            lane[..width].copy_from_slice(&row[f..f + width]);
+        }
+        for pass in 0..n {
+            for i in (pass % 2..n - 1).step_by(2) {
+                let (low, high) = lanes.split_at_mut(i + 1);
+                for (a, b) in low[i].iter_mut().zip(high[0].iter_mut()) {
+                    let (x, y) = (*a, *b);
+                    *a = x.min(y);
+                    *b = x.max(y);
+                }
+            }
+        }
+        out[f..f + width].copy_from_slice(&lanes[n / 2][..width]);
+    }
+}
+
+/// A frame's magnitude per bin, the mean over its channels.
+fn magnitude_row(frame: &Frame, channels: usize, pool: &mut FramePool) -> Vec<f32> {
+    let gain = 1.0 / channels as f32;
+    let mut mag = pool.take_row();
+    mag.extend((0..BINS).map(|f| (0..channels).map(|c| frame[c * BINS + f].norm()).sum::<f32>() * gain));
+    mag
+}
+
+/// One pass of kernel backfitting (Liutkus et al.'s kernel additive modelling) over every
+/// layer's estimate at once, after the cascade.
+///
+/// The cascade gives each layer, shortest period first, what repeats at its period in what the
+/// layers before left; a longer layer whose sound a shorter one took first never gets it back.
+/// Here each layer's model is the median of its *own* estimate at its period (the same
+/// neighbours as its stage), bounded by the mix and weighed by its profile; what no model
+/// explains is the residual's model, and the mix is shared out among them by their squared
+/// models (a Wiener mask). The magnitudes of one frame's estimates always add up to the mix's,
+/// so passes chain.
+struct Refiner {
+    /// Per layer: the period and how far its median looks either side, in frames.
+    period_frames: Vec<usize>,
+    reach_frames: Vec<usize>,
+    /// The longest reach: a frame is emitted once this many frames after it have arrived.
+    reach: usize,
+    /// Per layer, its stage's profile weight per bin.
+    bin_weights: Vec<Vec<f32>>,
+    /// Frames `first..frames_in`: one magnitude row per layer and the residual's last. A layer's
+    /// row is emptied (given back to the pool) once no frame still to come looks at it.
+    rows: VecDeque<Vec<Vec<f32>>>,
+    first: usize,
+    next_emit: usize,
+    frames_in: usize,
+    /// Per layer and then the residual, the model of the frame being emitted, reused.
+    models: Vec<Vec<f32>>,
+}
+
+impl Refiner {
+    fn new(stages: &[Stage]) -> Self {
+        let reach = stages.iter().map(|s| s.reach_frames).max().unwrap_or(0);
+        Self {
+            period_frames: stages.iter().map(|s| s.period_frames).collect(),
+            reach_frames: stages.iter().map(|s| s.reach_frames).collect(),
+            reach,
+            bin_weights: stages.iter().map(|s| s.bin_weights.clone()).collect(),
+            rows: VecDeque::with_capacity(2 * reach + 2),
+            first: 0,
+            next_emit: 0,
+            frames_in: 0,
+            models: vec![vec![0.0; BINS]; stages.len() + 1],
+        }
+    }
+
+    fn push(&mut self, estimates: Vec<Vec<f32>>) {
+        self.rows.push_back(estimates);
+        self.frames_in += 1;
+    }
+
+    fn pending(&self) -> bool {
+        self.next_emit < self.frames_in
+    }
+
+    /// Emits, oldest first, at most `max` frames' new estimates whose neighbourhoods are complete
+    /// (every frame when `finishing`); returns how many.
+    fn emit(&mut self, finishing: bool, max: usize, out: &mut Vec<Vec<Vec<f32>>>, pool: &mut FramePool) -> usize {
+        let layers = self.period_frames.len();
+        let mut emitted = 0;
+        while emitted < max && self.next_emit < self.frames_in && (finishing || self.next_emit + self.reach < self.frames_in) {
+            emitted += 1;
+            let t = self.next_emit;
+            let own = &self.rows[t - self.first];
+            let mix: Vec<f32> = (0..BINS).map(|f| own.iter().map(|r| r[f]).sum()).collect();
+            for k in 0..layers {
+                let p = self.period_frames[k] as isize;
+                let k_max = (self.reach_frames[k] / self.period_frames[k]) as isize;
+                let neighbours: Vec<&Vec<f32>> = (-k_max..=k_max)
+                    .map(|j| t as isize + j * p)
+                    .filter(|&u| u >= self.first as isize && (u as usize) < self.frames_in)
+                    .map(|u| &self.rows[u as usize - self.first][k])
+                    .collect();
+                let model = &mut self.models[k];
+                median_rows(&neighbours, model);
+                for ((m, x), w) in model.iter_mut().zip(&mix).zip(&self.bin_weights[k]) {
+                    *m = m.min(*x) * w;
+                }
+            }
+            for f in 0..BINS {
+                let explained: f32 = (0..layers).map(|k| self.models[k][f]).sum();
+                self.models[layers][f] = (mix[f] - explained).max(0.0);
+            }
+            let mut next: Vec<Vec<f32>> = (0..=layers).map(|_| pool.take_row()).collect();
+            for f in 0..BINS {
+                let total: f32 = self.models.iter().map(|m| m[f] * m[f]).sum();
+                for (row, model) in next.iter_mut().zip(&self.models) {
+                    row.push(if total > 1e-24 { model[f] * model[f] / total * mix[f] } else { 0.0 });
+                }
+            }
+            out.push(next);
+            self.next_emit += 1;
+            // What no frame still to come looks at: layer k's row `reach_k` frames back, and the
+            // residual's row of this frame (it is only read for this frame's mix).
+            for k in 0..=layers {
+                let reach_k = self.reach_frames.get(k).copied().unwrap_or(0);
+                if let Some(u) = t.checked_sub(reach_k).filter(|&u| u >= self.first) {
+                    pool.rows.push(std::mem::take(&mut self.rows[u - self.first][k]));
+                }
+            }
+            while self.first + self.reach < self.next_emit {
+                if let Some(rows) = self.rows.pop_front() {
+                    pool.rows.extend(rows.into_iter().filter(|r| r.capacity() > 0));
+                }
+                self.first += 1;
             }
         }
         emitted
@@ -372,14 +563,20 @@ pub struct StemSplitter {
     periods_s: Vec<f64>,
     analyser: Analyser,
     stages: Vec<Stage>,
+    /// Per stage, the magnitudes of what it took, then those of what the last one left, frame
+    /// by frame until every stage has emitted the frame.
+    taken: Vec<VecDeque<Vec<f32>>>,
+    refiners: Vec<Refiner>,
+    /// The mix's samples again, cut into frames as the refiners' estimates come out.
+    mix: Analyser,
     synthesisers: Vec<Synthesiser>,
     /// Samples pushed so far (per channel), to cut the stems to length at the end.
     samples_in: u64,
     /// Samples handed out so far, per stem.
     samples_out: Vec<u64>,
-    /// Per channel, the samples a stage's synthesiser made final in one pass, before they are
-    /// cut to the input's length and handed out.
-    scratch: Vec<Vec<f32>>,
+    /// Per stem and channel, the samples its synthesiser made final in one pass, before they
+    /// are cut to the input's length and handed out.
+    scratch: Vec<Vec<Vec<f32>>>,
     pool: FramePool,
     /// Whether the end of the input has been seen.
     finishing: bool,
@@ -395,21 +592,31 @@ impl StemSplitter {
     /// [`StemSplitter::new`], each stage taking only from its layer's own bands where
     /// `profiles` (in stem order; missing or `None`: every band) says where the layer sounds.
     pub fn with_profiles(channels: usize, sample_rate: u32, periods_s: &[f64], profiles: &[Option<BandProfile>]) -> Self {
+        Self::with_refinement(channels, sample_rate, periods_s, profiles, REFINE_PASSES)
+    }
+
+    /// [`StemSplitter::with_profiles`] with `passes` passes of refinement after the cascade (none:
+    /// the cascade's own stems).
+    fn with_refinement(channels: usize, sample_rate: u32, periods_s: &[f64], profiles: &[Option<BandProfile>], passes: usize) -> Self {
         let channels = channels.max(1);
         let mut planner = RealFftPlanner::new();
+        let stages: Vec<Stage> = periods_s
+            .iter()
+            .enumerate()
+            .map(|(i, &p)| Stage::new(p, sample_rate, profiles.get(i).copied().flatten()))
+            .collect();
         Self {
             channels,
             periods_s: periods_s.to_vec(),
             analyser: Analyser::new(channels, &mut planner),
-            stages: periods_s
-                .iter()
-                .enumerate()
-                .map(|(i, &p)| Stage::new(p, sample_rate, profiles.get(i).copied().flatten()))
-                .collect(),
+            taken: (0..=stages.len()).map(|_| VecDeque::new()).collect(),
+            refiners: (0..passes).map(|_| Refiner::new(&stages)).collect(),
+            mix: Analyser::new(channels, &mut planner),
+            stages,
             synthesisers: periods_s.iter().map(|_| Synthesiser::new(channels, &mut planner)).collect(),
             samples_in: 0,
             samples_out: vec![0; periods_s.len()],
-            scratch: vec![Vec::new(); channels],
+            scratch: vec![vec![Vec::new(); channels]; periods_s.len()],
             pool: FramePool::default(),
             finishing: false,
         }
@@ -423,7 +630,7 @@ impl StemSplitter {
     /// The longest delay from a sample going in to its stems coming out, in samples: what the
     /// splitter holds in memory.
     pub fn delay_samples(&self) -> usize {
-        let frames: usize = self.stages.iter().map(|s| s.reach_frames).sum();
+        let frames: usize = self.stages.iter().map(|s| s.reach_frames).sum::<usize>() + self.refiners.iter().map(|r| r.reach).sum::<usize>();
         (frames + 1) * HOP + N_FFT
     }
 
@@ -433,6 +640,9 @@ impl StemSplitter {
         let len = block.iter().map(|c| c.len()).min().unwrap_or(0);
         let block: Vec<&[f32]> = (0..self.channels).map(|c| block.get(c).map_or(&[][..], |b| &b[..len])).collect();
         self.samples_in += len as u64;
+        if !self.stages.is_empty() {
+            self.mix.append(&block);
+        }
         let mut frames = Vec::new();
         self.analyser.push(&block, &mut frames, &mut self.pool);
         while self.pass(std::mem::take(&mut frames), false, stems) > 0 {}
@@ -452,47 +662,108 @@ impl StemSplitter {
         if !self.finishing {
             self.finishing = true;
             self.analyser.finish(&mut frames, &mut self.pool);
+            self.mix.pad_end();
         }
         self.pass(frames, true, stems);
-        self.stages.iter().any(|s| s.next_emit < s.frames_in)
+        self.stages.iter().any(|s| s.next_emit < s.frames_in) || self.taken.iter().any(|t| !t.is_empty()) || self.refiners.iter().any(Refiner::pending)
     }
 
-    /// One pass down the cascade: every stage takes what the one before passed on and emits at
-    /// most [`BATCH_FRAMES`] frames (a stage finishes only once the one before has). Returns how
-    /// many frames the stages emitted in all.
+    /// One pass down the cascade and the refiners: every stage takes what the one before passed
+    /// on and emits at most [`BATCH_FRAMES`] frames (a stage finishes only once the one before
+    /// has), then the refiners do the same with the stages' estimates, and the last estimates
+    /// become masks on the mix. Returns how many frames the stages and refiners emitted in all.
     fn pass(&mut self, mut incoming: Vec<Frame>, finishing: bool, stems: &mut [Vec<Vec<f32>>]) -> usize {
+        if self.stages.is_empty() {
+            // No layer: everything is the residual.
+            self.pool.frames.append(&mut incoming);
+            return 0;
+        }
         let mut emitted = Vec::new();
         let mut total = 0;
         let mut upstream_done = finishing;
+        let last = self.stages.len() - 1;
+        let mut incoming: Vec<Vec<f32>> = incoming
+            .into_iter()
+            .map(|frame| {
+                let row = magnitude_row(&frame, self.channels, &mut self.pool);
+                self.pool.frames.push(frame);
+                row
+            })
+            .collect();
         for k in 0..self.stages.len() {
-            for frame in incoming.drain(..) {
-                self.stages[k].push(frame, self.channels, &mut self.pool);
+            for row in incoming.drain(..) {
+                self.stages[k].push(row);
             }
             emitted.clear();
-            total += self.stages[k].emit(self.channels, upstream_done, BATCH_FRAMES, &mut emitted, &mut self.pool);
+            total += self.stages[k].emit(upstream_done, BATCH_FRAMES, &mut emitted, &mut self.pool);
             upstream_done = upstream_done && self.stages[k].next_emit == self.stages[k].frames_in;
-            for s in &mut self.scratch {
-                s.clear();
-            }
             for (repeating, rest) in emitted.drain(..) {
-                self.synthesisers[k].add(&repeating, &mut self.scratch);
-                self.pool.frames.push(repeating);
-                incoming.push(rest);
+                self.taken[k].push_back(repeating);
+                if k == last {
+                    self.taken[k + 1].push_back(rest);
+                } else {
+                    incoming.push(rest);
+                }
             }
+        }
+        // Every stage has emitted the frames at the front of every queue.
+        let mut estimates = Vec::new();
+        while self.taken.iter().all(|q| !q.is_empty()) {
+            estimates.push(self.taken.iter_mut().filter_map(VecDeque::pop_front).collect::<Vec<_>>());
+        }
+        for refiner in &mut self.refiners {
+            for e in estimates.drain(..) {
+                refiner.push(e);
+            }
+            total += refiner.emit(upstream_done, BATCH_FRAMES, &mut estimates, &mut self.pool);
+            upstream_done = upstream_done && !refiner.pending();
+        }
+        for e in estimates {
+            self.synthesise(e);
+        }
+        self.hand_out(stems);
+        total
+    }
+
+    /// Turns one frame's final estimates into masks on the mix's frame and adds each layer's
+    /// part to its stem.
+    fn synthesise(&mut self, estimates: Vec<Vec<f32>>) {
+        let Some(mix) = self.mix.next_frame(&mut self.pool) else { return };
+        let mut part = self.pool.take();
+        for (k, synthesiser) in self.synthesisers.iter_mut().enumerate() {
+            part.clear();
+            part.extend_from_slice(&mix);
+            for f in 0..BINS {
+                let all: f32 = estimates.iter().map(|e| e[f]).sum();
+                let gain = if all > 1e-12 { estimates[k][f] / all } else { 0.0 };
+                for c in 0..self.channels {
+                    part[c * BINS + f] *= gain;
+                }
+            }
+            synthesiser.add(&part, &mut self.scratch[k]);
+        }
+        self.pool.frames.push(part);
+        self.pool.frames.push(mix);
+        self.pool.rows.extend(estimates);
+    }
+
+    /// Appends to each stem what its synthesiser made final, cut to the input's length.
+    fn hand_out(&mut self, stems: &mut [Vec<Vec<f32>>]) {
+        for (k, scratch) in self.scratch.iter_mut().enumerate() {
             // Samples past the end of the input are padding.
             let room = self.samples_in - self.samples_out[k];
-            let n = (self.scratch[0].len() as u64).min(room) as usize;
+            let n = (scratch[0].len() as u64).min(room) as usize;
             if let Some(stem) = stems.get_mut(k) {
                 stem.resize_with(self.channels, Vec::new);
-                for (dst, src) in stem.iter_mut().zip(&self.scratch) {
+                for (dst, src) in stem.iter_mut().zip(scratch.iter()) {
                     dst.extend_from_slice(&src[..n]);
                 }
             }
             self.samples_out[k] += n as u64;
+            for s in scratch.iter_mut() {
+                s.clear();
+            }
         }
-        // What the last stage passes on is the residual, computed in the time domain instead.
-        self.pool.frames.append(&mut incoming);
-        total
     }
 }
 
@@ -651,6 +922,62 @@ mod tests {
         // A weight of one everywhere is no profile at all.
         let flat = split(&[Some(BandProfile { upper_edges_hz: &[4_000.0], weights: &[1.0] })]);
         assert_eq!(flat, everywhere);
+    }
+
+    #[test]
+    fn refinement_gives_back_what_a_shorter_stage_took_from_a_longer_layer() {
+        let sr = 8_000;
+        let n = sr as usize * 24;
+        let tau = 2.0 * std::f32::consts::PI;
+        // A bass of two notes, half a second each (period 1 s), under chords held for two seconds
+        // each (period 4 s): within a held chord the chord repeats at 1 s too, so the cascade's
+        // 1 s stage takes most of it before the 4 s stage sees it.
+        let bass: Vec<f32> = (0..n)
+            .map(|i| {
+                let hz = if i % 8_000 < 4_000 { 110.0 } else { 147.0 };
+                0.3 * (tau * hz * i as f32 / sr as f32).sin()
+            })
+            .collect();
+        let chords: Vec<f32> = (0..n)
+            .map(|i| {
+                let t = i as f32 / sr as f32;
+                let (a, b) = if i % 32_000 < 16_000 { (523.0, 659.0) } else { (587.0, 740.0) };
+                0.1 * ((tau * a * t).sin() + (tau * b * t).sin())
+            })
+            .collect();
+        let mix: Vec<f32> = bass.iter().zip(&chords).map(|(a, b)| a + b).collect();
+        let sdr_db = |estimate: &[f32], truth: &[f32]| {
+            let error: f64 = estimate.iter().zip(truth).map(|(x, y)| f64::from((x - y) * (x - y))).sum();
+            let energy: f64 = truth.iter().map(|x| f64::from(x * x)).sum();
+            10.0 * (energy / error.max(1e-12)).log10()
+        };
+        let split = |passes: usize| {
+            let mut splitter = StemSplitter::with_refinement(1, sr, &[1.0, 4.0], &[], passes);
+            let mut stems = vec![Vec::new(); 2];
+            splitter.push(&[&mix], &mut stems);
+            splitter.finish(&mut stems);
+            [sdr_db(&stems[0][0], &bass), sdr_db(&stems[1][0], &chords)]
+        };
+        // Measured: the cascade 13.2 and 6.5 dB, after three passes 21.7 and 11.4 dB.
+        let (cascade, refined) = (split(0), split(REFINE_PASSES));
+        assert!(refined[1] > cascade[1] + 3.0, "the chords do not get their sound back: {cascade:.2?} -> {refined:.2?}");
+        assert!(refined[0] > cascade[0] + 3.0, "the bass stem does not lose the chords: {cascade:.2?} -> {refined:.2?}");
+    }
+
+    #[test]
+    fn median_rows_is_the_median_of_each_bin() {
+        // Values that tie, and rows of every count the stages meet (fewer at the edges).
+        let rows: Vec<Vec<f32>> = (0..MAX_ROWS).map(|r| (0..BINS).map(|f| ((f * 7 + r * 13) % 11) as f32 * 0.5).collect()).collect();
+        let mut out = vec![0.0; BINS];
+        for n in 1..=MAX_ROWS {
+            let refs: Vec<&Vec<f32>> = rows.iter().take(n).collect();
+            median_rows(&refs, &mut out);
+            for f in 0..BINS {
+                let mut column: Vec<f32> = refs.iter().map(|r| r[f]).collect();
+                column.sort_by(f32::total_cmp);
+                assert_eq!(out[f], column[n / 2], "{n} rows, bin {f}");
+            }
+        }
     }
 
     #[test]
