@@ -72,7 +72,7 @@ pub const PROFILE_EXPONENT: f32 = 0.25;
 /// and 5 (`eval_layers --stems`, before the stages left what is held to longer ones): 2.11 and 2.07 dB for the cascade alone, 2.33 and 2.35 after
 /// one pass, 2.52 after two (seed 1), 2.60 and 2.44 after three. Each pass costs about as much
 /// as the cascade (a ten-minute stereo export: 24 s and 91 MB peak without, 49 s and 160 MB
-/// with three).
+/// with three, then; 35 s and 160 MB with the held-sound rule too, in a later run).
 pub const REFINE_PASSES: usize = 3;
 
 /// Where a layer sounds: a weight (0..1) per band, the bands given by their upper edges in Hz
