@@ -335,12 +335,10 @@ impl Stage {
                     }
                 }
             }
-            for f in 0..BINS {
-                let model = self.model[f];
-                let actual = own[f];
+            for (((&actual, &model), &held), &weight) in own.iter().zip(&self.model).zip(&self.held).zip(&self.bin_weights) {
                 // What is held is left to the longer periods (to a layer that holds it, or the
                 // residual): it repeats at every period, so the shortest would otherwise take it.
-                let gain = if actual > 1e-12 { (model.min(actual) - self.held[f]).max(0.0) / actual * self.bin_weights[f] } else { 0.0 };
+                let gain = if actual > 1e-12 { (model.min(actual) - held).max(0.0) / actual * weight } else { 0.0 };
                 repeating.push(gain * actual);
                 rest.push((1.0 - gain) * actual);
             }
@@ -484,9 +482,9 @@ impl Refiner {
                     *m = m.min(*x) * w;
                 }
             }
-            for f in 0..BINS {
+            for (f, &x) in mix.iter().enumerate() {
                 let explained: f32 = (0..layers).map(|k| self.models[k][f]).sum();
-                self.models[layers][f] = (mix[f] - explained).max(0.0);
+                self.models[layers][f] = (x - explained).max(0.0);
             }
             let mut next: Vec<Vec<f32>> = (0..=layers).map(|_| pool.take_row()).collect();
             for f in 0..BINS {
