@@ -308,17 +308,13 @@ impl Stage {
     /// `finishing`), as (what repeats, what is passed on).
     /// Emits at most `max` frames; returns how many.
     fn emit(&mut self, finishing: bool, max: usize, out: &mut Vec<(Vec<f32>, Vec<f32>)>, pool: &mut FramePool) -> usize {
-        let p = self.period_frames as isize;
-        let k_max = (self.reach_frames / self.period_frames) as isize;
         let mut emitted = 0;
         while emitted < max && self.next_emit < self.frames_in && (finishing || self.next_emit + self.reach_frames < self.frames_in) {
             emitted += 1;
             let t = self.next_emit as isize;
             let (mut repeating, mut rest) = (pool.take_row(), pool.take_row());
-            let rows: Vec<&Vec<f32>> = (-k_max..=k_max)
-                .map(|k| t + k * p)
-                .filter(|&u| u >= self.first_mag as isize && (u as usize) < self.frames_in)
-                .map(|u| &self.mags[u as usize - self.first_mag])
+            let rows: Vec<&Vec<f32>> = repeats_around(self.next_emit, self.period_frames, self.reach_frames, self.first_mag..self.frames_in)
+                .map(|u| &self.mags[u - self.first_mag])
                 .collect();
             median_rows(&rows, &mut self.model);
             let own = &self.mags[self.next_emit - self.first_mag];
@@ -354,6 +350,16 @@ impl Stage {
         }
         emitted
     }
+}
+
+/// The frames a repeating model at frame `t` looks at: `t` and its repeats `period` apart, as
+/// many as fit in `reach` either side, of those in `kept` (the frames still held in memory).
+fn repeats_around(t: usize, period: usize, reach: usize, kept: std::ops::Range<usize>) -> impl Iterator<Item = usize> {
+    let repeats = (reach / period) as isize;
+    (-repeats..=repeats)
+        .map(move |j| t as isize + j * period as isize)
+        .filter(move |&u| u >= 0 && kept.contains(&(u as usize)))
+        .map(|u| u as usize)
 }
 
 /// Points spread over one period, centred on a frame, at which a stage looks for what is held
@@ -431,6 +437,8 @@ struct Refiner {
     frames_in: usize,
     /// Per layer and then the residual, the model of the frame being emitted, reused.
     models: Vec<Vec<f32>>,
+    /// The mix's magnitudes at the frame being emitted (the sum of its estimates), reused.
+    mix: Vec<f32>,
 }
 
 impl Refiner {
@@ -446,6 +454,7 @@ impl Refiner {
             next_emit: 0,
             frames_in: 0,
             models: vec![vec![0.0; BINS]; stages.len() + 1],
+            mix: Vec::with_capacity(BINS),
         }
     }
 
@@ -467,18 +476,17 @@ impl Refiner {
             emitted += 1;
             let t = self.next_emit;
             let own = &self.rows[t - self.first];
-            let mix: Vec<f32> = (0..BINS).map(|f| own.iter().map(|r| r[f]).sum()).collect();
+            let mix = &mut self.mix;
+            mix.clear();
+            mix.extend((0..BINS).map(|f| own.iter().map(|r| r[f]).sum::<f32>()));
+            let mix = &self.mix;
             for k in 0..layers {
-                let p = self.period_frames[k] as isize;
-                let k_max = (self.reach_frames[k] / self.period_frames[k]) as isize;
-                let neighbours: Vec<&Vec<f32>> = (-k_max..=k_max)
-                    .map(|j| t as isize + j * p)
-                    .filter(|&u| u >= self.first as isize && (u as usize) < self.frames_in)
-                    .map(|u| &self.rows[u as usize - self.first][k])
+                let neighbours: Vec<&Vec<f32>> = repeats_around(t, self.period_frames[k], self.reach_frames[k], self.first..self.frames_in)
+                    .map(|u| &self.rows[u - self.first][k])
                     .collect();
                 let model = &mut self.models[k];
                 median_rows(&neighbours, model);
-                for ((m, x), w) in model.iter_mut().zip(&mix).zip(&self.bin_weights[k]) {
+                for ((m, x), w) in model.iter_mut().zip(mix).zip(&self.bin_weights[k]) {
                     *m = m.min(*x) * w;
                 }
             }
@@ -762,11 +770,13 @@ impl StemSplitter {
     fn synthesise(&mut self, estimates: Vec<Vec<f32>>) {
         let Some(mix) = self.mix.next_frame(&mut self.pool) else { return };
         let mut part = self.pool.take();
+        // Every stem's share is its estimate over all of them: the sum once per bin.
+        let mut all = self.pool.take_row();
+        all.extend((0..BINS).map(|f| estimates.iter().map(|e| e[f]).sum::<f32>()));
         for (k, synthesiser) in self.synthesisers.iter_mut().enumerate() {
             part.clear();
             part.extend_from_slice(&mix);
-            for f in 0..BINS {
-                let all: f32 = estimates.iter().map(|e| e[f]).sum();
+            for (f, &all) in all.iter().enumerate() {
                 let gain = if all > 1e-12 { estimates[k][f] / all } else { 0.0 };
                 for c in 0..self.channels {
                     part[c * BINS + f] *= gain;
@@ -776,6 +786,7 @@ impl StemSplitter {
         }
         self.pool.frames.push(part);
         self.pool.frames.push(mix);
+        self.pool.rows.push(all);
         self.pool.rows.extend(estimates);
     }
 
