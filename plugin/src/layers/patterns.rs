@@ -215,10 +215,15 @@ pub struct PatternConfig {
 
 /// The log-mel history the layers are found in: frames of `bins` values in dB, oldest first,
 /// keeping at most `limit` frames (all of them when `None`).
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct MelHistory {
     bins: usize,
-    values: std::collections::VecDeque<f32>,
+    /// The frames held are `values[dropped..]`: one contiguous slice, so the layer search reads
+    /// them in place (a copy of an hour's log-mel is 46 MB, a sixth of the analysis' peak).
+    values: Vec<f32>,
+    /// Values of frames already dropped by the limit, at the front of `values`; they are moved
+    /// out once they outnumber the frames held, so a push costs O(1) amortised.
+    dropped: usize,
     /// Absolute index of the oldest frame kept.
     first: usize,
     limit: Option<usize>,
@@ -227,11 +232,25 @@ pub struct MelHistory {
 /// dB per natural-log unit.
 const DB_PER_NEPER: f32 = 4.342_945;
 
+impl Clone for MelHistory {
+    /// A copy of the frames held, without the dropped ones awaiting compaction.
+    fn clone(&self) -> Self {
+        Self {
+            bins: self.bins,
+            values: self.held().to_vec(),
+            dropped: 0,
+            first: self.first,
+            limit: self.limit,
+        }
+    }
+}
+
 impl MelHistory {
     pub fn new(bins: usize, limit: Option<usize>) -> Self {
         Self {
             bins,
-            values: std::collections::VecDeque::new(),
+            values: Vec::new(),
+            dropped: 0,
             first: 0,
             limit,
         }
@@ -254,19 +273,28 @@ impl MelHistory {
             let frames = self.len();
             if frames > limit {
                 let drop = frames - limit;
-                self.values.drain(..drop * self.bins);
+                self.dropped += drop * self.bins;
                 self.first += drop;
+                if self.dropped > self.values.len() - self.dropped {
+                    self.values.drain(..self.dropped);
+                    self.dropped = 0;
+                }
             }
         }
     }
 
+    /// The frames held, oldest first.
+    fn held(&self) -> &[f32] {
+        &self.values[self.dropped..]
+    }
+
     /// Frames held.
     pub fn len(&self) -> usize {
-        self.values.len() / self.bins.max(1)
+        self.held().len() / self.bins.max(1)
     }
 
     pub fn is_empty(&self) -> bool {
-        self.values.is_empty()
+        self.held().is_empty()
     }
 
     /// Absolute index of the oldest frame held.
@@ -281,10 +309,8 @@ impl MelHistory {
 
     /// [`MelHistory::patterns`], also noting every candidate the search weighed in `trace`.
     pub fn patterns_traced(&self, config: &PatternConfig, trace: &mut Vec<CandidateRecord>) -> Vec<Pattern> {
-        let (a, b) = self.values.as_slices();
-        let frames: Vec<f32> = if b.is_empty() { a.to_vec() } else { [a, b].concat() };
         let offset_s = self.first as f64 / config.frame_rate;
-        let mut patterns = discover_traced(&frames, self.bins, config, trace);
+        let mut patterns = discover_traced(self.held(), self.bins, config, trace);
         for p in &mut patterns {
             p.shift_times(offset_s);
         }
@@ -1055,6 +1081,18 @@ mod tests {
         h.push(&[0.0; 4 * 25]);
         assert_eq!(h.len(), 10);
         assert_eq!(h.first_frame(), 15);
+        // Frame by frame past several compactions, the last ten frames stay, in order.
+        for k in 0..37 {
+            h.push(&[k as f32 / DB_PER_NEPER; 4]);
+            let held = h.clone();
+            assert_eq!(held.len(), 10);
+            assert_eq!(held.first_frame(), 16 + k);
+            let expect: Vec<f32> = (k.saturating_sub(9)..=k).flat_map(|j| [j as f32; 4]).collect();
+            let got = h.held();
+            let tail = &got[got.len() - expect.len()..];
+            assert!(tail.iter().zip(&expect).all(|(a, b)| (a - b).abs() < 1e-4), "{tail:?}");
+            assert!(h.values.len() <= 2 * 4 * 10 + 4, "dropped frames are compacted");
+        }
     }
 
     #[test]
