@@ -515,24 +515,38 @@ fn candidates(power: &[f32], bins: usize, alive: &[bool], config: &PatternConfig
     let t = power.len() / bins;
     let fr = config.frame_rate;
     let min_lag = (MIN_PERIOD_S * fr).round().max(2.0) as usize;
-    let mut votes: Vec<Vote> = Vec::new();
-    for (lane, &(_, lo_s, hi_s)) in config.lanes.iter().enumerate() {
-        let lo = ((lo_s.max(MIN_PERIOD_S)) * fr).round() as usize;
-        let hi = ((hi_s * fr).round() as usize).min(t / 2);
-        if hi <= lo + 2 {
-            continue;
-        }
-        for c in (0..alive.len()).filter(|&c| alive[c]) {
-            if cache.stale[c] {
+    // Each lane's lag range (frames), where it has room for one.
+    let ranges: Vec<Option<(usize, usize)>> = config
+        .lanes
+        .iter()
+        .map(|&(_, lo_s, hi_s)| {
+            let lo = ((lo_s.max(MIN_PERIOD_S)) * fr).round() as usize;
+            let hi = ((hi_s * fr).round() as usize).min(t / 2);
+            (hi > lo + 2).then_some((lo, hi))
+        })
+        .collect();
+    // Votes lane by lane, each lane's in channel order (the order the groups are summed in).
+    let mut lane_votes: Vec<Vec<Vote>> = vec![Vec::new(); ranges.len()];
+    for c in (0..alive.len()).filter(|&c| alive[c]) {
+        if cache.stale[c] && ranges.iter().any(Option::is_some) {
+            // The channel's bins in dB, once for every lane (the logarithms were a quarter of
+            // an hour-long analysis when each lane took its own).
+            let db: Vec<Vec<f64>> = (c * BINS_PER_CHANNEL..(c + 1) * BINS_PER_CHANNEL)
+                .map(|d| (0..t).map(|i| f64::from(10.0 * power[i * bins + d].max(POWER_FLOOR).log10())).collect())
+                .collect();
+            for (lane, &(lo, hi)) in ranges.iter().enumerate().filter_map(|(lane, r)| r.as_ref().map(|r| (lane, r))) {
                 // Lags up to LONGER_LAGS times the range, for the test against multiples.
-                let r = acf.similarity(power, bins, c, lo, hi, (LONGER_LAGS * hi).min(t.saturating_sub(3)).max(hi + 2));
+                let r = acf.similarity(&db, lo, hi, (LONGER_LAGS * hi).min(t.saturating_sub(3)).max(hi + 2));
                 cache.votes[lane][c] = channel_vote(&r, lo, hi, min_lag);
             }
+        }
+        for (lane, votes) in lane_votes.iter_mut().enumerate().filter(|(lane, _)| ranges[*lane].is_some()) {
             if let Some(vote) = cache.votes[lane][c] {
                 votes.push((vote.0, vote.1, c));
             }
         }
     }
+    let mut votes: Vec<Vote> = lane_votes.concat();
     cache.stale.iter_mut().for_each(|s| *s = false);
     votes.sort_by(|a, b| a.0.total_cmp(&b.0));
     let mut groups: Vec<Vec<Vote>> = Vec::new();
@@ -919,9 +933,9 @@ impl Autocorrelation {
         }
     }
 
-    /// Channel `c`'s `1 - mean‖x(t) - x(t-l)‖² / (2·var)` for lags `0..=max_lag`, where x is
-    /// `power` (linear) in dB, band-passed for the lag range `lo..=hi`.
-    fn similarity(&mut self, power: &[f32], bins: usize, c: usize, lo: usize, hi: usize, max_lag: usize) -> Vec<f64> {
+    /// A channel's `1 - mean‖x(t) - x(t-l)‖² / (2·var)` for lags `0..=max_lag`, where x is its
+    /// bins in dB (`db`, one row of frames per bin), band-passed for the lag range `lo..=hi`.
+    fn similarity(&mut self, db: &[Vec<f64>], lo: usize, hi: usize, max_lag: usize) -> Vec<f64> {
         let t = self.frames;
         let max_lag = max_lag.min(t - 1);
         let slow = 2 * hi + 1;
@@ -929,9 +943,8 @@ impl Autocorrelation {
         {
             self.power.iter_mut().for_each(|p| *p = Complex::new(0.0, 0.0));
             let mut squares = vec![0.0_f64; t];
-            for d in c * BINS_PER_CHANNEL..(c + 1) * BINS_PER_CHANNEL {
-                let x: Vec<f64> = (0..t).map(|i| f64::from(10.0 * power[i * bins + d].max(POWER_FLOOR).log10())).collect();
-                let trend = moving_average(&x, slow);
+            for x in db {
+                let trend = moving_average(x, slow);
                 let band: Vec<f64> = x.iter().zip(&trend).map(|(a, b)| a - b).collect();
                 let mut band = moving_average(&band, fast);
                 let mean = band.iter().sum::<f64>() / t as f64;
