@@ -699,17 +699,30 @@ fn spread_repeats(period: f64, fr: f64) -> Vec<f64> {
 fn repeating_model(power: &[f32], bins: usize, dims: &[usize], offsets: &[f64]) -> Vec<f32> {
     let t = power.len() / bins;
     let mut model = vec![0.0; t * dims.len()];
-    let mut column = Vec::with_capacity(offsets.len());
+    // The frames each frame's model looks at, found once for all its dims, and their values
+    // gathered a frame (row) at a time: dim j's column is `columns[j * k..(j + 1) * k]`.
+    let mut repeats = Vec::with_capacity(offsets.len());
+    let mut columns = vec![0.0_f32; offsets.len() * dims.len()];
     for i in 0..t {
-        for (j, &d) in dims.iter().enumerate() {
-            column.clear();
-            column.extend(offsets.iter().filter_map(|o| {
-                let u = (i as f64 + o).round();
-                (u >= 0.0 && (u as usize) < t).then(|| f64::from(power[u as usize * bins + d]))
-            }));
-            if !column.is_empty() {
-                model[i * dims.len() + j] = median(&mut column) as f32;
+        repeats.clear();
+        repeats.extend(offsets.iter().filter_map(|o| {
+            let u = (i as f64 + o).round();
+            (u >= 0.0 && (u as usize) < t).then_some(u as usize)
+        }));
+        let k = repeats.len();
+        if k == 0 {
+            continue;
+        }
+        for (r, &u) in repeats.iter().enumerate() {
+            let row = &power[u * bins..(u + 1) * bins];
+            for (j, &d) in dims.iter().enumerate() {
+                columns[j * k + r] = row[d];
             }
+        }
+        for (j, column) in columns[..k * dims.len()].chunks_exact_mut(k).enumerate() {
+            // The upper middle value, as `median` takes it.
+            let (_, m, _) = column.select_nth_unstable_by(k / 2, f32::total_cmp);
+            model[i * dims.len() + j] = *m;
         }
     }
     model
