@@ -336,7 +336,9 @@ pub fn discover_traced(frames: &[f32], bins: usize, config: &PatternConfig, trac
     let mut power: Vec<f32> = frames.iter().map(|&db| 10f32.powf(db / 10.0)).collect();
     let original = channel_power(&power, bins);
     let mut cache = VoteCache { votes: vec![vec![None; original.len()]; config.lanes.len()], stale: vec![true; original.len()] };
-    let mut acf = Autocorrelation::new(t);
+    // The longest lag any lane's similarity is taken to (see `candidates`).
+    let longest = config.lanes.iter().map(|l| ((l.2 * config.frame_rate).round() as usize).min(t / 2)).max().unwrap_or(0);
+    let mut acf = Autocorrelation::new(t, (LONGER_LAGS * longest).max(longest + 2));
     let mut found: Vec<FoundLayer> = Vec::new();
     let mut strongest = 0.0_f64;
     let fr = config.frame_rate;
@@ -921,6 +923,9 @@ fn moving_average(x: &[f64], size: usize) -> Vec<f64> {
 /// made once per analysis.
 struct Autocorrelation {
     frames: usize,
+    /// The longest lag it is asked for: the FFT is zero-padded to `frames + max_lag`, enough to
+    /// keep those lags free of wrap-around (a long file needs far less than twice its length).
+    max_lag: usize,
     forward: Arc<dyn RealToComplex<f64>>,
     inverse: Arc<dyn ComplexToReal<f64>>,
     input: Vec<f64>,
@@ -930,13 +935,15 @@ struct Autocorrelation {
 }
 
 impl Autocorrelation {
-    fn new(frames: usize) -> Self {
-        let n = (2 * frames).next_power_of_two();
+    fn new(frames: usize, max_lag: usize) -> Self {
+        let max_lag = max_lag.min(frames.saturating_sub(1));
+        let n = (frames + max_lag + 1).next_power_of_two();
         let mut planner = RealFftPlanner::new();
         let forward = planner.plan_fft_forward(n);
         let inverse = planner.plan_fft_inverse(n);
         Self {
             frames,
+            max_lag,
             input: forward.make_input_vec(),
             spectrum: forward.make_output_vec(),
             power: forward.make_output_vec(),
@@ -950,7 +957,7 @@ impl Autocorrelation {
     /// bins in dB (`db`, one row of frames per bin), band-passed for the lag range `lo..=hi`.
     fn similarity(&mut self, db: &[Vec<f64>], lo: usize, hi: usize, max_lag: usize) -> Vec<f64> {
         let t = self.frames;
-        let max_lag = max_lag.min(t - 1);
+        let max_lag = max_lag.min(self.max_lag);
         let slow = 2 * hi + 1;
         let fast = (lo / 4).max(1);
         {
