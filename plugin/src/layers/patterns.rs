@@ -336,9 +336,8 @@ pub fn discover_traced(frames: &[f32], bins: usize, config: &PatternConfig, trac
     let mut power: Vec<f32> = frames.iter().map(|&db| 10f32.powf(db / 10.0)).collect();
     let original = channel_power(&power, bins);
     let mut cache = VoteCache { votes: vec![vec![None; original.len()]; config.lanes.len()], stale: vec![true; original.len()] };
-    // The longest lag any lane's similarity is taken to (see `candidates`).
-    let longest = config.lanes.iter().map(|l| ((l.2 * config.frame_rate).round() as usize).min(t / 2)).max().unwrap_or(0);
-    let mut acf = Autocorrelation::new(t, (LONGER_LAGS * longest).max(longest + 2));
+    let lags = lane_lags(config, t);
+    let mut acf = Autocorrelation::new(t, lags.iter().map(|l| l.max_lag).max().unwrap_or(0));
     let mut found: Vec<FoundLayer> = Vec::new();
     let mut strongest = 0.0_f64;
     let fr = config.frame_rate;
@@ -347,7 +346,7 @@ pub fn discover_traced(frames: &[f32], bins: usize, config: &PatternConfig, trac
         // A channel whose layers have taken out nearly all of it has nothing left to repeat: what
         // remains is noise, and noise matches itself somewhere by chance.
         let alive: Vec<bool> = channel_power(&power, bins).iter().zip(&original).map(|(left, all)| *left >= MIN_LEFT * all).collect();
-        let groups: Vec<Vec<Vote>> = candidates(&power, bins, &alive, config, &mut acf, &mut cache)
+        let groups: Vec<Vec<Vote>> = candidates(&power, bins, &alive, &lags, config, &mut acf, &mut cache)
             .into_iter()
             .filter(|g| new(mean_period(g)))
             .collect();
@@ -511,39 +510,52 @@ struct VoteCache {
     stale: Vec<bool>,
 }
 
-/// Every `alive` channel's votes in every lane, grouped into candidates (votes within
-/// [`SAME_LAYER`]).
-fn candidates(power: &[f32], bins: usize, alive: &[bool], config: &PatternConfig, acf: &mut Autocorrelation, cache: &mut VoteCache) -> Vec<Vec<Vote>> {
-    let t = power.len() / bins;
+/// A lane's lags in frames: its range `lo..=hi`, and `max_lag`, how far its similarity is taken
+/// (up to [`LONGER_LAGS`] times the range, for the test against multiples).
+struct LaneLags {
+    lane: usize,
+    lo: usize,
+    hi: usize,
+    max_lag: usize,
+}
+
+/// The lags of each lane that has room for a range in `t` frames, in lane order.
+fn lane_lags(config: &PatternConfig, t: usize) -> Vec<LaneLags> {
     let fr = config.frame_rate;
-    let min_lag = (MIN_PERIOD_S * fr).round().max(2.0) as usize;
-    // Each lane's lag range (frames), where it has room for one.
-    let ranges: Vec<Option<(usize, usize)>> = config
+    config
         .lanes
         .iter()
-        .map(|&(_, lo_s, hi_s)| {
+        .enumerate()
+        .filter_map(|(lane, &(_, lo_s, hi_s))| {
             let lo = ((lo_s.max(MIN_PERIOD_S)) * fr).round() as usize;
             let hi = ((hi_s * fr).round() as usize).min(t / 2);
-            (hi > lo + 2).then_some((lo, hi))
+            let max_lag = (LONGER_LAGS * hi).min(t.saturating_sub(3)).max(hi + 2);
+            (hi > lo + 2).then_some(LaneLags { lane, lo, hi, max_lag })
         })
-        .collect();
+        .collect()
+}
+
+/// Every `alive` channel's votes in every lane of `lags`, grouped into candidates (votes within
+/// [`SAME_LAYER`]).
+fn candidates(power: &[f32], bins: usize, alive: &[bool], lags: &[LaneLags], config: &PatternConfig, acf: &mut Autocorrelation, cache: &mut VoteCache) -> Vec<Vec<Vote>> {
+    let t = power.len() / bins;
+    let min_lag = (MIN_PERIOD_S * config.frame_rate).round().max(2.0) as usize;
     // Votes lane by lane, each lane's in channel order (the order the groups are summed in).
-    let mut lane_votes: Vec<Vec<Vote>> = vec![Vec::new(); ranges.len()];
+    let mut lane_votes: Vec<Vec<Vote>> = vec![Vec::new(); lags.len()];
     for c in (0..alive.len()).filter(|&c| alive[c]) {
-        if cache.stale[c] && ranges.iter().any(Option::is_some) {
+        if cache.stale[c] && !lags.is_empty() {
             // The channel's bins in dB, once for every lane (the logarithms were a quarter of
             // an hour-long analysis when each lane took its own).
             let db: Vec<Vec<f64>> = (c * BINS_PER_CHANNEL..(c + 1) * BINS_PER_CHANNEL)
                 .map(|d| (0..t).map(|i| f64::from(10.0 * power[i * bins + d].max(POWER_FLOOR).log10())).collect())
                 .collect();
-            for (lane, &(lo, hi)) in ranges.iter().enumerate().filter_map(|(lane, r)| r.as_ref().map(|r| (lane, r))) {
-                // Lags up to LONGER_LAGS times the range, for the test against multiples.
-                let r = acf.similarity(&db, lo, hi, (LONGER_LAGS * hi).min(t.saturating_sub(3)).max(hi + 2));
-                cache.votes[lane][c] = channel_vote(&r, lo, hi, min_lag);
+            for l in lags {
+                let r = acf.similarity(&db, l.lo, l.hi, l.max_lag);
+                cache.votes[l.lane][c] = channel_vote(&r, l.lo, l.hi, min_lag);
             }
         }
-        for (lane, votes) in lane_votes.iter_mut().enumerate().filter(|(lane, _)| ranges[*lane].is_some()) {
-            if let Some(vote) = cache.votes[lane][c] {
+        for (l, votes) in lags.iter().zip(&mut lane_votes) {
+            if let Some(vote) = cache.votes[l.lane][c] {
                 votes.push((vote.0, vote.1, c));
             }
         }
