@@ -370,7 +370,8 @@ pub fn discover_traced(frames: &[f32], bins: usize, config: &PatternConfig, trac
     for FoundLayer { pattern: p, .. } in &mut found {
         p.confidence = (p.confidence / strongest.max(1e-9)).clamp(0.0, 1.0);
     }
-    attribute_changes(&mut found, &novelty::novelty(frames, bins, fr), fr);
+    let periods: Vec<f64> = found.iter().map(|f| f.pattern.period_s).collect();
+    attribute_changes(&mut found, &novelty::novelty(frames, bins, fr, &periods), fr);
     let mut patterns: Vec<Pattern> = found.into_iter().map(|f| f.pattern).collect();
     patterns.sort_by(|a, b| a.period_s.total_cmp(&b.period_s));
     patterns
