@@ -952,9 +952,21 @@ fn moving_average(x: &[f64], size: usize) -> Vec<f64> {
     let at = |i: isize| x[i.clamp(0, n as isize - 1) as usize];
     let mut out = Vec::with_capacity(n);
     let mut sum: f64 = (-(half as isize)..(size - half) as isize).map(at).sum();
-    for i in 0..n as isize {
+    let ahead = size - half;
+    // Where the window lies wholly inside `x` it is read without clamping (the same sums, in the
+    // same order: a long input spends nearly all its time here).
+    let inside = half..n.saturating_sub(ahead).max(half);
+    for i in 0..inside.start.min(n) {
         out.push(sum / size as f64);
-        sum += at(i + (size - half) as isize) - at(i - half as isize);
+        sum += at((i + ahead) as isize) - at(i as isize - half as isize);
+    }
+    for i in inside.clone() {
+        out.push(sum / size as f64);
+        sum += x[i + ahead] - x[i - half];
+    }
+    for i in inside.end.max(inside.start.min(n))..n {
+        out.push(sum / size as f64);
+        sum += at((i + ahead) as isize) - at(i as isize - half as isize);
     }
     out
 }
@@ -1200,5 +1212,21 @@ mod tests {
         let x = vec![2.0; 17];
         assert_eq!(moving_average(&x, 5), x);
         assert_eq!(moving_average(&[1.0, 2.0, 3.0], 1), vec![1.0, 2.0, 3.0]);
+    }
+
+    #[test]
+    fn moving_average_repeats_the_ends_beyond_them() {
+        // Each output is the mean of `size` inputs centred on it (one more behind than ahead
+        // for an even size), the first and last input standing in beyond the ends; windows
+        // longer than the input included.
+        let x: Vec<f64> = (0..9).map(|i| f64::from(i * i % 7)).collect();
+        for size in [2, 3, 4, 5, 8, 9, 12, 20] {
+            let half = size / 2;
+            let at = |i: isize| x[i.clamp(0, x.len() as isize - 1) as usize];
+            let expected: Vec<f64> = (0..x.len() as isize).map(|i| (i - half as isize..i - half as isize + size as isize).map(at).sum::<f64>() / size as f64).collect();
+            let got = moving_average(&x, size);
+            assert_eq!(got.len(), x.len());
+            assert!(got.iter().zip(&expected).all(|(g, e)| (g - e).abs() < 1e-12), "size {size}: {got:?} against {expected:?}");
+        }
     }
 }
