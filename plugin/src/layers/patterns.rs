@@ -87,16 +87,6 @@ pub const MIN_RELATIVE_WEIGHT: f64 = 0.3;
 pub const MIN_RELATIVE_BREADTH: f64 = 0.75;
 /// Periods within this relative distance are the same layer's.
 pub const SAME_PERIOD: f64 = 0.03;
-/// Two layers found with periods within this relative distance are one layer measured twice, and
-/// the less confident goes ([`without_near_duplicates`]). Layers that share a tempo lie further
-/// apart: no two periods of the lmms demos' truth are closer than 3:2, and of the generator's
-/// 263 pairs of neighbouring true periods 4 are within 10 % (free drones and textures, by
-/// chance). On development seeds 1, 2, 5 and 6 period precision rose from 0.686 to 0.716 and
-/// recall fell from 0.747 to 0.743 (one drone lost to a false neighbour); 6 % and 12 % gave
-/// 0.699 / 0.743 and 0.721 / 0.739; the lmms demos did not move. Passing over candidates within
-/// 10 % of a layer found, instead of dropping the less confident afterwards, lost recall (0.712).
-/// Stems, same seeds: 2.82 -> 2.79 dB (seed 2 -0.19 dB: the lost drone; the others +-0.06).
-pub const NEAR_PERIOD: f64 = 0.1;
 
 /// Whether `period_s` is the period `of_s` (seconds) within [`SAME_PERIOD`] of it: one layer's.
 pub fn same_period(period_s: f64, of_s: f64) -> bool {
@@ -380,28 +370,11 @@ pub fn discover_traced(frames: &[f32], bins: usize, config: &PatternConfig, trac
     for FoundLayer { pattern: p, .. } in &mut found {
         p.confidence = (p.confidence / strongest.max(1e-9)).clamp(0.0, 1.0);
     }
-    let mut found = without_near_duplicates(found);
     let periods: Vec<f64> = found.iter().map(|f| f.pattern.period_s).collect();
     attribute_changes(&mut found, &novelty::novelty(frames, bins, fr, &periods), fr);
     let mut patterns: Vec<Pattern> = found.into_iter().map(|f| f.pattern).collect();
     patterns.sort_by(|a, b| a.period_s.total_cmp(&b.period_s));
     patterns
-}
-
-/// `found` without each layer that a more confident one's period lies within [`NEAR_PERIOD`] of:
-/// one layer whose period the sieve measured twice (a sustained part's slow swell matches itself
-/// at lags a few per cent apart), not two.
-fn without_near_duplicates(mut found: Vec<FoundLayer>) -> Vec<FoundLayer> {
-    let duplicate: Vec<bool> = found
-        .iter()
-        .map(|f| {
-            let (period, confidence) = (f.pattern.period_s, f.pattern.confidence);
-            found.iter().any(|g| (g.pattern.period_s - period).abs() <= NEAR_PERIOD * g.pattern.period_s.min(period) && g.pattern.confidence > confidence)
-        })
-        .collect();
-    let mut duplicate = duplicate.into_iter();
-    found.retain(|_| !duplicate.next().unwrap_or(false));
-    found
 }
 
 /// Which of a round's candidates (shortest period first) is the next layer: the shortest that
@@ -1151,33 +1124,6 @@ mod tests {
         assert!((c.start_s - 30.0).abs() <= 0.5 && (c.end_s - 38.0).abs() <= 0.5, "{c:?}");
         let others: usize = found.iter().filter(|p| !std::ptr::eq(*p, low)).map(|p| p.changes.len()).sum();
         assert_eq!(others, 0, "{found:#?}");
-    }
-
-    #[test]
-    fn a_period_found_twice_a_few_per_cent_apart_is_one_layer() {
-        let layer = |period_s: f64, confidence: f64| FoundLayer {
-            pattern: Pattern {
-                period_s,
-                period_beats: None,
-                period_bars: None,
-                confidence,
-                strength: 0.5,
-                scale_s: 1.0,
-                profile: Vec::new(),
-                register: String::new(),
-                active: Vec::new(),
-                changes: Vec::new(),
-            },
-            footprint: Vec::new(),
-            strays: Vec::new(),
-        };
-        let periods = |found: Vec<FoundLayer>| -> Vec<f64> { without_near_duplicates(found).iter().map(|f| f.pattern.period_s).collect() };
-        // 5.43 s lies 5 % under the more confident 5.71 s: one layer. 2.0 s and 3.0 s (3:2) and
-        // the bar at 8 s under its half at 4 s stay, however unconfident.
-        assert_eq!(periods(vec![layer(2.0, 0.3), layer(3.0, 0.05), layer(4.0, 0.2), layer(5.43, 0.12), layer(5.71, 1.0), layer(8.0, 0.01)]), [2.0, 3.0, 4.0, 5.71, 8.0]);
-        // The less confident goes whichever was found first; equals stay both.
-        assert_eq!(periods(vec![layer(10.6, 0.5), layer(11.2, 0.2)]), [10.6]);
-        assert_eq!(periods(vec![layer(10.6, 0.3), layer(11.2, 0.3)]), [10.6, 11.2]);
     }
 
     #[test]
