@@ -226,7 +226,7 @@ impl LevelJumps {
         let n = levels.len() / bands;
         let w = (STEP_WINDOW_S * moment_rate).round().max(1.0) as usize;
         let mut signed = vec![0.0_f64; n * bands];
-        if n >= 2 * w + 1 {
+        if n > 2 * w {
             // prefix[t * bands + k]: band k's summed level over moments before t.
             let mut prefix = vec![0.0_f64; (n + 1) * bands];
             for t in 0..n {
