@@ -85,15 +85,17 @@ def main() -> None:
         systems[f"Strata's changes + surprise z {z_min:g} (every lane) where none within 3 s"] = (
             lambda r, ours, z=z_min: sorted(ours + [c for c in surprise_changes(r, z, ALL_LANES) if not any(abs(c[0] - t) <= 3.0 for t, _ in ours)])
         )
+    scores: dict[str, list] = {name: [] for name in systems}
+    for piece in pieces:
+        _, truth = lm.truth_of(str(args.truth / piece / "truth.json"))
+        path = args.results / piece / "strata.json"
+        _, ours = lm.result_of(str(path))
+        result = json.loads(path.read_text())
+        for name, changes_of in systems.items():
+            scores[name].append(lm.change_scores(truth, changes_of(result, ours)))
     print(f"{len(pieces)} pieces; change F1 at 0.5 s / at 3 s / right layer")
-    for name, changes_of in systems.items():
-        scores = []
-        for piece in pieces:
-            _, truth = lm.truth_of(str(args.truth / piece / "truth.json"))
-            path = str(args.results / piece / "strata.json")
-            _, ours = lm.result_of(path)
-            scores.append(lm.change_scores(truth, changes_of(json.load(open(path)), ours)))
-        print(f"{name}: " + " / ".join(f"{v:.3f}" for v in np.mean(scores, axis=0)))
+    for name, per_piece in scores.items():
+        print(f"{name}: " + " / ".join(f"{v:.3f}" for v in np.mean(per_piece, axis=0)))
 
 
 if __name__ == "__main__":

@@ -124,16 +124,17 @@ pub fn novelty(frames: &[f32], bins: usize, frame_rate: f64, periods_s: &[f64]) 
     let at_edge = |s: &ChangeSpan| {
         changes.iter().any(|c| (s.start_s - c.start_s).abs() <= STEP_AT_EDGE_S || (s.start_s - c.end_s).abs() <= STEP_AT_EDGE_S)
     };
-    let (steps, spans): (Vec<Step>, Vec<ChangeSpan>) = jumps.steps().into_iter().map(|s| (s, jumps.span(&s))).filter(|(_, span)| !at_edge(span)).unzip();
-    let at: Vec<f64> = spans.iter().map(|s| s.start_s).collect();
-    let steps: Vec<ChangeSpan> = spans
-        .into_iter()
-        .zip(&steps)
+    // Each step with its instant, those at a stretch's edge set aside before the recurrence is
+    // looked for (the order the demos were measured in).
+    let steps: Vec<(Step, ChangeSpan)> = jumps.steps().into_iter().map(|s| (s, jumps.span(&s))).filter(|(_, span)| !at_edge(span)).collect();
+    let at: Vec<f64> = steps.iter().map(|(_, span)| span.start_s).collect();
+    let kept: Vec<ChangeSpan> = steps
+        .iter()
         .zip(recurring(&at))
-        .filter(|((_, step), recurs)| !recurs && !jumps.echoed(step, periods_s))
-        .map(|((span, _), _)| span)
+        .filter(|((step, _), recurs)| !recurs && !jumps.echoed(step, periods_s))
+        .map(|((_, span), _)| *span)
         .collect();
-    changes.extend(steps);
+    changes.extend(kept);
     changes.sort_by(|a, b| a.start_s.total_cmp(&b.start_s));
     Novelty { changes, band_z, bands: BANDS.min(bins).max(1), bins, moment_rate }
 }

@@ -926,20 +926,22 @@ fn moving_average(x: &[f64], size: usize) -> Vec<f64> {
     let mut out = Vec::with_capacity(n);
     let mut sum: f64 = (-(half as isize)..(size - half) as isize).map(at).sum();
     let ahead = size - half;
-    // Where the window lies wholly inside `x` it is read without clamping (the same sums, in the
-    // same order: a long input spends nearly all its time here).
-    let inside = half..n.saturating_sub(ahead).max(half);
-    for i in 0..inside.start.min(n) {
+    let clamped = |i: usize| at((i + ahead) as isize) - at(i as isize - half as isize);
+    // From `start` to `end` the window lies wholly inside `x` and is read without clamping (the
+    // same sums, in the same order: a long input spends nearly all its time there).
+    let start = half.min(n);
+    let end = n.saturating_sub(ahead).max(start);
+    for i in 0..start {
         out.push(sum / size as f64);
-        sum += at((i + ahead) as isize) - at(i as isize - half as isize);
+        sum += clamped(i);
     }
-    for i in inside.clone() {
+    for i in start..end {
         out.push(sum / size as f64);
         sum += x[i + ahead] - x[i - half];
     }
-    for i in inside.end.max(inside.start.min(n))..n {
+    for i in end..n {
         out.push(sum / size as f64);
-        sum += at((i + ahead) as isize) - at(i as isize - half as isize);
+        sum += clamped(i);
     }
     out
 }
