@@ -102,6 +102,9 @@ pub fn layer_with_period(patterns: &[Pattern], period_s: f64) -> Option<&Pattern
 pub const MAX_LAYERS: usize = 8;
 /// Power below this (linear, -60 dB) counts as silence.
 const POWER_FLOOR: f32 = 1e-6;
+/// Channels whose bins are turned into dB in one pass over the frames: 16 bins of f32, one
+/// 64-byte cache line of each frame. An hour's pass holds 23 MB of dB values.
+const CHANNELS_PER_PASS: usize = 8;
 /// A layer needs at least this much vote weight (summed prominence of its channels).
 pub const MIN_LAYER_WEIGHT: f64 = 1.5;
 /// Shortest period reported, in seconds.
@@ -477,6 +480,20 @@ fn channel_power(power: &[f32], bins: usize) -> Vec<f64> {
     sums
 }
 
+/// `power`'s bins `dims` in dB, one row of frames per bin. The frames are read in order, a row
+/// at a time, for all of `dims` at once: walking one bin down an hour of frames touches a cache
+/// line per frame for four bytes of it, and that was a tenth of an hour's analysis.
+fn columns_in_db(power: &[f32], bins: usize, dims: &[usize]) -> Vec<Vec<f64>> {
+    let t = power.len() / bins.max(1);
+    let mut columns: Vec<Vec<f64>> = dims.iter().map(|_| Vec::with_capacity(t)).collect();
+    for row in power.chunks_exact(bins) {
+        for (column, &d) in columns.iter_mut().zip(dims) {
+            column.push(f64::from(10.0 * row[d].max(POWER_FLOOR).log10()));
+        }
+    }
+    columns
+}
+
 /// Summed prominence of a candidate's channels (each channel counted once, at its best).
 fn weight(votes: &[Vote]) -> f64 {
     let mut best: Vec<(usize, f64)> = Vec::new();
@@ -539,22 +556,24 @@ fn lane_lags(config: &PatternConfig, t: usize) -> Vec<LaneLags> {
 /// Every `alive` channel's votes in every lane of `lags`, grouped into candidates (votes within
 /// [`SAME_LAYER`]).
 fn candidates(power: &[f32], bins: usize, alive: &[bool], lags: &[LaneLags], config: &PatternConfig, acf: &mut Autocorrelation, cache: &mut VoteCache) -> Vec<Vec<Vote>> {
-    let t = power.len() / bins;
     let min_lag = (MIN_PERIOD_S * config.frame_rate).round().max(2.0) as usize;
     // Votes lane by lane, each lane's in channel order (the order the groups are summed in).
     let mut lane_votes: Vec<Vec<Vote>> = vec![Vec::new(); lags.len()];
-    for c in (0..alive.len()).filter(|&c| alive[c]) {
-        if cache.stale[c] && !lags.is_empty() {
-            // The channel's bins in dB, once for every lane (the logarithms were a quarter of
-            // an hour-long analysis when each lane took its own).
-            let db: Vec<Vec<f64>> = (c * BINS_PER_CHANNEL..(c + 1) * BINS_PER_CHANNEL)
-                .map(|d| (0..t).map(|i| f64::from(10.0 * power[i * bins + d].max(POWER_FLOOR).log10())).collect())
-                .collect();
+    // The channels whose votes must be found again (none without a lane to vote in).
+    let stale: Vec<usize> = (0..alive.len()).filter(|&c| alive[c] && cache.stale[c] && !lags.is_empty()).collect();
+    for chunk in stale.chunks(CHANNELS_PER_PASS) {
+        // The channels' bins in dB, once for every lane (the logarithms were a quarter of an
+        // hour-long analysis when each lane took its own).
+        let dims: Vec<usize> = chunk.iter().flat_map(|&c| c * BINS_PER_CHANNEL..(c + 1) * BINS_PER_CHANNEL).collect();
+        let db = columns_in_db(power, bins, &dims);
+        for (&c, db) in chunk.iter().zip(db.chunks_exact(BINS_PER_CHANNEL)) {
             for l in lags {
-                let r = acf.similarity(&db, l.lo, l.hi, l.max_lag);
+                let r = acf.similarity(db, l.lo, l.hi, l.max_lag);
                 cache.votes[l.lane][c] = channel_vote(&r, l.lo, l.hi, min_lag);
             }
         }
+    }
+    for c in (0..alive.len()).filter(|&c| alive[c]) {
         for (l, votes) in lags.iter().zip(&mut lane_votes) {
             if let Some(vote) = cache.votes[l.lane][c] {
                 votes.push((vote.0, vote.1, c));
@@ -842,11 +861,21 @@ fn stray_scores(power: &[f32], bins: usize, dims: &[usize], model: &[f32], fr: f
     let db = |p: f32| 10.0 * f64::from(p.max(POWER_FLOOR)).log10();
     let smooth = ((CHANGE_SMOOTHING_S * fr).round() as usize).max(3);
     let mut energy = vec![0.0_f64; t];
-    for (j, &d) in dims.iter().enumerate() {
-        let diff: Vec<f64> = (0..t).map(|i| db(power[i * bins + d]) - db(model[i * dims.len() + j])).collect();
-        let diff = moving_average(&moving_average(&diff, CHANGE_FRAME_SMOOTHING), smooth);
-        for (e, v) in energy.iter_mut().zip(diff) {
-            *e += v * v;
+    // A few bins at a time, read frame by frame (see `columns_in_db`).
+    for first in (0..dims.len()).step_by(BINS_PER_CHANNEL * CHANNELS_PER_PASS) {
+        let last = (first + BINS_PER_CHANNEL * CHANNELS_PER_PASS).min(dims.len());
+        let mut diffs: Vec<Vec<f64>> = (first..last).map(|_| Vec::with_capacity(t)).collect();
+        for (i, row) in power.chunks_exact(bins).enumerate() {
+            let modelled = &model[i * dims.len()..(i + 1) * dims.len()];
+            for (diff, j) in diffs.iter_mut().zip(first..last) {
+                diff.push(db(row[dims[j]]) - db(modelled[j]));
+            }
+        }
+        for diff in diffs {
+            let diff = moving_average(&moving_average(&diff, CHANGE_FRAME_SMOOTHING), smooth);
+            for (e, v) in energy.iter_mut().zip(diff) {
+                *e += v * v;
+            }
         }
     }
     let level: Vec<f64> = energy.iter().map(|e| (e / dims.len() as f64).sqrt()).collect();
