@@ -1,6 +1,7 @@
 //! Signal processing on the worker thread: measuring, resampling and framing the captured audio.
 
 pub mod logmel;
+pub mod median;
 pub mod meter;
 pub mod resample;
 

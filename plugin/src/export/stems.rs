@@ -46,6 +46,8 @@ use std::sync::Arc;
 use realfft::num_complex::Complex;
 use realfft::{ComplexToReal, RealFftPlanner, RealToComplex};
 
+use crate::dsp::median::median_rows;
+
 /// STFT size and hop, in samples.
 pub const N_FFT: usize = 2048;
 pub const HOP: usize = 512;
@@ -53,6 +55,8 @@ pub const HOP: usize = 512;
 const BINS: usize = N_FFT / 2 + 1;
 /// Repeats on each side that the repeating model looks at.
 pub const NEIGHBOURS: usize = 3;
+// A frame and its repeats either side are one median's rows.
+const _: () = assert!(2 * NEIGHBOURS + 1 <= crate::dsp::median::MAX_ROWS);
 /// How far, in seconds, the repeating model looks either side at most. It bounds the memory and
 /// the delay of the longest stage (a 40 s period is still compared with one repeat each side).
 pub const MAX_REACH_S: f64 = 40.0;
@@ -374,41 +378,6 @@ fn repeats_around(t: usize, period: usize, reach: usize, kept: std::ops::Range<u
 /// to the longer layers what is held for less time (a chord that changes every beat), until a
 /// layer's own long notes go too.
 const HELD_SAMPLES: usize = 9;
-
-/// The most rows a median is taken of: the frame and `NEIGHBOURS` repeats either side.
-const MAX_ROWS: usize = 2 * NEIGHBOURS + 1;
-/// Bins whose medians are taken together, wide enough for vector min and max instructions.
-const LANES: usize = 8;
-
-/// The median of `rows` (1 to [`MAX_ROWS`] of them, `BINS` long), bin by bin, into `out`; of an
-/// even count, the upper of the two middle values. An odd-even transposition sort across the
-/// rows, lane-wise over [`LANES`] bins at a time: branch-free, so it vectorises, where sorting
-/// each bin's column was the export's largest cost.
-fn median_rows(rows: &[&Vec<f32>], out: &mut [f32]) {
-    let n = rows.len().min(MAX_ROWS);
-    if n == 0 {
-        out.fill(0.0);
-        return;
-    }
-    let mut lanes = [[0.0_f32; LANES]; MAX_ROWS];
-    for f in (0..BINS).step_by(LANES) {
-        let width = LANES.min(BINS - f);
-        for (lane, row) in lanes.iter_mut().zip(rows) {
-            lane[..width].copy_from_slice(&row[f..f + width]);
-        }
-        for pass in 0..n {
-            for i in (pass % 2..n - 1).step_by(2) {
-                let (low, high) = lanes.split_at_mut(i + 1);
-                for (a, b) in low[i].iter_mut().zip(high[0].iter_mut()) {
-                    let (x, y) = (*a, *b);
-                    *a = x.min(y);
-                    *b = x.max(y);
-                }
-            }
-        }
-        out[f..f + width].copy_from_slice(&lanes[n / 2][..width]);
-    }
-}
 
 /// A frame's magnitude per bin, the mean over its channels.
 fn magnitude_row(frame: &Frame, channels: usize, pool: &mut FramePool) -> Vec<f32> {
@@ -1051,22 +1020,6 @@ mod tests {
         // and 0.03 dB.
         assert!(chords_db > 4.0, "the chords' stem misses the chords: {chords_db:.2} dB");
         assert!(hats_db > 2.0, "the hats' stem keeps the chords: {hats_db:.2} dB");
-    }
-
-    #[test]
-    fn median_rows_is_the_median_of_each_bin() {
-        // Values that tie, and rows of every count the stages meet (fewer at the edges).
-        let rows: Vec<Vec<f32>> = (0..MAX_ROWS).map(|r| (0..BINS).map(|f| ((f * 7 + r * 13) % 11) as f32 * 0.5).collect()).collect();
-        let mut out = vec![0.0; BINS];
-        for n in 1..=MAX_ROWS {
-            let refs: Vec<&Vec<f32>> = rows.iter().take(n).collect();
-            median_rows(&refs, &mut out);
-            for f in 0..BINS {
-                let mut column: Vec<f32> = refs.iter().map(|r| r[f]).collect();
-                column.sort_by(f32::total_cmp);
-                assert_eq!(out[f], column[n / 2], "{n} rows, bin {f}");
-            }
-        }
     }
 
     #[test]

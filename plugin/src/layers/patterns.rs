@@ -44,6 +44,7 @@ use serde::{Deserialize, Serialize};
 
 use super::novelty::{self, Novelty};
 use super::period_head::PeriodHead;
+use crate::dsp::median;
 
 /// Adjacent log-mel bins analysed together as one channel.
 pub const BINS_PER_CHANNEL: usize = 2;
@@ -123,6 +124,8 @@ const MODEL_MAX_NEIGHBOURS: usize = 3;
 const MODEL_REACH_S: f64 = 16.0;
 /// ...in at most this many repeats on each side.
 const CHANGE_NEIGHBOURS: usize = 6;
+// Every repeat a model looks at is one row of its median.
+const _: () = assert!(2 * CHANGE_NEIGHBOURS <= median::MAX_ROWS && 2 * MODEL_MAX_NEIGHBOURS <= median::MAX_ROWS);
 /// Frames each channel's trajectory is smoothed over before it is compared with its model.
 const CHANGE_FRAME_SMOOTHING: usize = 5;
 /// Seconds the signed difference from the model is averaged over.
@@ -733,30 +736,25 @@ fn spread_repeats(period: f64, fr: f64) -> Vec<f64> {
 fn repeating_model(power: &[f32], bins: usize, dims: &[usize], offsets: &[f64]) -> Vec<f32> {
     let t = power.len() / bins;
     let mut model = vec![0.0; t * dims.len()];
-    // The frames each frame's model looks at, found once for all its dims, and their values
-    // gathered a frame (row) at a time: dim j's column is `columns[j * k..(j + 1) * k]`.
-    let mut repeats = Vec::with_capacity(offsets.len());
-    let mut columns = vec![0.0_f32; offsets.len() * dims.len()];
-    for i in 0..t {
-        repeats.clear();
-        repeats.extend(offsets.iter().filter_map(|o| {
+    // The frames each frame's model looks at, and their values on `dims`, one row per repeat.
+    let mut rows: Vec<Vec<f32>> = vec![vec![0.0; dims.len()]; offsets.len().min(median::MAX_ROWS)];
+    for (i, out) in model.chunks_exact_mut(dims.len().max(1)).enumerate() {
+        let repeats = offsets.iter().filter_map(|o| {
             let u = (i as f64 + o).round();
             (u >= 0.0 && (u as usize) < t).then_some(u as usize)
-        }));
-        let k = repeats.len();
-        if k == 0 {
-            continue;
-        }
-        for (r, &u) in repeats.iter().enumerate() {
-            let row = &power[u * bins..(u + 1) * bins];
-            for (j, &d) in dims.iter().enumerate() {
-                columns[j * k + r] = row[d];
+        });
+        let mut k = 0;
+        for (row, u) in rows.iter_mut().zip(repeats) {
+            let frame = &power[u * bins..(u + 1) * bins];
+            for (v, &d) in row.iter_mut().zip(dims) {
+                *v = frame[d];
             }
+            k += 1;
         }
-        for (j, column) in columns[..k * dims.len()].chunks_exact_mut(k).enumerate() {
-            // The upper middle value, as `median` takes it.
-            let (_, m, _) = column.select_nth_unstable_by(k / 2, f32::total_cmp);
-            model[i * dims.len() + j] = *m;
+        // No repeat inside the frames leaves the model at 0; the upper middle value otherwise,
+        // as `median` takes it.
+        if k > 0 {
+            median::median_rows(&rows[..k], out);
         }
     }
     model
