@@ -103,9 +103,10 @@ pub fn layer_with_period(patterns: &[Pattern], period_s: f64) -> Option<&Pattern
 pub const MAX_LAYERS: usize = 8;
 /// Power below this (linear, -60 dB) counts as silence.
 const POWER_FLOOR: f32 = 1e-6;
-/// Channels whose bins are turned into dB in one pass over the frames: 16 bins of f32, one
-/// 64-byte cache line of each frame. An hour's pass holds 23 MB of dB values.
-const CHANNELS_PER_PASS: usize = 8;
+/// Channels whose bins are turned into dB in one pass over the frames: 8 bins of f32, half a
+/// 64-byte cache line of each frame. An hour's pass holds 12 MB of dB values (8 channels, a
+/// whole line, were no faster and held twice that).
+const CHANNELS_PER_PASS: usize = 4;
 /// A layer needs at least this much vote weight (summed prominence of its channels).
 pub const MIN_LAYER_WEIGHT: f64 = 1.5;
 /// Shortest period reported, in seconds.
