@@ -409,13 +409,15 @@ fn nearest_far_distance(moments: &[f32], bins: usize, moment_rate: f64) -> Vec<f
     let exclusion = (EXCLUSION_S * moment_rate).round() as usize;
     let reach = ((REACH_S * moment_rate).round() as usize).min(n.saturating_sub(1));
     let context = (CONTEXT_S * moment_rate).round() as usize;
-    // Band k holds bins edges[k]..edges[k + 1] (adjacent, as equal in count as they divide).
-    let edges: Vec<usize> = (0..=bands).map(|k| k * bins / bands.max(1)).collect();
+    let bands_of = BandMeans::new(bins, bands);
+    let moments = bands_of.arrange(moments);
     // Moment-major, so the inner loops run over contiguous memory. `prefix[(t + 1) * bands + k]`
     // is the running sum, over moments up to t, of band k's mean squared difference at the lag.
     let mut nearest = vec![f64::INFINITY; n * bands];
     let mut prefix = vec![0.0_f64; (n + 1) * bands];
     let mut squared = vec![0.0_f32; bins];
+    let mut sums = vec![0.0_f32; bands];
+    let widths: Vec<f64> = (0..bands).map(|k| bands_of.width(k) as f64).collect();
     for lag in exclusion + 1..=reach {
         let pairs = n - lag;
         for t in 0..pairs {
@@ -425,10 +427,9 @@ fn nearest_far_distance(moments: &[f32], bins: usize, moment_rate: f64) -> Vec<f
             }
             let (done, next) = prefix.split_at_mut((t + 1) * bands);
             let before = &done[t * bands..];
-            for k in 0..bands {
-                let band = &squared[edges[k]..edges[k + 1]];
-                let mean = f64::from(band.iter().sum::<f32>()) / band.len() as f64;
-                next[k] = before[k] + mean;
+            bands_of.sums(&squared, &mut sums);
+            for (((p, b), sum), width) in next[..bands].iter_mut().zip(before).zip(&sums).zip(&widths) {
+                *p = b + f64::from(*sum) / width;
             }
         }
         for t in 0..pairs {
@@ -445,6 +446,66 @@ fn nearest_far_distance(moments: &[f32], bins: usize, moment_rate: f64) -> Vec<f
         }
     }
     nearest.iter().map(|&d| if d.is_finite() { d.sqrt() } else { f64::NAN }).collect()
+}
+
+/// How a moment's bins make up the bands: band k holds bins `edges[k]..edges[k + 1]` (adjacent,
+/// as equal in count as they divide). Where every band has the same number of bins (64 mel bins
+/// in 16 bands), a moment's bins are reordered once, bin j of every band side by side, so that
+/// the bands' sums are vector additions, in the same order a band's own sum takes.
+struct BandMeans {
+    bins: usize,
+    bands: usize,
+    edges: Vec<usize>,
+    /// The bins per band, where every band has that many.
+    equal: Option<usize>,
+}
+
+impl BandMeans {
+    fn new(bins: usize, bands: usize) -> Self {
+        let edges: Vec<usize> = (0..=bands).map(|k| k * bins / bands.max(1)).collect();
+        let equal = (bands > 0 && bins % bands == 0 && bins > 0).then_some(bins / bands.max(1));
+        Self { bins, bands, edges, equal }
+    }
+
+    /// `moments` in the order [`Self::sums`] reads them.
+    fn arrange<'a>(&self, moments: &'a [f32]) -> std::borrow::Cow<'a, [f32]> {
+        match self.equal {
+            Some(width) => {
+                let (bands, bins) = (self.bands, self.bins);
+                let mut out = Vec::with_capacity(moments.len());
+                for m in moments.chunks_exact(bins) {
+                    out.extend((0..width).flat_map(|j| (0..bands).map(move |k| m[k * width + j])));
+                }
+                std::borrow::Cow::Owned(out)
+            }
+            None => std::borrow::Cow::Borrowed(moments),
+        }
+    }
+
+    /// Band k's sum of `values` (arranged by [`Self::arrange`]) into `sums[k]`.
+    fn sums(&self, values: &[f32], sums: &mut [f32]) {
+        match self.equal {
+            Some(width) => {
+                let bands = self.bands;
+                sums.copy_from_slice(&values[..bands]);
+                for j in 1..width {
+                    for (sum, v) in sums.iter_mut().zip(&values[j * bands..(j + 1) * bands]) {
+                        *sum += v;
+                    }
+                }
+            }
+            None => {
+                for (k, sum) in sums.iter_mut().enumerate() {
+                    *sum = values[self.edges[k]..self.edges[k + 1]].iter().sum::<f32>();
+                }
+            }
+        }
+    }
+
+    /// The bins in band k.
+    fn width(&self, k: usize) -> usize {
+        self.equal.unwrap_or(self.edges[k + 1] - self.edges[k])
+    }
 }
 
 /// Each band's distances scored against the band's own typical distance (a robust z, 0 where a
@@ -613,6 +674,21 @@ mod tests {
         assert_eq!(novel_stretches(&piece(EXCLUSION_S - 1.0, None), BINS, FR), vec![]);
         assert_eq!(novel_stretches(&[], BINS, FR), vec![]);
         assert_eq!(novel_stretches(&[0.0; 7], 0, FR), vec![]);
+    }
+
+    #[test]
+    fn band_sums_are_each_bands_own_sum_however_the_bins_divide() {
+        for (bins, bands) in [(64, 16), (16, 16), (10, 4), (7, 3)] {
+            let moment: Vec<f32> = (0..bins).map(|b| noise(b as u64 + 7).abs() * 3.0).collect();
+            let of = BandMeans::new(bins, bands);
+            let mut sums = vec![0.0; bands];
+            of.sums(&of.arrange(&moment), &mut sums);
+            for (k, sum) in sums.iter().enumerate() {
+                let band = &moment[k * bins / bands..(k + 1) * bins / bands];
+                assert_eq!(*sum, band.iter().sum::<f32>(), "{bins} bins in {bands} bands, band {k}");
+                assert_eq!(of.width(k), band.len());
+            }
+        }
     }
 
     #[test]
