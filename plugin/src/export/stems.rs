@@ -55,8 +55,8 @@ pub const HOP: usize = 512;
 const BINS: usize = N_FFT / 2 + 1;
 /// Repeats on each side that the repeating model looks at.
 pub const NEIGHBOURS: usize = 3;
-// A frame and its repeats either side are one median's rows.
-const _: () = assert!(2 * NEIGHBOURS + 1 <= crate::dsp::median::MAX_ROWS);
+// A frame and its repeats either side (2N + 1 rows) are one median's rows.
+const _: () = assert!(2 * NEIGHBOURS < crate::dsp::median::MAX_ROWS);
 /// How far, in seconds, the repeating model looks either side at most. It bounds the memory and
 /// the delay of the longest stage (a 40 s period is still compared with one repeat each side).
 pub const MAX_REACH_S: f64 = 40.0;

@@ -463,7 +463,7 @@ struct BandMeans {
 impl BandMeans {
     fn new(bins: usize, bands: usize) -> Self {
         let edges: Vec<usize> = (0..=bands).map(|k| k * bins / bands.max(1)).collect();
-        let equal = (bands > 0 && bins % bands == 0 && bins > 0).then_some(bins / bands.max(1));
+        let equal = (bins > 0 && bands > 0 && bins.is_multiple_of(bands)).then_some(bins / bands.max(1));
         Self { bins, bands, edges, equal }
     }
 
