@@ -14,15 +14,17 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::capture::{mix_to_mono, CaptureOutput};
-use crate::dsp::InputMeter;
+use crate::dsp::{InputMeter, MeterReading};
 use crate::engine::Engine;
-use crate::inference::{locate_models, ModelSet, Workload};
+use crate::inference::locate_models;
 use crate::engine::lane_main_pattern;
 use crate::layers::{LayerFrame, Pattern};
 use crate::take::{TakeControl, TakeRecorder};
 
+mod live_analysis;
 mod live_patterns;
 pub mod song_clock;
+use live_analysis::LiveAnalysis;
 use live_patterns::LivePatterns;
 use song_clock::SongClock;
 pub use live_patterns::PATTERN_REFRESH_SHARE;
@@ -362,17 +364,7 @@ fn run(
     let mut hash = config.hash_samples.then(Fnv1a64::new);
     let mut received: u64 = 0;
     let mut received_at_last_publish: u64 = 0;
-    // The analysis starts once ONNX Runtime and the models are loaded. Until then the samples
-    // wait here (up to PENDING_SECONDS; older ones are dropped and the layer times shifted).
-    let pending_cap = (PENDING_SECONDS * config.sample_rate_hz.max(1.0)) as usize;
-    let mut pending: Vec<f32> = Vec::new();
-    let mut pending_dropped: u64 = 0;
-    let mut engine: Option<Engine> = None;
-    let mut analysis_error: Option<String> = None;
-    let mut engine_offset_s = 0.0;
-    let mut updates: Vec<LayerFrame> = Vec::new();
-    let mut layer_frames: u64 = 0;
-    let mut levels: Vec<LevelTally> = Vec::new();
+    let mut analysis = LiveAnalysis::new(config.sample_rate_hz);
     let mut last_publish = Instant::now();
     let mut patterns = LivePatterns::new(0.0);
     let mut song = SongClock::new(config.sample_rate_hz);
@@ -380,31 +372,8 @@ fn run(
 
     loop {
         let stopping = stop.load(Ordering::Acquire);
-        if engine.is_none() && analysis_error.is_none() {
-            match start_engine(config.sample_rate_hz) {
-                Some(Ok(mut e)) => {
-                    e.set_history(Some(LIVE_HISTORY_S));
-                    publisher.set_analysis(AnalysisState::Running {
-                        models: e.models().manifest.id.clone(),
-                        scales_s: e.models().manifest.scales.iter().map(|s| s.scale_s).collect(),
-                    });
-                    engine_offset_s = pending_dropped as f64 / f64::from(config.sample_rate_hz);
-                    patterns.set_offset_s(engine_offset_s);
-                    match analyse(&mut e, &pending, engine_offset_s, &song, &mut updates, &mut levels, &mut publisher) {
-                        Ok(n) => {
-                            layer_frames += n;
-                            engine = Some(e);
-                        }
-                        Err(reason) => analysis_error = Some(reason),
-                    }
-                    pending = Vec::new();
-                }
-                Some(Err(reason)) => {
-                    publisher.set_analysis(AnalysisState::Unavailable(reason.clone()));
-                    analysis_error = Some(reason);
-                }
-                None => {}
-            }
+        if analysis.try_start(&song, &mut publisher) {
+            patterns.set_offset_s(analysis.offset_s());
         }
         let n = capture.pop_frames(&mut scratch);
         // After the frames: each block's mark went in before it.
@@ -416,31 +385,14 @@ fn run(
         }
         if n > 0 {
             mix_to_mono(&scratch[..n * channels], channels, &mut mono);
-            let block = &mono[..];
-            if engine.is_none() && analysis_error.is_none() {
-                pending.extend_from_slice(block);
-                if pending.len() > pending_cap {
-                    let excess = pending.len() - pending_cap;
-                    pending.drain(..excess);
-                    pending_dropped += excess as u64;
-                }
-            }
-            if let Some(e) = engine.as_mut() {
-                match analyse(e, block, engine_offset_s, &song, &mut updates, &mut levels, &mut publisher) {
-                    Ok(n) => layer_frames += n,
-                    Err(reason) => {
-                        analysis_error = Some(reason);
-                        engine = None;
-                    }
-                }
-            }
-            meter.add(block);
+            analysis.feed(&mono, &song, &mut publisher);
+            meter.add(&mono);
             if let Some(hash) = hash.as_mut() {
-                hash.update_samples(block);
+                hash.update_samples(&mono);
             }
             received += n as u64;
         }
-        if let Some(e) = engine.as_ref() {
+        if let Some(e) = analysis.engine() {
             // Also with nothing new: a search that ends while the host is stopped still shows.
             patterns.poll(e, &name, &publisher);
         }
@@ -448,59 +400,20 @@ fn run(
         let now = Instant::now();
         let elapsed = now.duration_since(last_publish);
         if elapsed >= PUBLISH_INTERVAL || (stopping && drained) {
-            let reading = meter.take_reading();
-            let counters = capture.counters();
-            let rate = (received - received_at_last_publish) as f64 / elapsed.as_secs_f64().max(1e-9);
-            let tempo_bpm = config
-                .tempo_bits
-                .as_ref()
-                .map(|t| f64::from_bits(t.load(Ordering::Relaxed)))
-                .filter(|t| t.is_finite() && *t > 0.0);
-            let beats_per_bar = config
-                .beats_per_bar
-                .as_ref()
-                .map(|b| b.load(Ordering::Relaxed))
-                .filter(|b| *b > 0)
-                .unwrap_or(4);
+            let rate_hz = (received - received_at_last_publish) as f64 / elapsed.as_secs_f64().max(1e-9);
+            let lanes = lane_periods(analysis.engine(), &patterns.found);
+            let status = status(&config, &capture, meter.take_reading(), received, rate_hz as f32, stopping && drained, lanes);
             if let Some(r) = recorder.as_mut() {
-                r.set_tempo(tempo_bpm, beats_per_bar);
+                r.set_tempo(status.tempo_bpm, status.beats_per_bar);
             }
-            let mut periods_s = [f32::NAN; MAX_LEVELS];
-            let mut period_strengths = [0.0; MAX_LEVELS];
-            if let Some(e) = engine.as_ref() {
-                for (i, scale) in e.models().manifest.scales.iter().enumerate().take(MAX_LEVELS) {
-                    if let Some(p) = lane_main_pattern(&patterns.found, scale.scale_s) {
-                        periods_s[i] = p.period_s as f32;
-                        period_strengths[i] = p.strength as f32;
-                    }
-                }
-            }
-            publisher.publish(WorkerStatus {
-                activation: config.activation,
-                sample_rate_hz: config.sample_rate_hz,
-                rms_dbfs: reading.rms_dbfs,
-                peak_dbfs: reading.peak_dbfs,
-                dc_offset: reading.dc_offset,
-                received_samples: received,
-                dropped_samples: counters.dropped_frames(),
-                dropped_blocks: counters.dropped_blocks(),
-                non_finite_samples: reading.non_finite_samples,
-                silent_seconds: reading.silent_seconds,
-                capture_rate_hz: rate as f32,
-                ring_fill: capture.available_frames() as f32 / capture.capacity_frames() as f32,
-                stopped: stopping && drained,
-                tempo_bpm,
-                beats_per_bar,
-                periods_s,
-                period_strengths,
-            });
+            publisher.publish(status);
             wake();
             last_publish = now;
             received_at_last_publish = received;
         }
         if drained {
             if stopping {
-                if engine.is_none() && analysis_error.is_none() && !pending.is_empty() {
+                if analysis.has_pending() {
                     // Stopping before the models were ready: wait for them once, so what was
                     // captured is still analysed (deactivation is not on the audio thread).
                     let _ = crate::inference::runtime();
@@ -515,107 +428,118 @@ fn run(
     patterns.stop(&publisher);
     // The engine (ten minutes of history, the models' sessions) goes with the activation; what
     // it held goes back to the system rather than staying in this thread's heap.
-    drop(engine);
+    let (layer_frames, levels, analysis_error) = analysis.finish();
     crate::memory::release_freed_memory();
     // The take (if one is being recorded) ends with the activation.
     if let Some(r) = recorder.as_mut() {
         r.finish();
     }
-    // By now the runtime has had the whole activation to start; wait for it if it has not.
+    let report = WorkerReport {
+        received_fnv1a64: hash.map(|h| format!("{:016x}", h.finish())).unwrap_or_default(),
+        layer_frames,
+        levels,
+        pattern_periods_s: patterns.found.iter().map(|p| p.period_s).collect(),
+        analysis_error,
+        ..report_of_capture(&config, &capture, meter.take_reading(), received)
+    };
+    if let Some(path) = &config.report_file {
+        append_report(path, &report);
+    }
+    report
+}
+
+/// Each lane's main pattern layer (period in seconds, NaN for none, and its strength), lane by
+/// lane up to [`MAX_LEVELS`].
+type LanePeriods = ([f32; MAX_LEVELS], [f32; MAX_LEVELS]);
+
+/// The period and strength of each of the engine's lanes' main layer among `found`.
+fn lane_periods(engine: Option<&Engine>, found: &[Pattern]) -> LanePeriods {
+    let mut periods_s = [f32::NAN; MAX_LEVELS];
+    let mut strengths = [0.0; MAX_LEVELS];
+    if let Some(e) = engine {
+        for (i, scale) in e.models().manifest.scales.iter().enumerate().take(MAX_LEVELS) {
+            if let Some(p) = lane_main_pattern(found, scale.scale_s) {
+                periods_s[i] = p.period_s as f32;
+                strengths[i] = p.strength as f32;
+            }
+        }
+    }
+    (periods_s, strengths)
+}
+
+/// The status the editor gets now: the input's `reading` since the last one, the ring's state,
+/// the host's tempo and the lanes' periods.
+fn status(config: &WorkerConfig, capture: &CaptureOutput, reading: MeterReading, received: u64, capture_rate_hz: f32, stopped: bool, lanes: LanePeriods) -> WorkerStatus {
+    let tempo_bpm = config
+        .tempo_bits
+        .as_ref()
+        .map(|t| f64::from_bits(t.load(Ordering::Relaxed)))
+        .filter(|t| t.is_finite() && *t > 0.0);
+    let beats_per_bar = config.beats_per_bar.as_ref().map(|b| b.load(Ordering::Relaxed)).filter(|b| *b > 0).unwrap_or(4);
+    let counters = capture.counters();
+    WorkerStatus {
+        activation: config.activation,
+        sample_rate_hz: config.sample_rate_hz,
+        rms_dbfs: reading.rms_dbfs,
+        peak_dbfs: reading.peak_dbfs,
+        dc_offset: reading.dc_offset,
+        received_samples: received,
+        dropped_samples: counters.dropped_frames(),
+        dropped_blocks: counters.dropped_blocks(),
+        non_finite_samples: reading.non_finite_samples,
+        silent_seconds: reading.silent_seconds,
+        capture_rate_hz,
+        ring_fill: capture.available_frames() as f32 / capture.capacity_frames() as f32,
+        stopped,
+        tempo_bpm,
+        beats_per_bar,
+        periods_s: lanes.0,
+        period_strengths: lanes.1,
+    }
+}
+
+/// The report's account of what arrived and of the runtime (the analysis' part left empty). By
+/// now the runtime has had the whole activation to start; this waits for it if it has not.
+fn report_of_capture(config: &WorkerConfig, capture: &CaptureOutput, reading: MeterReading, received: u64) -> WorkerReport {
     let (runtime, runtime_library) = match crate::inference::runtime() {
         Ok(rt) => (rt.summary(), Some(rt.library().display().to_string())),
         Err(e) => (e.to_string(), None),
     };
     let counters = capture.counters();
-    let final_reading = meter.take_reading();
-    let report = WorkerReport {
+    WorkerReport {
         activation: config.activation,
         sample_rate_hz: config.sample_rate_hz,
         received_samples: received,
         dropped_samples: counters.dropped_frames(),
         dropped_blocks: counters.dropped_blocks(),
-        non_finite_samples: final_reading.non_finite_samples,
-        peak_dbfs: final_reading.session_peak_dbfs,
-        received_fnv1a64: hash.map(|h| format!("{:016x}", h.finish())).unwrap_or_default(),
+        non_finite_samples: reading.non_finite_samples,
+        peak_dbfs: reading.session_peak_dbfs,
+        received_fnv1a64: String::new(),
         runtime,
         runtime_library,
         models_dir: locate_models().ok().map(|dir| dir.display().to_string()),
-        layer_frames,
-        levels,
-        pattern_periods_s: patterns.found.iter().map(|p| p.period_s).collect(),
-        analysis_error,
-    };
-    if let Some(path) = &config.report_file {
-        // Best effort: a report that cannot be written must not take the worker down.
-        if let Ok(line) = serde_json::to_string(&report) {
-            let _ = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(path)
-                .and_then(|mut f| writeln!(f, "{line}"));
-        }
+        layer_frames: 0,
+        levels: Vec::new(),
+        pattern_periods_s: Vec::new(),
+        analysis_error: None,
     }
-    report
 }
 
-/// Feeds `samples` to the engine and forwards every layer frame it completes to the editor, with
-/// times shifted by `offset_s` (audio the engine never saw) and placed in the song by `song`.
-/// Returns how many frames; on failure, tells the editor why and returns the reason.
-fn analyse(
-    engine: &mut Engine,
-    samples: &[f32],
-    offset_s: f64,
-    song: &SongClock,
-    updates: &mut Vec<LayerFrame>,
-    levels: &mut Vec<LevelTally>,
-    publisher: &mut StatusPublisher,
-) -> Result<u64, String> {
-    updates.clear();
-    if let Err(err) = engine.push(samples, updates) {
-        let reason = format!("analysis stopped: {err}");
-        publisher.set_analysis(AnalysisState::Unavailable(reason.clone()));
-        return Err(reason);
+/// Appends `report` to `path` as one JSON line. Best effort: a report that cannot be written must
+/// not take the worker down.
+fn append_report(path: &std::path::Path, report: &WorkerReport) {
+    if let Ok(line) = serde_json::to_string(report) {
+        let _ = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .and_then(|mut f| writeln!(f, "{line}"));
     }
-    let n = updates.len() as u64;
-    for mut frame in updates.drain(..) {
-        if levels.len() <= frame.level {
-            // Once per level, on the first frames (the engine's levels are fixed).
-            levels.resize(frame.level + 1, LevelTally::default());
-        }
-        frame.time_s += offset_s;
-        if let Some(c) = frame.change.as_mut() {
-            c.0 += offset_s;
-        }
-        frame.song_s = song.song_at(frame.time_s);
-        levels[frame.level].add(&frame);
-        publisher.publish_layer(frame);
-    }
-    Ok(n)
 }
 
 /// The worker thread's name (its pattern searcher's starts with it too).
 fn worker_thread_name(activation: u64) -> String {
     format!("strata-worker-{activation}")
-}
-
-/// Starts the analysis engine if ONNX Runtime is ready: `None` while it is still loading, the
-/// reason in words if there can be no analysis.
-fn start_engine(sample_rate_hz: f32) -> Option<Result<Engine, String>> {
-    let runtime = match crate::inference::runtime_if_started()? {
-        Ok(rt) => rt,
-        Err(e) => return Some(Err(e.to_string())),
-    };
-    let rate = sample_rate_hz.round();
-    // (A NaN rate is outside the range too.)
-    if !(1.0..=1_000_000.0).contains(&rate) {
-        return Some(Err(format!("cannot analyse at a sample rate of {sample_rate_hz} Hz")));
-    }
-    Some(
-        locate_models()
-            .and_then(|dir| ModelSet::load(&dir, runtime, Workload::Streaming))
-            .map_err(|e| e.to_string())
-            .and_then(|models| Engine::new(models, rate as u32).map_err(|e| e.to_string())),
-    )
 }
 
 /// FNV-1a, 64-bit: a tiny, well-known, order-sensitive hash.
