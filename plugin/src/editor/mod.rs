@@ -252,64 +252,85 @@ pub(crate) const WARNING: egui::Color32 = egui::Color32::from_rgb(0xE0, 0x6C, 0x
 /// Record and Export; the export's picture highlights `selected_layer` (a period, seconds).
 fn take_section(ui: &mut egui::Ui, takes: &Arc<TakeControl>, view: &mut ViewSettings, selected_layer: Option<f64>) {
     ui.horizontal_wrapped(|ui| {
-        let recording = takes.is_recording();
-        // The record dot is painted: the default fonts have no circle glyph.
-        let (dot, _) = ui.allocate_exact_size(egui::vec2(12.0, 12.0), egui::Sense::hover());
-        let red = egui::Color32::from_rgb(0xE0, 0x40, 0x40);
-        if recording {
-            ui.painter().circle_filled(dot.center(), 5.5, red);
-        } else {
-            ui.painter().circle_stroke(dot.center(), 5.0, egui::Stroke::new(1.5, red));
-        }
-        let label = if recording { "Recording" } else { "Record" };
-        let button = egui::Button::new(egui::RichText::new(label).color(if recording { egui::Color32::WHITE } else { ui.visuals().text_color() }))
-            .fill(if recording { egui::Color32::from_rgb(0xC0, 0x30, 0x30) } else { ui.visuals().widgets.inactive.bg_fill })
-            // One width on and off, so nothing after it moves when it is clicked.
-            .min_size(egui::vec2(84.0, 0.0));
-        if ui
-            .add(button)
-            .on_hover_text(format!("Record the track's audio (all channels, untouched) to a take on disk, in {}", takes.dir().display()))
-            .clicked()
-        {
-            takes.set_recording(!recording);
-        }
+        record_button(ui, takes);
         ui.separator();
-        ui.label("Export to");
-        ui.add(egui::TextEdit::singleline(&mut view.export_folder).desired_width(220.0).hint_text("folder"))
-            .on_hover_text("The folder the export goes into; each take gets a folder of its own inside it");
-        let export_state = takes.export_state();
-        let running = matches!(export_state, ExportState::Running { .. });
-        let can_export = takes.take().is_some() && !running && !takes.is_recording();
-        if ui.add_enabled(can_export, egui::Button::new("Export")).on_hover_text("Stems, annotations and the analysis of the last take").clicked() {
-            takes.start_export(std::path::Path::new(view.export_folder.trim()), false, selected_layer);
-        }
+        export_controls(ui, takes, view, selected_layer);
         ui.separator();
-        match takes.recorder_state() {
-            RecorderState::Idle => {
-                ui.weak("no take yet");
-            }
-            RecorderState::Recording { sample_rate, channels, .. } => {
-                let s = takes.recorded_frames() as f64 / f64::from(sample_rate.max(1));
-                ui.label(format!("recording {} · {channels} ch · {sample_rate} Hz", clock(s)));
-            }
-            RecorderState::Ready(take) => {
-                ui.label(format!("{} · {} · {} ch", take.name, clock(take.duration_s()), take.channels))
-                    .on_hover_text(take.path.display().to_string());
-                if take.dropped_frames > 0 {
-                    ui.colored_label(
-                        WARNING,
-                        format!("{} frames missing: the worker fell behind while recording", take.dropped_frames),
-                    );
-                }
-            }
-            RecorderState::Failed { reason, kept } => {
-                ui.colored_label(WARNING, reason);
-                if let Some(take) = kept {
-                    ui.label(format!("kept: {} ({})", take.path.display(), clock(take.duration_s())));
-                }
-            }
-        }
+        take_state(ui, takes);
     });
+    export_state(ui, takes, view, selected_layer);
+}
+
+/// The Record switch: a painted dot and a button that reads what it is doing.
+fn record_button(ui: &mut egui::Ui, takes: &Arc<TakeControl>) {
+    let recording = takes.is_recording();
+    // The record dot is painted: the default fonts have no circle glyph.
+    let (dot, _) = ui.allocate_exact_size(egui::vec2(12.0, 12.0), egui::Sense::hover());
+    let red = egui::Color32::from_rgb(0xE0, 0x40, 0x40);
+    if recording {
+        ui.painter().circle_filled(dot.center(), 5.5, red);
+    } else {
+        ui.painter().circle_stroke(dot.center(), 5.0, egui::Stroke::new(1.5, red));
+    }
+    let label = if recording { "Recording" } else { "Record" };
+    let button = egui::Button::new(egui::RichText::new(label).color(if recording { egui::Color32::WHITE } else { ui.visuals().text_color() }))
+        .fill(if recording { egui::Color32::from_rgb(0xC0, 0x30, 0x30) } else { ui.visuals().widgets.inactive.bg_fill })
+        // One width on and off, so nothing after it moves when it is clicked.
+        .min_size(egui::vec2(84.0, 0.0));
+    if ui
+        .add(button)
+        .on_hover_text(format!("Record the track's audio (all channels, untouched) to a take on disk, in {}", takes.dir().display()))
+        .clicked()
+    {
+        takes.set_recording(!recording);
+    }
+}
+
+/// Where the export goes, and the button that starts it (for the last take, when nothing is
+/// recording or exporting).
+fn export_controls(ui: &mut egui::Ui, takes: &Arc<TakeControl>, view: &mut ViewSettings, selected_layer: Option<f64>) {
+    ui.label("Export to");
+    ui.add(egui::TextEdit::singleline(&mut view.export_folder).desired_width(220.0).hint_text("folder"))
+        .on_hover_text("The folder the export goes into; each take gets a folder of its own inside it");
+    let running = matches!(takes.export_state(), ExportState::Running { .. });
+    let can_export = takes.take().is_some() && !running && !takes.is_recording();
+    if ui.add_enabled(can_export, egui::Button::new("Export")).on_hover_text("Stems, annotations and the analysis of the last take").clicked() {
+        takes.start_export(std::path::Path::new(view.export_folder.trim()), false, selected_layer);
+    }
+}
+
+/// What the recorder holds: nothing yet, the take being recorded, the last take, or why it failed.
+fn take_state(ui: &mut egui::Ui, takes: &Arc<TakeControl>) {
+    match takes.recorder_state() {
+        RecorderState::Idle => {
+            ui.weak("no take yet");
+        }
+        RecorderState::Recording { sample_rate, channels, .. } => {
+            let s = takes.recorded_frames() as f64 / f64::from(sample_rate.max(1));
+            ui.label(format!("recording {} · {channels} ch · {sample_rate} Hz", clock(s)));
+        }
+        RecorderState::Ready(take) => {
+            ui.label(format!("{} · {} · {} ch", take.name, clock(take.duration_s()), take.channels))
+                .on_hover_text(take.path.display().to_string());
+            if take.dropped_frames > 0 {
+                ui.colored_label(
+                    WARNING,
+                    format!("{} frames missing: the worker fell behind while recording", take.dropped_frames),
+                );
+            }
+        }
+        RecorderState::Failed { reason, kept } => {
+            ui.colored_label(WARNING, reason);
+            if let Some(take) = kept {
+                ui.label(format!("kept: {} ({})", take.path.display(), clock(take.duration_s())));
+            }
+        }
+    }
+}
+
+/// Where the export stands, on a line of its own: a question before replacing an earlier export,
+/// progress with Cancel, or how it ended.
+fn export_state(ui: &mut egui::Ui, takes: &Arc<TakeControl>, view: &ViewSettings, selected_layer: Option<f64>) {
     match takes.export_state() {
         ExportState::Idle => {}
         ExportState::NeedsConfirmation { dest, .. } => {
@@ -483,58 +504,97 @@ fn lanes_section(ui: &mut egui::Ui, input: &LanesInput, view: &mut ViewSettings,
         paint_lane_row(ui, &painter, input, &row, &silences, (t0, t1));
         lanes::paint_highlight(&painter, row.lane, &highlighted, t0, t1);
     }
+    let grid = LaneGrid { timeline, lane_h, visible, t0, t1, span_s: view.span_s };
     // A click on a pattern layer's line in a lane's readout selects that layer.
     let clicked = response
         .clicked()
         .then(|| response.interact_pointer_pos())
         .flatten()
-        .filter(|p| p.x < timeline.left() && p.y >= timeline.top())
-        .and_then(|p| {
-            let level = *visible.get(((p.y - timeline.top()) / lane_h) as usize)?;
-            let top = timeline.top() + ((p.y - timeline.top()) / lane_h).floor() * lane_h;
-            let line = ((p.y - top - 4.0) / READOUT_LINE_H).floor() as usize;
-            lane_patterns(patterns, scales[level]).get(line.checked_sub(READOUT_HEAD_LINES)?).map(|p| p.period_s)
-        });
-    // Grid: bars when the host gives a tempo, seconds otherwise.
+        .and_then(|p| grid.readout_layer_at(p, patterns, scales));
+    paint_grid(ui, &painter, &grid, status.and_then(|s| s.tempo_bpm.map(|b| (b, s.beats_per_bar))));
+    if let Some(pos) = response.hover_pos().filter(|p| timeline.contains(*p)) {
+        lane_hover(ui, input, &grid, pos);
+    }
+    clicked
+}
+
+/// Where the lanes lie: the timeline's rectangle (the lanes right of their readouts), each lane's
+/// height, the levels shown top to bottom, and the times shown.
+struct LaneGrid {
+    timeline: egui::Rect,
+    lane_h: f32,
+    visible: Vec<usize>,
+    /// The span shown as the frame began, and its length now (a zoom this frame changes it).
+    t0: f64,
+    t1: f64,
+    span_s: f64,
+}
+
+impl LaneGrid {
+    /// The x of time `t`.
+    fn x(&self, t: f64) -> f32 {
+        self.timeline.left() + ((t - self.t0) / self.span_s) as f32 * self.timeline.width()
+    }
+
+    /// The level of the lane at height `y`, if one is there.
+    fn level_at(&self, y: f32) -> Option<usize> {
+        self.visible.get(((y - self.timeline.top()) / self.lane_h) as usize).copied()
+    }
+
+    /// The period of the pattern layer whose readout line is at `p`, left of the timeline.
+    fn readout_layer_at(&self, p: egui::Pos2, patterns: &[Pattern], scales: &[f64]) -> Option<f64> {
+        if p.x >= self.timeline.left() || p.y < self.timeline.top() {
+            return None;
+        }
+        let level = self.level_at(p.y)?;
+        let top = self.timeline.top() + ((p.y - self.timeline.top()) / self.lane_h).floor() * self.lane_h;
+        let line = ((p.y - top - 4.0) / READOUT_LINE_H).floor() as usize;
+        lane_patterns(patterns, scales[level]).get(line.checked_sub(READOUT_HEAD_LINES)?).map(|p| p.period_s)
+    }
+}
+
+/// The grid under the lanes: bars when the host gives a tempo (BPM, beats per bar), seconds
+/// otherwise; nothing happened before the analysis started, so no lines at negative times.
+fn paint_grid(ui: &egui::Ui, painter: &egui::Painter, grid: &LaneGrid, tempo: Option<(f64, u32)>) {
     let grid_colour = egui::Color32::from_white_alpha(40);
-    let (step, unit) = grid_step(view.span_s, status.and_then(|s| s.tempo_bpm.map(|b| (b, s.beats_per_bar))));
-    // Nothing happened before the analysis started: no grid lines at negative times.
-    let mut t = (t0.max(0.0) / step).ceil() * step;
-    let x = |t: f64| timeline.left() + ((t - t0) / view.span_s) as f32 * timeline.width();
-    while t <= t1 {
-        painter.line_segment([egui::pos2(x(t), timeline.top()), egui::pos2(x(t), timeline.bottom())], egui::Stroke::new(1.0, grid_colour));
+    let (step, unit) = grid_step(grid.span_s, tempo);
+    let (top, bottom) = (grid.timeline.top(), grid.timeline.bottom());
+    let mut t = (grid.t0.max(0.0) / step).ceil() * step;
+    while t <= grid.t1 {
+        let x = grid.x(t);
+        painter.line_segment([egui::pos2(x, top), egui::pos2(x, bottom)], egui::Stroke::new(1.0, grid_colour));
         let label = match unit {
             GridUnit::Seconds => format!("{t:.0} s"),
             GridUnit::Bars(bar_s) => format!("bar {}", (t / bar_s).round() as i64 + 1),
         };
-        painter.text(egui::pos2(x(t) + 2.0, timeline.bottom() + 2.0), egui::Align2::LEFT_TOP, label, egui::FontId::proportional(11.0), ui.visuals().weak_text_color());
+        painter.text(egui::pos2(x + 2.0, bottom + 2.0), egui::Align2::LEFT_TOP, label, egui::FontId::proportional(11.0), ui.visuals().weak_text_color());
         t += step;
     }
-    // Hover: time, token, period and surprise under the pointer.
-    if let Some(pos) = response.hover_pos().filter(|p| timeline.contains(*p)) {
-        let row = ((pos.y - timeline.top()) / lane_h) as usize;
-        if let Some(&level) = visible.get(row) {
-            let t = t0 + f64::from((pos.x - timeline.left()) / timeline.width()) * view.span_s;
-            // Nothing was heard before 0 s, whatever the first window reached back to.
-            let known = t >= 0.0 && t >= history.earliest_time() - scales[level] && t <= history.latest_time();
-            let here = lane_patterns(patterns, scales[level]);
-            let changed = lanes::stretches(&here, wall.stream_start_s(), &axis, t, t).into_iter().find(|s| s.start_s <= t && t <= s.end_s);
-            if let Some(f) = history.frame_at(level, t).filter(|_| known) {
-                let changed = changed
-                    .map(|s| format!("\nlayer {:.2} s ({}) changed {:.1}–{:.1} s, for {:.1} s", s.period_s, s.register, s.start_s, s.end_s, s.end_s - s.start_s))
-                    .unwrap_or_default();
-                let tip = format!(
-                    "{t:.2} s · pattern {} · surprise {:+.1}\n{}{changed}",
-                    history.label(level, f.token),
-                    f.surprise,
-                    period_text(status, level)
-                );
-                egui::Tooltip::always_open(ui.ctx().clone(), ui.layer_id(), ui.scope_id().with("lane-hover"), egui::PopupAnchor::Pointer)
-                    .show(|ui| ui.label(tip));
-            }
-        }
+}
+
+/// The tooltip at `pos` on a lane: time, token, period and surprise, and the changed stretch of
+/// the lane's layer there, if any.
+fn lane_hover(ui: &egui::Ui, input: &LanesInput, grid: &LaneGrid, pos: egui::Pos2) {
+    let LanesInput { history, wall, timeline: axis, status, patterns, scales, .. } = *input;
+    let Some(level) = grid.level_at(pos.y) else { return };
+    let t = grid.t0 + f64::from((pos.x - grid.timeline.left()) / grid.timeline.width()) * grid.span_s;
+    // Nothing was heard before 0 s, whatever the first window reached back to.
+    let known = t >= 0.0 && t >= history.earliest_time() - scales[level] && t <= history.latest_time();
+    let here = lane_patterns(patterns, scales[level]);
+    let changed = lanes::stretches(&here, wall.stream_start_s(), &axis, t, t).into_iter().find(|s| s.start_s <= t && t <= s.end_s);
+    if let Some(f) = history.frame_at(level, t).filter(|_| known) {
+        let changed = changed
+            .map(|s| format!("\nlayer {:.2} s ({}) changed {:.1}–{:.1} s, for {:.1} s", s.period_s, s.register, s.start_s, s.end_s, s.end_s - s.start_s))
+            .unwrap_or_default();
+        let tip = format!(
+            "{t:.2} s · pattern {} · surprise {:+.1}\n{}{changed}",
+            history.label(level, f.token),
+            f.surprise,
+            period_text(status, level)
+        );
+        egui::Tooltip::always_open(ui.ctx().clone(), ui.layer_id(), ui.scope_id().with("lane-hover"), egui::PopupAnchor::Pointer)
+            .show(|ui| ui.label(tip));
     }
-    clicked
 }
 
 /// Where one lane goes: its layer, its rectangle on the timeline, where its readout starts and
