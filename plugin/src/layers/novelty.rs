@@ -136,7 +136,7 @@ pub fn novelty(frames: &[f32], bins: usize, frame_rate: f64, periods_s: &[f64]) 
         .collect();
     changes.extend(kept);
     changes.sort_by(|a, b| a.start_s.total_cmp(&b.start_s));
-    Novelty { changes, band_z, bands: BANDS.min(bins).max(1), bins, moment_rate }
+    Novelty { changes, band_z, layout: Bands::new(bins, BANDS.min(bins).max(1)), moment_rate }
 }
 
 /// The seconds a change is heard over: a stretch's own, or [`STEP_WINDOW_S`] either side of an
@@ -156,32 +156,31 @@ pub struct Novelty {
     pub changes: Vec<ChangeSpan>,
     /// Per moment, each band's novelty (robust z), moment-major.
     band_z: Vec<f64>,
-    bands: usize,
-    bins: usize,
+    layout: Bands,
     moment_rate: f64,
 }
 
 impl Novelty {
     /// The bands (adjacent log-mel bins, equal counts) the novelty is scored in.
     pub fn bands(&self) -> usize {
-        self.bands
+        self.layout.bands
     }
 
     /// The band that log-mel bin `bin` belongs to.
     pub fn band_of(&self, bin: usize) -> usize {
-        // Band k holds bins k·bins/bands up to (k + 1)·bins/bands, as in the distances.
-        (0..self.bands).rev().find(|&k| k * self.bins / self.bands <= bin).unwrap_or(0)
+        self.layout.band_of(bin)
     }
 
     /// Where `change` was heard: each band's mean novelty over the seconds it is heard over
     /// ([`heard_over`]), what is no more alike than usual counted as 0.
     pub fn where_heard(&self, change: &ChangeSpan) -> Vec<f64> {
         let (from_s, to_s) = heard_over(change);
-        let n = self.band_z.len() / self.bands;
+        let bands = self.bands();
+        let n = self.band_z.len() / bands;
         let a = ((from_s * self.moment_rate) as usize).min(n);
         let b = ((to_s * self.moment_rate).ceil().max(0.0) as usize).clamp(a, n);
-        let mut heard = vec![0.0; self.bands];
-        for row in self.band_z[a * self.bands..b * self.bands].chunks_exact(self.bands) {
+        let mut heard = vec![0.0; bands];
+        for row in self.band_z[a * bands..b * bands].chunks_exact(bands) {
             for (h, z) in heard.iter_mut().zip(row) {
                 *h += z.max(0.0);
             }
@@ -335,14 +334,13 @@ fn recurring(at: &[f64]) -> Vec<bool> {
 
 /// Each moment's mean level per band (moment-major, `BANDS` per moment).
 fn band_means(moments: &[f32], bins: usize) -> Vec<f32> {
-    let bands = BANDS.min(bins).max(1);
-    let edges: Vec<usize> = (0..=bands).map(|k| k * bins / bands).collect();
+    let layout = Bands::new(bins, BANDS.min(bins).max(1));
     moments
         .chunks_exact(bins.max(1))
         .flat_map(|m| {
-            let edges = &edges;
-            (0..bands).map(move |k| {
-                let band = &m[edges[k]..edges[k + 1]];
+            let layout = &layout;
+            (0..layout.bands).map(move |k| {
+                let band = &m[layout.range(k)];
                 band.iter().sum::<f32>() / band.len().max(1) as f32
             })
         })
@@ -409,15 +407,15 @@ fn nearest_far_distance(moments: &[f32], bins: usize, moment_rate: f64) -> Vec<f
     let exclusion = (EXCLUSION_S * moment_rate).round() as usize;
     let reach = ((REACH_S * moment_rate).round() as usize).min(n.saturating_sub(1));
     let context = (CONTEXT_S * moment_rate).round() as usize;
-    let bands_of = BandMeans::new(bins, bands);
-    let moments = bands_of.arrange(moments);
+    let layout = Bands::new(bins, bands);
+    let moments = layout.arrange(moments);
     // Moment-major, so the inner loops run over contiguous memory. `prefix[(t + 1) * bands + k]`
     // is the running sum, over moments up to t, of band k's mean squared difference at the lag.
     let mut nearest = vec![f64::INFINITY; n * bands];
     let mut prefix = vec![0.0_f64; (n + 1) * bands];
     let mut squared = vec![0.0_f32; bins];
     let mut sums = vec![0.0_f32; bands];
-    let widths: Vec<f64> = (0..bands).map(|k| bands_of.width(k) as f64).collect();
+    let widths: Vec<f64> = (0..bands).map(|k| layout.width(k) as f64).collect();
     for lag in exclusion + 1..=reach {
         let pairs = n - lag;
         for t in 0..pairs {
@@ -427,7 +425,7 @@ fn nearest_far_distance(moments: &[f32], bins: usize, moment_rate: f64) -> Vec<f
             }
             let (done, next) = prefix.split_at_mut((t + 1) * bands);
             let before = &done[t * bands..];
-            bands_of.sums(&squared, &mut sums);
+            layout.sums(&squared, &mut sums);
             for (((p, b), sum), width) in next[..bands].iter_mut().zip(before).zip(&sums).zip(&widths) {
                 *p = b + f64::from(*sum) / width;
             }
@@ -448,11 +446,13 @@ fn nearest_far_distance(moments: &[f32], bins: usize, moment_rate: f64) -> Vec<f
     nearest.iter().map(|&d| if d.is_finite() { d.sqrt() } else { f64::NAN }).collect()
 }
 
-/// How a moment's bins make up the bands: band k holds bins `edges[k]..edges[k + 1]` (adjacent,
-/// as equal in count as they divide). Where every band has the same number of bins (64 mel bins
-/// in 16 bands), a moment's bins are reordered once, bin j of every band side by side, so that
-/// the bands' sums are vector additions, in the same order a band's own sum takes.
-struct BandMeans {
+/// How a moment's bins make up the bands, for the distances, the levels and where a change was
+/// heard alike: band k holds bins `edges[k]..edges[k + 1]` (adjacent, as equal in count as they
+/// divide). Where every band has the same number of bins (64 mel bins in 16 bands), a moment's
+/// bins are reordered once, bin j of every band side by side, so that the bands' sums are vector
+/// additions, in the same order a band's own sum takes.
+#[derive(Debug, Clone)]
+struct Bands {
     bins: usize,
     bands: usize,
     edges: Vec<usize>,
@@ -460,7 +460,7 @@ struct BandMeans {
     equal: Option<usize>,
 }
 
-impl BandMeans {
+impl Bands {
     fn new(bins: usize, bands: usize) -> Self {
         let edges: Vec<usize> = (0..=bands).map(|k| k * bins / bands.max(1)).collect();
         let equal = (bins > 0 && bands > 0 && bins.is_multiple_of(bands)).then_some(bins / bands.max(1));
@@ -496,15 +496,25 @@ impl BandMeans {
             }
             None => {
                 for (k, sum) in sums.iter_mut().enumerate() {
-                    *sum = values[self.edges[k]..self.edges[k + 1]].iter().sum::<f32>();
+                    *sum = values[self.range(k)].iter().sum::<f32>();
                 }
             }
         }
     }
 
+    /// The bins of band k.
+    fn range(&self, k: usize) -> std::ops::Range<usize> {
+        self.edges[k]..self.edges[k + 1]
+    }
+
     /// The bins in band k.
     fn width(&self, k: usize) -> usize {
         self.equal.unwrap_or(self.edges[k + 1] - self.edges[k])
+    }
+
+    /// The band that bin `bin` belongs to.
+    fn band_of(&self, bin: usize) -> usize {
+        (0..self.bands).rev().find(|&k| self.edges[k] <= bin).unwrap_or(0)
     }
 }
 
@@ -677,16 +687,19 @@ mod tests {
     }
 
     #[test]
-    fn band_sums_are_each_bands_own_sum_however_the_bins_divide() {
+    fn each_band_holds_its_own_bins_and_sums_them_however_the_bins_divide() {
         for (bins, bands) in [(64, 16), (16, 16), (10, 4), (7, 3)] {
             let moment: Vec<f32> = (0..bins).map(|b| noise(b as u64 + 7).abs() * 3.0).collect();
-            let of = BandMeans::new(bins, bands);
+            let of = Bands::new(bins, bands);
             let mut sums = vec![0.0; bands];
             of.sums(&of.arrange(&moment), &mut sums);
             for (k, sum) in sums.iter().enumerate() {
                 let band = &moment[k * bins / bands..(k + 1) * bins / bands];
                 assert_eq!(*sum, band.iter().sum::<f32>(), "{bins} bins in {bands} bands, band {k}");
                 assert_eq!(of.width(k), band.len());
+                for bin in k * bins / bands..(k + 1) * bins / bands {
+                    assert_eq!(of.band_of(bin), k, "{bins} bins in {bands} bands, bin {bin}");
+                }
             }
         }
     }
