@@ -30,6 +30,15 @@ pub(super) struct LiveAnalysis {
     levels: Vec<LevelTally>,
 }
 
+/// What an analysis did, for the worker's report.
+pub(super) struct AnalysisSummary {
+    /// Layer frames handed to the editor, in all and per level.
+    pub layer_frames: u64,
+    pub levels: Vec<LevelTally>,
+    /// Why there was no analysis, if there was none.
+    pub error: Option<String>,
+}
+
 impl LiveAnalysis {
     pub fn new(sample_rate_hz: f32) -> Self {
         Self {
@@ -107,10 +116,9 @@ impl LiveAnalysis {
         }
     }
 
-    /// Ends the analysis, giving back the engine (ten minutes of history, the models' sessions):
-    /// the layer frames handed out (in all and per level) and why there was no analysis, if so.
-    pub fn finish(self) -> (u64, Vec<LevelTally>, Option<String>) {
-        (self.layer_frames, self.levels, self.error)
+    /// Ends the analysis, giving back the engine (ten minutes of history, the models' sessions).
+    pub fn finish(self) -> AnalysisSummary {
+        AnalysisSummary { layer_frames: self.layer_frames, levels: self.levels, error: self.error }
     }
 
     /// Feeds `samples` to the engine and forwards every layer frame it completes to the editor,

@@ -24,7 +24,7 @@ use crate::take::{TakeControl, TakeRecorder};
 mod live_analysis;
 mod live_patterns;
 pub mod song_clock;
-use live_analysis::LiveAnalysis;
+use live_analysis::{AnalysisSummary, LiveAnalysis};
 use live_patterns::LivePatterns;
 use song_clock::SongClock;
 pub use live_patterns::PATTERN_REFRESH_SHARE;
@@ -428,20 +428,13 @@ fn run(
     patterns.stop(&publisher);
     // The engine (ten minutes of history, the models' sessions) goes with the activation; what
     // it held goes back to the system rather than staying in this thread's heap.
-    let (layer_frames, levels, analysis_error) = analysis.finish();
+    let analysed = analysis.finish();
     crate::memory::release_freed_memory();
     // The take (if one is being recorded) ends with the activation.
     if let Some(r) = recorder.as_mut() {
         r.finish();
     }
-    let report = WorkerReport {
-        received_fnv1a64: hash.map(|h| format!("{:016x}", h.finish())).unwrap_or_default(),
-        layer_frames,
-        levels,
-        pattern_periods_s: patterns.found.iter().map(|p| p.period_s).collect(),
-        analysis_error,
-        ..report_of_capture(&config, &capture, meter.take_reading(), received)
-    };
+    let report = final_report(&config, &capture, meter.take_reading(), received, hash, analysed, &patterns.found);
     if let Some(path) = &config.report_file {
         append_report(path, &report);
     }
@@ -498,9 +491,18 @@ fn status(config: &WorkerConfig, capture: &CaptureOutput, reading: MeterReading,
     }
 }
 
-/// The report's account of what arrived and of the runtime (the analysis' part left empty). By
-/// now the runtime has had the whole activation to start; this waits for it if it has not.
-fn report_of_capture(config: &WorkerConfig, capture: &CaptureOutput, reading: MeterReading, received: u64) -> WorkerReport {
+/// What the worker did: what arrived (`reading` is the meter's last, `hash` its samples' hash if
+/// kept), the runtime, and what the analysis made of it. By now the runtime has had the whole
+/// activation to start; this waits for it if it has not.
+fn final_report(
+    config: &WorkerConfig,
+    capture: &CaptureOutput,
+    reading: MeterReading,
+    received: u64,
+    hash: Option<Fnv1a64>,
+    analysed: AnalysisSummary,
+    found: &[Pattern],
+) -> WorkerReport {
     let (runtime, runtime_library) = match crate::inference::runtime() {
         Ok(rt) => (rt.summary(), Some(rt.library().display().to_string())),
         Err(e) => (e.to_string(), None),
@@ -514,14 +516,14 @@ fn report_of_capture(config: &WorkerConfig, capture: &CaptureOutput, reading: Me
         dropped_blocks: counters.dropped_blocks(),
         non_finite_samples: reading.non_finite_samples,
         peak_dbfs: reading.session_peak_dbfs,
-        received_fnv1a64: String::new(),
+        received_fnv1a64: hash.map(|h| format!("{:016x}", h.finish())).unwrap_or_default(),
         runtime,
         runtime_library,
         models_dir: locate_models().ok().map(|dir| dir.display().to_string()),
-        layer_frames: 0,
-        levels: Vec::new(),
-        pattern_periods_s: Vec::new(),
-        analysis_error: None,
+        layer_frames: analysed.layer_frames,
+        levels: analysed.levels,
+        pattern_periods_s: found.iter().map(|p| p.period_s).collect(),
+        analysis_error: analysed.error,
     }
 }
 
