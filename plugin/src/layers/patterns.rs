@@ -147,7 +147,7 @@ const SHORT_CHANGE_WEIGHT: f64 = 0.7;
 /// How much a layer's score for a change grows with the log of its period (seconds): where
 /// layers share the bands a change was heard in, the longer is more often the one that changed
 /// (a divisor layer found first in the same channels sounds the change too, and most wrong
-/// attributions went to a shorter layer: 11 of 16 on the development seeds). On development
+/// attributions went to a shorter layer: 13 of 16 on the development seeds). On development
 /// seeds 1, 2, 5 and 6 the F1 of changes given to the right layer went from 0.287 to 0.310 (0.05:
 /// 0.285, 0.08: 0.319, 0.15: 0.310, 0.2: 0.282); on seeds 7 to 10 from 0.221 to 0.233, and on
 /// the lmms demos from 0.096 to 0.107. A logistic model over ten features of each change and
