@@ -890,12 +890,11 @@ fn stray_scores(power: &[f32], bins: usize, dims: &[usize], model: &[f32], fr: f
     robust_z(&level)
 }
 
-/// Gives each change to the layer heard where it was heard and that strays there: the cosine
-/// between the bands the change was novel in ([`Novelty::where_heard`]) and the layer's weight in
-/// those bands (relative to the best layer's), plus [`STRAY_WEIGHT`] times the mean of the
-/// layer's stray scores over the stretch ([`novelty::heard_over`]), plus [`LONGER_LAYER_WEIGHT`]
-/// times the log of its period, weighed by [`SHORT_CHANGE_WEIGHT`] for a layer whose period
-/// outlasts the stretch. Without layers there is no one to give it to.
+/// Gives each change to the layer heard where it was heard and that strays there, by
+/// [`attribution_score`]: the cosine between the bands the change was novel in
+/// ([`Novelty::where_heard`]) and the layer's weight in those bands, the layer's stray scores
+/// over the stretch ([`novelty::heard_over`]) and its period. Without layers there is no one to
+/// give it to.
 fn attribute_changes(found: &mut [FoundLayer], novelty: &Novelty, fr: f64) {
     let bands: Vec<Vec<f64>> = found
         .iter()
@@ -917,14 +916,26 @@ fn attribute_changes(found: &mut [FoundLayer], novelty: &Novelty, fr: f64) {
             let a = ((from_s * fr) as usize).min(f.strays.len());
             let b = ((to_s * fr).ceil() as usize).clamp(a, f.strays.len());
             let stray = f.strays[a..b].iter().sum::<f64>() / (b - a).max(1) as f64;
-            let s = overlap / best_overlap + STRAY_WEIGHT * stray + LONGER_LAYER_WEIGHT * f.pattern.period_s.ln();
-            let outlasts = c.end_s > c.start_s && f.pattern.period_s * SHORTEST_CHANGE_PERIODS > c.end_s - c.start_s;
-            if outlasts { s * SHORT_CHANGE_WEIGHT } else { s }
+            attribution_score(overlap / best_overlap, stray, f.pattern.period_s, c)
         };
         let best = found.iter().zip(&overlaps).map(score).enumerate().max_by(|x, y| x.1.total_cmp(&y.1));
         if let Some((i, _)) = best {
             found[i].pattern.changes.push(*c);
         }
+    }
+}
+
+/// A layer's score for `change`: `overlap` (the cosine of the bands the change was heard in with
+/// the layer's, relative to the best layer's, 0..1), plus [`STRAY_WEIGHT`] times its mean
+/// `stray` score there, plus [`LONGER_LAYER_WEIGHT`] times the log of its period (seconds),
+/// weighed by [`SHORT_CHANGE_WEIGHT`] where the period outlasts the change.
+fn attribution_score(overlap: f64, stray: f64, period_s: f64, change: &ChangeSpan) -> f64 {
+    let score = overlap + STRAY_WEIGHT * stray + LONGER_LAYER_WEIGHT * period_s.ln();
+    let outlasts = change.end_s > change.start_s && period_s * SHORTEST_CHANGE_PERIODS > change.end_s - change.start_s;
+    if outlasts {
+        score * SHORT_CHANGE_WEIGHT
+    } else {
+        score
     }
 }
 
@@ -1164,6 +1175,20 @@ mod tests {
         assert!((c.start_s - 30.0).abs() <= 0.5 && (c.end_s - 38.0).abs() <= 0.5, "{c:?}");
         let others: usize = found.iter().filter(|p| !std::ptr::eq(*p, low)).map(|p| p.changes.len()).sum();
         assert_eq!(others, 0, "{found:#?}");
+    }
+
+    #[test]
+    fn a_change_heard_alike_in_nested_layers_goes_to_the_longer_unless_it_outlasts_the_change() {
+        let eight_s = ChangeSpan { start_s: 40.0, end_s: 48.0, strength: 1.0 };
+        // Heard alike in a bar layer and in its four-bar layer (same bands, same stray).
+        assert!(attribution_score(1.0, 0.5, 8.0, &eight_s) > attribution_score(1.0, 0.5, 2.0, &eight_s));
+        // A layer whose period outlasts the change counts for less than one that fits it.
+        assert!(attribution_score(1.0, 0.5, 16.0, &eight_s) < attribution_score(1.0, 0.5, 4.0, &eight_s));
+        // The period breaks ties; it does not outweigh where the change was heard.
+        assert!(attribution_score(1.0, 0.0, 0.5, &eight_s) > attribution_score(0.6, 0.0, 8.0, &eight_s));
+        // An instant (a part coming in) is outlasted by no period.
+        let instant = ChangeSpan { start_s: 40.0, end_s: 40.0, strength: 1.0 };
+        assert!(attribution_score(1.0, 0.0, 30.0, &instant) > attribution_score(1.0, 0.0, 4.0, &instant));
     }
 
     #[test]
