@@ -1184,7 +1184,8 @@ mod tests {
         assert!(attribution_score(1.0, 0.5, 8.0, &eight_s) > attribution_score(1.0, 0.5, 2.0, &eight_s));
         // A layer whose period outlasts the change counts for less than one that fits it.
         assert!(attribution_score(1.0, 0.5, 16.0, &eight_s) < attribution_score(1.0, 0.5, 4.0, &eight_s));
-        // The period breaks ties; it does not outweigh where the change was heard.
+        // The period breaks near ties; it does not outweigh a clear difference in where the change
+        // was heard.
         assert!(attribution_score(1.0, 0.0, 0.5, &eight_s) > attribution_score(0.6, 0.0, 8.0, &eight_s));
         // An instant (a part coming in) is outlasted by no period.
         let instant = ChangeSpan { start_s: 40.0, end_s: 40.0, strength: 1.0 };
