@@ -136,7 +136,7 @@ pub fn novelty(frames: &[f32], bins: usize, frame_rate: f64, periods_s: &[f64]) 
         .collect();
     changes.extend(kept);
     changes.sort_by(|a, b| a.start_s.total_cmp(&b.start_s));
-    Novelty { changes, band_z, layout: Bands::new(bins, BANDS.min(bins).max(1)), moment_rate }
+    Novelty { changes, band_z, layout: Bands::of(bins), moment_rate }
 }
 
 /// The seconds a change is heard over: a stretch's own, or [`STEP_WINDOW_S`] either side of an
@@ -222,7 +222,7 @@ impl LevelJumps {
         let moment_rate = frame_rate / pool as f64;
         let moments = pooled(frames, bins, pool, &vec![f32::NEG_INFINITY; bins]);
         let levels = band_means(&moments, bins);
-        let bands = BANDS.min(bins).max(1);
+        let bands = Bands::of(bins).bands;
         let n = levels.len() / bands;
         let w = (STEP_WINDOW_S * moment_rate).round().max(1.0) as usize;
         let mut signed = vec![0.0_f64; n * bands];
@@ -334,7 +334,7 @@ fn recurring(at: &[f64]) -> Vec<bool> {
 
 /// Each moment's mean level per band (moment-major, `BANDS` per moment).
 fn band_means(moments: &[f32], bins: usize) -> Vec<f32> {
-    let layout = Bands::new(bins, BANDS.min(bins).max(1));
+    let layout = Bands::of(bins);
     moments
         .chunks_exact(bins.max(1))
         .flat_map(|m| {
@@ -403,11 +403,11 @@ fn pooled(frames: &[f32], bins: usize, pool: usize, floors: &[f32]) -> Vec<f32> 
 /// the closest window in reach, `NaN` where there is none.
 fn nearest_far_distance(moments: &[f32], bins: usize, moment_rate: f64) -> Vec<f64> {
     let n = moments.len() / bins.max(1);
-    let bands = BANDS.min(bins);
+    let layout = Bands::of(bins);
+    let bands = layout.bands;
     let exclusion = (EXCLUSION_S * moment_rate).round() as usize;
     let reach = ((REACH_S * moment_rate).round() as usize).min(n.saturating_sub(1));
     let context = (CONTEXT_S * moment_rate).round() as usize;
-    let layout = Bands::new(bins, bands);
     let moments = layout.arrange(moments);
     // Moment-major, so the inner loops run over contiguous memory. `prefix[(t + 1) * bands + k]`
     // is the running sum, over moments up to t, of band k's mean squared difference at the lag.
@@ -461,6 +461,12 @@ struct Bands {
 }
 
 impl Bands {
+    /// The layout of `bins` log-mel bins in [`BANDS`] bands (fewer where there are fewer bins),
+    /// the one every band-wise step of the novelty uses.
+    fn of(bins: usize) -> Self {
+        Self::new(bins, BANDS.min(bins).max(1))
+    }
+
     fn new(bins: usize, bands: usize) -> Self {
         let edges: Vec<usize> = (0..=bands).map(|k| k * bins / bands.max(1)).collect();
         let equal = (bins > 0 && bands > 0 && bins.is_multiple_of(bands)).then_some(bins / bands.max(1));
