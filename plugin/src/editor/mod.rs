@@ -536,6 +536,11 @@ impl LaneGrid {
         self.timeline.left() + ((t - self.t0) / self.span_s) as f32 * self.timeline.width()
     }
 
+    /// The time at `x`, the inverse of [`Self::x`].
+    fn time_at(&self, x: f32) -> f64 {
+        self.t0 + f64::from((x - self.timeline.left()) / self.timeline.width()) * self.span_s
+    }
+
     /// The level of the lane at height `y`, if one is there.
     fn level_at(&self, y: f32) -> Option<usize> {
         self.visible.get(((y - self.timeline.top()) / self.lane_h) as usize).copied()
@@ -577,13 +582,14 @@ fn paint_grid(ui: &egui::Ui, painter: &egui::Painter, grid: &LaneGrid, tempo: Op
 fn lane_hover(ui: &egui::Ui, input: &LanesInput, grid: &LaneGrid, pos: egui::Pos2) {
     let LanesInput { history, wall, timeline: axis, status, patterns, scales, .. } = *input;
     let Some(level) = grid.level_at(pos.y) else { return };
-    let t = grid.t0 + f64::from((pos.x - grid.timeline.left()) / grid.timeline.width()) * grid.span_s;
+    let t = grid.time_at(pos.x);
     // Nothing was heard before 0 s, whatever the first window reached back to.
     let known = t >= 0.0 && t >= history.earliest_time() - scales[level] && t <= history.latest_time();
-    let here = lane_patterns(patterns, scales[level]);
-    let changed = lanes::stretches(&here, wall.stream_start_s(), &axis, t, t).into_iter().find(|s| s.start_s <= t && t <= s.end_s);
     if let Some(f) = history.frame_at(level, t).filter(|_| known) {
-        let changed = changed
+        let here = lane_patterns(patterns, scales[level]);
+        let changed = lanes::stretches(&here, wall.stream_start_s(), &axis, t, t)
+            .into_iter()
+            .find(|s| s.start_s <= t && t <= s.end_s)
             .map(|s| format!("\nlayer {:.2} s ({}) changed {:.1}–{:.1} s, for {:.1} s", s.period_s, s.register, s.start_s, s.end_s, s.end_s - s.start_s))
             .unwrap_or_default();
         let tip = format!(
