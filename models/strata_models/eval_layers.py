@@ -4,6 +4,8 @@ scored by the metrics Strata is judged by (`layer_metrics.py`, from the shared e
 
     python -m strata_models.eval_layers --strata target/release/strata \\
         [--seed 3 --count 12] [--previous OLD_STRATA] [--stems] [--out models/layers_eval.json]
+    python -m strata_models.eval_layers --strata target/release/strata --seeds 30-39 \\
+        [--previous OLD_STRATA] [--out models/layers_eval_seeds30_39.json]   # the mean of ten seeds
     python -m strata_models.eval_layers --strata target/release/strata --truth .cache/lmms_truth
 
 Systems, each scored on the same pieces:
@@ -89,11 +91,51 @@ def score(metrics: Path, truth: Path, results: Path, stems: bool) -> dict:
     return {k: float(v) for k, v in (kv.split("=") for kv in last.split())}
 
 
+def evaluate(systems: list[tuple[str, Path]], truth: Path, work: Path, metrics: Path, stems: bool) -> dict:
+    """Every system's mean figures on the pieces of `truth`, tempo + Foote last."""
+    table = {}
+    for name, binary in systems:
+        speed = run_strata(binary, truth, work / name, stems)
+        table[name] = score(metrics, truth, work / name, stems) | {"x_real_time": round(speed, 1)}
+    run_tempo_foote(truth, work / "tempo+foote", stems)
+    table["tempo+foote"] = score(metrics, truth, work / "tempo+foote", stems)
+    return table
+
+
+def mean_table(tables: list[dict]) -> dict:
+    """Each system's figures averaged over several seeds' tables (a figure missing from one is left out)."""
+    return {system: {k: round(float(np.mean([t[system][k] for t in tables])), 4)
+                     for k in tables[0][system] if all(k in t[system] for t in tables)}
+            for system in tables[0]}
+
+
+def seed_list(text: str) -> list[int]:
+    """`30-39`, `3,4,25` or a mix of both, as a list of seeds."""
+    seeds = []
+    for part in text.split(","):
+        first, _, last = part.partition("-")
+        try:
+            seeds += list(range(int(first), int(last or first) + 1))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a seed or a range of seeds: {part!r}") from None
+    return seeds
+
+
+def print_table(table: dict) -> None:
+    names = [k for k in next(iter(table.values())) if k not in ("pieces",)]
+    print("| system | " + " | ".join(names) + " |")
+    print("|---" * (len(names) + 1) + "|")
+    for system, row in table.items():
+        print(f"| {system} | " + " | ".join(f"{row.get(n, float('nan')):.3f}" if n != "x_real_time" else str(row.get(n, "")) for n in names) + " |")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--strata", type=Path, required=True, help="the strata binary")
     ap.add_argument("--previous", type=Path, help="another strata binary, scored beside it")
     ap.add_argument("--seed", type=int, default=3)
+    ap.add_argument("--seeds", type=seed_list,
+                    help="several seeds (`30-39`, `3,4,25`): each scored as --seed is, the table their mean")
     ap.add_argument("--count", type=int, default=12)
     ap.add_argument("--stems", action="store_true", help="also export stems and score them")
     ap.add_argument("--metrics", type=Path, default=DEFAULT_METRICS, help="layer_metrics.py")
@@ -104,24 +146,30 @@ def main() -> None:
     args = ap.parse_args()
     if not args.metrics.exists():
         sys.exit(f"eval_layers: no layer_metrics.py at {args.metrics} (give --metrics)")
+    systems = [("strata", args.strata)] + ([("previous", args.previous)] if args.previous else [])
+    if args.seeds:
+        if args.truth:
+            sys.exit("eval_layers: give --seeds or --truth, not both")
+        per_seed = {}
+        for seed in args.seeds:
+            work = data.CACHE / "eval" / f"results_{seed}"
+            per_seed[seed] = evaluate(systems, pieces(seed, args.count), work, args.metrics, args.stems)
+            print(f"seed {seed}: " + ", ".join(f"{k} {v.get('change_f1_3', float('nan')):.3f}" for k, v in per_seed[seed].items()),
+                  "(change F1 at 3 s)")
+        table = mean_table(list(per_seed.values()))
+        print_table(table)
+        if args.out:
+            where = {"seeds": args.seeds, "pieces": args.count * len(args.seeds), "mean_of": "the seeds' figures"}
+            args.out.write_text(json.dumps(where | {"systems": table, "per_seed": per_seed}, indent=1) + "\n")
+        return
     if args.truth:
         if args.stems:
             sys.exit("eval_layers: --stems needs the true stems, which only synthetic pieces have")
         truth, work = args.truth, data.CACHE / "eval" / f"results_{args.truth.name}"
     else:
         truth, work = pieces(args.seed, args.count), data.CACHE / "eval" / f"results_{args.seed}"
-    table = {}
-    systems = [("strata", args.strata)] + ([("previous", args.previous)] if args.previous else [])
-    for name, binary in systems:
-        speed = run_strata(binary, truth, work / name, args.stems)
-        table[name] = score(args.metrics, truth, work / name, args.stems) | {"x_real_time": round(speed, 1)}
-    run_tempo_foote(truth, work / "tempo+foote", args.stems)
-    table["tempo+foote"] = score(args.metrics, truth, work / "tempo+foote", args.stems)
-    names = [k for k in next(iter(table.values())) if k not in ("pieces",)]
-    print("| system | " + " | ".join(names) + " |")
-    print("|---" * (len(names) + 1) + "|")
-    for system, row in table.items():
-        print(f"| {system} | " + " | ".join(f"{row.get(n, float('nan')):.3f}" if n != "x_real_time" else str(row.get(n, "")) for n in names) + " |")
+    table = evaluate(systems, truth, work, args.metrics, args.stems)
+    print_table(table)
     if args.out:
         where = {"truth": args.truth.name} if args.truth else {"seed": args.seed, "pieces": args.count}
         args.out.write_text(json.dumps(where | {"systems": table}, indent=1) + "\n")
