@@ -365,12 +365,13 @@ def make_piece(rng: np.random.Generator, duration_s: float | None = None) -> Pie
     return Piece(mix, stems, {k: periods[k] for k in present}, changes, tempo)
 
 
-def write_piece(piece: Piece, folder: Path) -> None:
+def write_piece(piece: Piece, folder: Path, stems: bool = True) -> None:
+    """The mix, its truth and (with `stems`) every layer's stem, into `folder`."""
     import soundfile as sf
 
     folder.mkdir(parents=True, exist_ok=True)
     sf.write(folder / "mix.wav", piece.mix, SAMPLE_RATE, subtype="FLOAT")
-    for name, stem in piece.stems.items():
+    for name, stem in piece.stems.items() if stems else ():
         sf.write(folder / f"stem_{name}.wav", stem, SAMPLE_RATE, subtype="FLOAT")
     (folder / "truth.json").write_text(json.dumps(piece.truth(), indent=1))
 
