@@ -115,9 +115,12 @@ def seed_list(text: str) -> list[int]:
     for part in text.split(","):
         first, _, last = part.partition("-")
         try:
-            seeds += list(range(int(first), int(last or first) + 1))
+            span = list(range(int(first), int(last or first) + 1))
         except ValueError:
             raise argparse.ArgumentTypeError(f"not a seed or a range of seeds: {part!r}") from None
+        if not span:
+            raise argparse.ArgumentTypeError(f"an empty range of seeds: {part!r}")
+        seeds += span
     return seeds
 
 
