@@ -37,15 +37,16 @@ from . import baselines, data, features, synth
 DEFAULT_METRICS = Path(__file__).resolve().parents[3] / "shared" / "eval" / "layer_metrics.py"
 
 
-def pieces(seed: int, count: int) -> Path:
-    """Writes (once) `count` synthetic pieces of `seed` and returns their folder."""
-    folder = data.CACHE / "eval" / f"synth_{seed}"
+def pieces(seed: int, count: int, root: Path | None = None, stems: bool = True) -> Path:
+    """Writes (once) `count` synthetic pieces of `seed` under `root` (the evaluation cache by
+    default), with their stems unless told not to, and returns their folder."""
+    folder = (root or data.CACHE / "eval") / f"synth_{seed}"
     rng = np.random.default_rng(seed)
     for i in range(count):
         piece = folder / f"synth_{seed:04d}_{i:03d}"
         p = synth.make_piece(rng)  # always drawn, so piece i is the same whatever the count
         if not (piece / "truth.json").exists():
-            synth.write_piece(p, piece)
+            synth.write_piece(p, piece, stems)
     return folder
 
 

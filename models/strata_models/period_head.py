@@ -131,33 +131,21 @@ def candidates(strata: Path, models: Path, pieces: list[Path], out: Path) -> tup
     return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
 
-def training_pieces(dest: Path) -> list[Path]:
-    """Writes the training seeds' pieces (mix and truth; the stems are not needed) under `dest`.
-
-    They are the pieces `eval_layers.pieces` makes of the same seeds, without filling the
-    evaluation cache with 456 pieces' stems (about 14 GB)."""
-    from .synth import make_piece, write_piece
-
-    folders = []
-    for seed in TRAIN_SEEDS:
-        rng = np.random.default_rng(seed)
-        for i in range(PIECES_PER_SEED):
-            folder = dest / f"synth_{seed}" / f"synth_{seed:04d}_{i:03d}"
-            write_piece(make_piece(rng), folder, stems=False)
-            folders.append(folder)
-    return folders
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--strata", type=Path, required=True, help="the strata binary (release build)")
     ap.add_argument("--out", type=Path, default=MODELS, help="the model folder to write the head into")
     args = ap.parse_args()
+    from .eval_layers import pieces as synthetic_pieces
+
     if not (args.out / "manifest.json").exists():
         sys.exit(f"period_head: {args.out} has no manifest.json to list the head in (give a model folder)")
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        pieces = sorted(training_pieces(tmp / "pieces"))
+        # Mixes and truth only, in the temporary folder: the stems are not needed, and the
+        # evaluation cache would hold 14 GB of them.
+        pieces = sorted(p for seed in TRAIN_SEEDS
+                        for p in synthetic_pieces(seed, PIECES_PER_SEED, tmp / "pieces", stems=False).iterdir())
         x1, y1 = candidates(args.strata, model_folder(tmp / "rules", None), pieces, tmp / "pass1")
         head = fit(x1, y1)
         x2, y2 = candidates(args.strata, model_folder(tmp / "head", head), pieces, tmp / "pass2")
