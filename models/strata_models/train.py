@@ -25,7 +25,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import data, evaluate, export, features
+from . import data, evaluate, export, features, hard_negatives
 from .tower import aligned_below, run_tower, step_times
 from .model import (
     HOP_FRAMES,
@@ -83,8 +83,10 @@ def info_nce(a: torch.Tensor, b: torch.Tensor, temperature: float = 0.1) -> torc
     return 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target))
 
 
-def train_encoders(frame_net, encoders, items, steps: int, batch: int, seed: int, log, device: str = "cpu") -> list[float]:
-    """Trains on `device` ("cpu" or "cuda"); the modules are back on the CPU afterwards."""
+def train_encoders(frame_net, encoders, items, steps: int, batch: int, seed: int, log, device: str = "cpu", stem_pieces=None) -> list[float]:
+    """Trains on `device` ("cpu" or "cuda"); the modules are back on the CPU afterwards. With
+    `stem_pieces` (hard_negatives.StemPowers), each scale also gets a quarter batch of synthetic
+    windows that must tell themselves from a copy with one layer changed."""
     rng = np.random.default_rng(seed)
     frame_net.to(device)
     for e in encoders:
@@ -107,7 +109,14 @@ def train_encoders(frame_net, encoders, items, steps: int, batch: int, seed: int
             positive = augment(x, other, enc.window, jitter, gen).to(device)
             va = enc.vector(frame_net(anchor))
             vp = enc.vector(frame_net(positive))
-            losses.append(info_nce(va, vp))
+            loss = info_nce(va, vp)
+            if stem_pieces:
+                same, changed = hard_negatives.sample(stem_pieces, enc.window, max(16, b // 4), rng, jitter)
+                vs = enc.vector(frame_net(same[:, jitter : jitter + enc.window].to(device)))
+                vsp = enc.vector(frame_net(hard_negatives.light_view(same, enc.window, jitter, gen).to(device)))
+                vsc = enc.vector(frame_net(hard_negatives.light_view(changed, enc.window, jitter, gen).to(device)))
+                loss = loss + hard_negatives.info_nce_with_hard_negative(vs, vsp, vsc)
+            losses.append(loss)
         loss = torch.stack(losses).sum()
         opt.zero_grad()
         loss.backward()
@@ -196,6 +205,9 @@ def main() -> None:
     ap.add_argument("--tower-epochs", type=int, default=6)
     ap.add_argument("--no-lmms", action="store_true", help="leave out the lmms demo renders")
     ap.add_argument("--device", default="cpu", help="where the encoders train: cpu (default) or cuda")
+    ap.add_argument("--hard-negatives", action="store_true",
+                    help="also train the encoders to tell synthetic windows from copies with one layer changed "
+                         "(measured and not shipped: see README.md, Training)")
     args = ap.parse_args()
     torch.set_num_threads(max(1, torch.get_num_threads()))
     seed_everything(args.seed)
@@ -218,7 +230,10 @@ def main() -> None:
     frame_net.mel_mean.copy_(torch.from_numpy(all_frames.mean(0)))
     frame_net.mel_std.copy_(torch.from_numpy(all_frames.std(0) + 1e-3))
     encoders = [ScaleEncoder(w) for w in WINDOW_FRAMES]
-    train_encoders(frame_net, encoders, train_items, args.encoder_steps, args.batch, args.seed, log, args.device)
+    stem_pieces = hard_negatives.load_stem_powers(train_items) if args.hard_negatives else None
+    if stem_pieces is not None:
+        log(f"hard negatives from the stems of {len(stem_pieces)} synthetic pieces")
+    train_encoders(frame_net, encoders, train_items, args.encoder_steps, args.batch, args.seed, log, args.device, stem_pieces)
     frame_net.eval()
     for e in encoders:
         e.eval()
