@@ -1,0 +1,143 @@
+"""The change detector's features, ablated: Strata's novel stretches on log-mel bands (as shipped)
+against the same detector on a frontend's learned frame embeddings, and on both.
+
+    python models/tools/novelty_features.py TRUTH_DIR [--frontend NAME=ONNX ...]
+
+TRUTH_DIR/<piece>/ holds mix.wav and truth.json (a synthetic seed as `eval_layers` writes it, or
+the lmms demos as `lmms_truth` does). For every piece and feature set, a replica of `plugin/src/layers/novelty.rs`'s novel
+stretches (its level steps left out, for every feature set alike) finds the changes: frames pooled
+to 10 moments a second, 16 bands (log-mel: 4 adjacent bins each, each bin's quiet raised to 20 dB
+under its loud level; embeddings: 2 dimensions each), each moment's 1 s window against the
+closest window 10 to 90 s away, a robust z per band, the mean of the two most novel bands,
+stretches entering at z 3 and staying above 1.5 for at least 3 s. Change F1 at 0.5 s and at 3 s
+by the shared `layer_metrics.py`. The replica scores 0.345 / 0.484 on the validation seeds 60-79,
+against 0.356 / 0.495 for Strata with its level steps.
+
+Needs numpy, scipy, soundfile and onnxruntime.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from strata_models import data, features  # noqa: E402
+
+DEFAULT_METRICS = Path(__file__).resolve().parents[3] / "shared" / "eval" / "layer_metrics.py"
+POOL_FRAMES = 5  # 50 frames a second pooled to 10 moments
+BANDS = 16
+CONTEXT_MOMENTS = 5  # ±0.5 s
+EXCLUSION_MOMENTS = 100  # 10 s
+REACH_MOMENTS = 900  # 90 s
+FLOOR_BELOW_DB = 20.0
+MIN_SPREAD_DB = 0.25
+Z_ENTER, Z_STAY, MIN_STRETCH_S, JOIN_GAP_S, EDGE_PULL_S = 3.0, 1.5, 3.0, 2.0, 0.2
+MOMENT_RATE_HZ = features.FRAME_RATE / POOL_FRAMES
+
+
+def logmel_db(logmel: np.ndarray) -> np.ndarray:
+    """Log-mel in dB with each bin's quiet raised to its floor, as the detector sees it."""
+    db = logmel * (10 / math.log(10))
+    return np.maximum(db, np.quantile(db, 0.99, axis=0, method="closest_observation") - FLOOR_BELOW_DB)
+
+
+def band_novelty(frames: np.ndarray, min_spread: float) -> np.ndarray:
+    """Per moment and band, the robust z of the distance to the closest far window."""
+    n = len(frames) // POOL_FRAMES
+    moments = frames[: n * POOL_FRAMES].reshape(n, POOL_FRAMES, -1).mean(axis=1)
+    width = moments.shape[1] // BANDS
+    nearest = np.full((n, BANDS), np.inf)
+    for lag in range(EXCLUSION_MOMENTS + 1, min(REACH_MOMENTS, n - 1) + 1):
+        pairs = n - lag
+        squared = ((moments[:pairs] - moments[lag:]) ** 2)[:, : BANDS * width].reshape(pairs, BANDS, width).mean(axis=2)
+        running = np.vstack([np.zeros((1, BANDS)), np.cumsum(squared, axis=0)])
+        t = np.arange(pairs)
+        lo, hi = np.maximum(t - CONTEXT_MOMENTS, 0), np.minimum(t + CONTEXT_MOMENTS + 1, pairs)
+        window = (running[hi] - running[lo]) / (hi - lo)[:, None]
+        nearest[:pairs] = np.minimum(nearest[:pairs], window)
+        nearest[lag:] = np.minimum(nearest[lag:], window)
+    distance = np.sqrt(nearest)
+    z = np.zeros_like(distance)
+    for k in range(BANDS):
+        known = np.isfinite(distance[:, k])
+        if known.sum() < 2:
+            continue
+        v = distance[known, k]
+        median = np.median(v)
+        z[known, k] = (v - median) / max(1.4826 * np.median(np.abs(v - median)), min_spread, 1e-9)
+    return z
+
+
+def stretches(score: np.ndarray) -> list[tuple[float, float]]:
+    out: list[tuple[float, float]] = []
+    pull = EDGE_PULL_S * MOMENT_RATE_HZ
+    i = 0
+    while i < len(score):
+        if score[i] <= Z_ENTER:
+            i += 1
+            continue
+        a, b = i, i
+        while a > 0 and score[a - 1] > Z_STAY:
+            a -= 1
+        while b + 1 < len(score) and score[b + 1] > Z_STAY:
+            b += 1
+        if b - a + 1 >= MIN_STRETCH_S * MOMENT_RATE_HZ:
+            start, end = (a + pull) / MOMENT_RATE_HZ, (b + 1 - pull) / MOMENT_RATE_HZ
+            if out and start - out[-1][1] < JOIN_GAP_S:
+                out[-1] = (out[-1][0], end)
+            else:
+                out.append((start, end))
+        i = b + 1
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("truth", type=Path)
+    parser.add_argument("--frontend", action="append", default=[], metavar="NAME=ONNX",
+                        help="a frontend.onnx whose frame embeddings are tried (repeatable)")
+    parser.add_argument("--metrics", type=Path, default=DEFAULT_METRICS)
+    args = parser.parse_args()
+    spec = importlib.util.spec_from_file_location("layer_metrics", args.metrics)
+    if spec is None or spec.loader is None:
+        raise SystemExit(f"cannot load the metrics from {args.metrics}")
+    lm = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(lm)
+    import onnxruntime as ort
+
+    frontends = {}
+    for named in args.frontend:
+        name, sep, path = named.partition("=")
+        if not sep or not Path(path).is_file():
+            raise SystemExit(f"--frontend wants NAME=path/to/frontend.onnx, got {named!r}")
+        frontends[name] = ort.InferenceSession(path)
+    pieces = sorted(p for p in args.truth.iterdir() if (p / "truth.json").exists() and (p / "mix.wav").exists())
+    if not pieces:
+        raise SystemExit(f"no piece in {args.truth} has mix.wav and truth.json")
+    scores: dict[str, list] = {}
+    for piece in pieces:
+        audio, rate = sf.read(piece / "mix.wav", dtype="float32", always_2d=True)
+        logmel = features.logmel(data.to_model_rate(audio, rate))
+        z = {"log-mel bands (shipped)": band_novelty(logmel_db(logmel), MIN_SPREAD_DB)}
+        for name, session in frontends.items():
+            emb = band_novelty(session.run(None, {"logmel": logmel})[0], 0.0)
+            z[f"{name} embeddings"] = emb
+            z[f"log-mel and {name} embeddings"] = np.hstack([z["log-mel bands (shipped)"], emb])
+        _, truth = lm.truth_of(str(piece / "truth.json"))
+        for name, bands in z.items():
+            found = stretches(np.sort(bands, axis=1)[:, -2:].mean(axis=1))
+            estimated = sorted({(round(t, 3), None) for span in found for t in span})
+            scores.setdefault(name, []).append(lm.change_scores(truth, estimated)[:2])
+    print(f"{len(pieces)} pieces; change F1 at 0.5 s / at 3 s")
+    for name, per_piece in scores.items():
+        print(f"{name}: " + " / ".join(f"{v:.3f}" for v in np.mean(per_piece, axis=0)))
+
+
+if __name__ == "__main__":
+    main()
