@@ -18,7 +18,6 @@ Needs numpy, scipy, soundfile and onnxruntime.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import math
 import sys
 from pathlib import Path
@@ -29,7 +28,8 @@ import soundfile as sf
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from strata_models import data, features  # noqa: E402
 
-DEFAULT_METRICS = Path(__file__).resolve().parents[3] / "shared" / "eval" / "layer_metrics.py"
+import shared_metrics  # noqa: E402  (beside this file)
+
 POOL_FRAMES = 5  # 50 frames a second pooled to 10 moments
 BANDS = 16
 CONTEXT_MOMENTS = 5  # ±0.5 s
@@ -102,13 +102,9 @@ def main() -> None:
     parser.add_argument("truth", type=Path)
     parser.add_argument("--frontend", action="append", default=[], metavar="NAME=ONNX",
                         help="a frontend.onnx whose frame embeddings are tried (repeatable)")
-    parser.add_argument("--metrics", type=Path, default=DEFAULT_METRICS)
+    parser.add_argument("--metrics", type=Path, default=shared_metrics.DEFAULT_METRICS)
     args = parser.parse_args()
-    spec = importlib.util.spec_from_file_location("layer_metrics", args.metrics)
-    if spec is None or spec.loader is None:
-        raise SystemExit(f"cannot load the metrics from {args.metrics}")
-    lm = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(lm)
+    lm = shared_metrics.load(args.metrics)
     import onnxruntime as ort
 
     frontends = {}

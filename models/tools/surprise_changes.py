@@ -19,14 +19,13 @@ Needs numpy.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 from pathlib import Path
 
 import numpy as np
 
-#: Where `layer_metrics.py` is found when not given: the shared folder beside the checkout.
-DEFAULT_METRICS = Path(__file__).resolve().parents[3] / "shared" / "eval" / "layer_metrics.py"
+import shared_metrics
+
 #: Surprise peaks closer than this (seconds) are one change.
 MERGE_S = 2.0
 ALL_LANES = (0.2, 1.0, 2.0, 5.0, 10.0, 20.0)
@@ -66,13 +65,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("truth", type=Path)
     parser.add_argument("results", type=Path)
-    parser.add_argument("--metrics", type=Path, default=DEFAULT_METRICS)
+    parser.add_argument("--metrics", type=Path, default=shared_metrics.DEFAULT_METRICS)
     args = parser.parse_args()
-    spec = importlib.util.spec_from_file_location("layer_metrics", args.metrics)
-    if spec is None or spec.loader is None:
-        raise SystemExit(f"cannot load the metrics from {args.metrics}")
-    lm = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(lm)
+    lm = shared_metrics.load(args.metrics)
 
     pieces = sorted(p.name for p in args.truth.iterdir() if (p / "truth.json").exists() and (args.results / p.name / "strata.json").exists())
     if not pieces:
