@@ -15,6 +15,10 @@ view before that changed copy of itself (a hard negative, one extra column of th
 Mel power is additive across stems up to the stems' cross terms, which average out over a band;
 the anchor, its positive and its negative are all built from the stems' summed power, so the
 encoder cannot tell them apart by that approximation.
+
+Measured against self-supervision alone on the same corpus (`train.py --hard-negatives`, off by
+default): the tower's surprise found changes no better and the tokens repeated less, so the
+shipped encoders are trained without it (models/README.md, Training).
 """
 from __future__ import annotations
 
