@@ -64,10 +64,11 @@ pub const Z_STAY: f64 = 1.5;
 /// The shortest stretch that is a change, in seconds.
 pub const MIN_STRETCH_S: f64 = 3.0;
 /// How far (seconds) the second look widens each found stretch before matches inside it stop
-/// counting. On the validation seeds 60-79 (240 pieces, a Python replica of the stretches,
-/// `models/tools/novelty_features.py`'s), 5 s raised change F1 by 0.010 ± 0.007 at 0.5 s and
-/// 0.017 ± 0.007 at 3 s (8 seeds up, 2 down); 10 s by 0.010 and 0.015 but cost the lmms demos
-/// 0.028 at 3 s (5 s: -0.001), and 20 s lost on both.
+/// counting. On the validation seeds 60-79 (240 pieces; the stretches alone, replicated by
+/// `models/tools/novelty_features.py --second-look`), 5 s raised change F1 by 0.010 ± 0.007 at
+/// 0.5 s and 0.017 ± 0.007 at 3 s (8 seeds up, 2 down); 10 s by 0.010 and 0.015 but cost the
+/// lmms demos 0.028 at 3 s (5 s: -0.001), and 20 s lost on both. The whole detector gained
+/// 0.010 and 0.014 there, and nothing beyond noise on the 120 pieces of seeds 30-39 (README).
 pub const SECOND_LOOK_MARGIN_S: f64 = 5.0;
 /// Stretches closer than this (seconds) are one change: the score dipped for a moment inside it
 /// (a changed drone between two swells). On development seeds 1, 2, 5 and 6, 2 s raised change
