@@ -33,7 +33,8 @@
 //! did the same one or two of a found layer's periods away (a layer that swells or comes in once
 //! a period).
 //!
-//! The cost is one pass over the moments per lag in reach, linear in the length of the input.
+//! The cost is one pass over the moments per lag in reach (two where the first look finds a
+//! stretch), linear in the length of the input.
 //! Everything is a function of the frames (and the periods found in them) alone, so a stream and
 //! a whole file agree.
 
