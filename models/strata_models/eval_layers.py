@@ -103,6 +103,16 @@ def evaluate(systems: list[tuple[str, Path]], truth: Path, work: Path, metrics: 
     return table
 
 
+def results_folder(name) -> Path:
+    """Where the systems' results on one seed (or one truth folder) are written."""
+    return data.CACHE / "eval" / f"results_{name}"
+
+
+def seed_table(seed: int, count: int, systems: list[tuple[str, Path]], metrics: Path, stems: bool) -> dict:
+    """`evaluate` on the first `count` synthetic pieces of `seed`."""
+    return evaluate(systems, pieces(seed, count), results_folder(seed), metrics, stems)
+
+
 def mean_table(tables: list[dict]) -> dict:
     """Each system's figures averaged over several seeds' tables (a figure missing from one is left out)."""
     return {system: {k: round(float(np.mean([t[system][k] for t in tables])), 4)
@@ -156,8 +166,7 @@ def main() -> None:
             sys.exit("eval_layers: give --seeds or --truth, not both")
         per_seed = {}
         for seed in args.seeds:
-            work = data.CACHE / "eval" / f"results_{seed}"
-            per_seed[seed] = evaluate(systems, pieces(seed, args.count), work, args.metrics, args.stems)
+            per_seed[seed] = seed_table(seed, args.count, systems, args.metrics, args.stems)
             print(f"seed {seed}: " + ", ".join(f"{k} {v.get('change_f1_3', float('nan')):.3f}" for k, v in per_seed[seed].items()),
                   "(change F1 at 3 s)")
         table = mean_table(list(per_seed.values()))
@@ -169,10 +178,9 @@ def main() -> None:
     if args.truth:
         if args.stems:
             sys.exit("eval_layers: --stems needs the true stems, which only synthetic pieces have")
-        truth, work = args.truth, data.CACHE / "eval" / f"results_{args.truth.name}"
+        table = evaluate(systems, args.truth, results_folder(args.truth.name), args.metrics, args.stems)
     else:
-        truth, work = pieces(args.seed, args.count), data.CACHE / "eval" / f"results_{args.seed}"
-    table = evaluate(systems, truth, work, args.metrics, args.stems)
+        table = seed_table(args.seed, args.count, systems, args.metrics, args.stems)
     print_table(table)
     if args.out:
         where = {"truth": args.truth.name} if args.truth else {"seed": args.seed, "pieces": args.count}
