@@ -53,18 +53,20 @@ def frame_count(n_samples: int) -> int:
     return 0 if n_samples < N_FFT else 1 + (n_samples - N_FFT) // HOP
 
 
-def logmel(audio: np.ndarray) -> np.ndarray:
-    """[T, N_MELS] float32 log-mel frames of mono float audio at SAMPLE_RATE.
-
-    Power spectrum |X|^2 / N_FFT of each Hann-windowed frame, mel-filtered, then ln(x + LOG_FLOOR).
-    Computed in float64; non-finite samples are treated as silence.
-    """
+def mel_power(audio: np.ndarray) -> np.ndarray:
+    """[T, N_MELS] float64 mel power of mono float audio at SAMPLE_RATE: the power spectrum
+    |X|^2 / N_FFT of each Hann-windowed frame, mel-filtered. Non-finite samples are silence."""
     x = np.nan_to_num(np.asarray(audio, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
     t = frame_count(len(x))
     if t == 0:
-        return np.zeros((0, N_MELS), dtype=np.float32)
+        return np.zeros((0, N_MELS), dtype=np.float64)
     idx = np.arange(N_FFT)[None, :] + HOP * np.arange(t)[:, None]
     frames = x[idx] * _WIN[None, :]
     power = np.abs(np.fft.rfft(frames, axis=1)) ** 2 / N_FFT
-    mel = power @ _FB.T
-    return np.log(mel + LOG_FLOOR).astype(np.float32)
+    return power @ _FB.T
+
+
+def logmel(audio: np.ndarray) -> np.ndarray:
+    """[T, N_MELS] float32 log-mel frames of mono float audio at SAMPLE_RATE: ln(mel power +
+    LOG_FLOOR) (`mel_power`), computed in float64."""
+    return np.log(mel_power(audio) + LOG_FLOOR).astype(np.float32)

@@ -60,7 +60,7 @@ def load_stem_powers(items: list[data.Item]) -> list[StemPowers]:
         stems = sorted(Path(it.audio_path).parent.glob("stem_*.wav"))
         if not stems:
             continue
-        power = [np.maximum(np.exp(features.logmel(data.load_audio(str(s)))) - features.LOG_FLOOR, 0.0) for s in stems]
+        power = [features.mel_power(data.load_audio(str(s))) for s in stems]
         frames = min(len(p) for p in power)
         out.append(StemPowers(it.name, np.stack([p[:frames] for p in power]).astype(np.float32)))
     return out
