@@ -735,7 +735,7 @@ fn take_out_layer(votes: &[Vote], frames: &[f32], power: &mut [f32], bins: usize
         }
         for i in 0..t {
             let p = &mut power[i * bins + d];
-            let floor = sustained.get(i).copied().unwrap_or(0.0);
+            let floor = if keeps_sustain { sustained[i] } else { 0.0 };
             *p -= (p.min(model[i * dims.len() + j]) - floor).max(0.0);
         }
     }
