@@ -84,10 +84,7 @@ pub fn prepare_wine_prefix() -> Result<()> {
     if stand_in.is_file() {
         return Ok(());
     }
-    let mut boot = Command::new("wineboot");
-    boot.arg("--init");
-    wine_env(&mut boot, &prefix);
-    run(&mut boot).context("creating the Wine prefix (Debian: wine, wine64)")?;
+    boot_wine_prefix(&prefix)?;
     let source = Path::new("tests").join("wine");
     let built = target_dir().join("bcryptprimitives.dll");
     let mut cc = Command::new(MINGW_CC);
@@ -99,6 +96,58 @@ pub fn prepare_wine_prefix() -> Result<()> {
     run(&mut cc).context("building the Wine prefix's bcryptprimitives.dll (Debian: mingw-w64)")?;
     std::fs::copy(&built, &stand_in).with_context(|| format!("copying into {}", system32.display()))?;
     Ok(())
+}
+
+/// How many times `wineboot --init` is tried on a fresh prefix before the tests give up.
+const WINEBOOT_TRIES: u32 = 3;
+
+/// Runs `wineboot --init` on `prefix`, starting again from nothing when it fails. A first boot
+/// writes some 700 files and waits a fixed time for Wine's services. Once in CI it failed ("could
+/// not load kernel32.dll", exit 53: what Wine says when that wait runs out) with the same Wine
+/// and code that booted there before and boots here in seconds. A half-made prefix never boots,
+/// so each try stops the prefix's wineserver and deletes the prefix first.
+fn boot_wine_prefix(prefix: &Path) -> Result<()> {
+    let mut last_error = None;
+    for attempt in 1..=WINEBOOT_TRIES {
+        if attempt > 1 {
+            eprintln!("wineboot failed (try {} of {WINEBOOT_TRIES}); starting the prefix again", attempt - 1);
+            stop_wineserver(prefix);
+            if prefix.exists() {
+                std::fs::remove_dir_all(prefix).with_context(|| format!("removing {}", prefix.display()))?;
+            }
+        }
+        let mut boot = Command::new("wineboot");
+        boot.arg("--init");
+        wine_env(&mut boot, prefix);
+        // Wine's errors say why a boot failed: kept, and shown only then (a headless boot that
+        // works has some too: no display to draw on).
+        boot.env("WINEDEBUG", "fixme-all");
+        let output = boot.output().context("could not start wineboot (Debian: wine, wine64)")?;
+        if output.status.success() {
+            // The boot returns before wineserver has written the registry out; the tests' first
+            // Wine call must find a finished prefix.
+            let mut wait = Command::new("wineserver");
+            wait.arg("--wait");
+            wine_env(&mut wait, prefix);
+            return run(&mut wait).context("waiting for the Wine prefix's wineserver");
+        }
+        eprint!("{}", String::from_utf8_lossy(&output.stderr));
+        last_error = Some(anyhow::anyhow!("wineboot --init failed with {}", output.status));
+    }
+    let error = last_error.unwrap_or_else(|| anyhow::anyhow!("wineboot was never run"));
+    Err(error).context(format!("creating the Wine prefix, {WINEBOOT_TRIES} tries (Debian: wine, wine64)"))
+}
+
+/// Stops the wineserver serving `prefix` (and with it every process in that prefix), so a
+/// half-made prefix can be deleted. Nothing to stop is not an error.
+fn stop_wineserver(prefix: &Path) {
+    for flag in ["--kill", "--wait"] {
+        let mut server = Command::new("wineserver");
+        server.arg(flag);
+        wine_env(&mut server, prefix);
+        // A prefix with no server running answers with a failure; that is the state wanted.
+        let _ = server.status();
+    }
 }
 
 /// The environment every Wine call here gets: its prefix, quiet, and no offer to install Mono or
