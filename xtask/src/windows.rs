@@ -107,11 +107,12 @@ const WINEBOOT_TRIES: u32 = 3;
 /// and code that booted there before and boots here in seconds. A half-made prefix never boots,
 /// so each try stops the prefix's wineserver and deletes the prefix first.
 fn boot_wine_prefix(prefix: &Path) -> Result<()> {
-    let mut last_error = None;
     for attempt in 1..=WINEBOOT_TRIES {
         if attempt > 1 {
-            eprintln!("wineboot failed (try {} of {WINEBOOT_TRIES}); starting the prefix again", attempt - 1);
-            stop_wineserver(prefix);
+            // Stop the half-made prefix's wineserver (and every process in that prefix) so the
+            // prefix can be deleted; with no server running these fail, the state wanted.
+            let _ = wineserver(prefix, "--kill").status();
+            let _ = wineserver(prefix, "--wait").status();
             if prefix.exists() {
                 std::fs::remove_dir_all(prefix).with_context(|| format!("removing {}", prefix.display()))?;
             }
@@ -126,28 +127,20 @@ fn boot_wine_prefix(prefix: &Path) -> Result<()> {
         if output.status.success() {
             // The boot returns before wineserver has written the registry out; the tests' first
             // Wine call must find a finished prefix.
-            let mut wait = Command::new("wineserver");
-            wait.arg("--wait");
-            wine_env(&mut wait, prefix);
-            return run(&mut wait).context("waiting for the Wine prefix's wineserver");
+            return run(&mut wineserver(prefix, "--wait")).context("waiting for the Wine prefix's wineserver");
         }
         eprint!("{}", String::from_utf8_lossy(&output.stderr));
-        last_error = Some(anyhow::anyhow!("wineboot --init failed with {}", output.status));
+        eprintln!("wineboot --init failed with {} (try {attempt} of {WINEBOOT_TRIES})", output.status);
     }
-    let error = last_error.unwrap_or_else(|| anyhow::anyhow!("wineboot was never run"));
-    Err(error).context(format!("creating the Wine prefix, {WINEBOOT_TRIES} tries (Debian: wine, wine64)"))
+    anyhow::bail!("creating the Wine prefix: wineboot --init failed {WINEBOOT_TRIES} times (Debian: wine, wine64)")
 }
 
-/// Stops the wineserver serving `prefix` (and with it every process in that prefix), so a
-/// half-made prefix can be deleted. Nothing to stop is not an error.
-fn stop_wineserver(prefix: &Path) {
-    for flag in ["--kill", "--wait"] {
-        let mut server = Command::new("wineserver");
-        server.arg(flag);
-        wine_env(&mut server, prefix);
-        // A prefix with no server running answers with a failure; that is the state wanted.
-        let _ = server.status();
-    }
+/// `wineserver FLAG` for `prefix`, in the environment every Wine call here gets.
+fn wineserver(prefix: &Path, flag: &str) -> Command {
+    let mut server = Command::new("wineserver");
+    server.arg(flag);
+    wine_env(&mut server, prefix);
+    server
 }
 
 /// The environment every Wine call here gets: its prefix, quiet, and no offer to install Mono or
