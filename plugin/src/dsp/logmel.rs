@@ -132,6 +132,12 @@ impl LogMel {
     }
 }
 
+/// The centre frequency (Hz) of each log-mel bin of `config`.
+pub fn centre_hz(config: &LogMelConfig) -> Vec<f64> {
+    let (lo, hi) = (hz_to_mel(config.f_min), hz_to_mel(config.f_max));
+    (0..config.n_mels).map(|m| mel_to_hz(lo + (hi - lo) * (m + 1) as f64 / (config.n_mels + 1) as f64)).collect()
+}
+
 /// Log-mel frames of a whole signal (offline).
 pub fn logmel(config: &LogMelConfig, sample_rate: f64, audio: &[f32]) -> Vec<f32> {
     let mut lm = LogMel::new(config.clone(), sample_rate);
