@@ -4,16 +4,18 @@
 //!
 //! samples (host rate) → resample to the model rate → log-mel frames → frame embeddings →
 //! per scale, at its hop: encoder (vector + token) → tower level (prediction, surprise) →
-//! segments. The log-mel frames are also kept (see [`crate::layers::patterns`]): the pattern
-//! layers, with their periods and changed stretches, are found in them when asked for, and the
-//! tower's surprise confirms those changes.
+//! segments. The log-mel frames are also kept (see [`crate::layers::patterns`]), and beside them
+//! a finer spectrum of the lowest notes ([`crate::dsp::bass`]): the pattern layers, with their
+//! periods and changed stretches, are found in them when asked for, and the tower's surprise
+//! confirms those changes.
 
 use std::collections::VecDeque;
 
-use crate::dsp::logmel::LogMel;
+use crate::dsp::bass::BassSpectrum;
+use crate::dsp::logmel::{self, LogMel};
 use crate::dsp::resample::{ResampleError, StreamResampler};
 use crate::inference::models::{ModelError, ModelSet, TowerState};
-use crate::layers::patterns::{CandidateRecord, MelHistory, PatternConfig, PROFILE_BANDS};
+use crate::layers::patterns::{BassHistory, CandidateRecord, MelHistory, PatternConfig, PROFILE_BANDS};
 use crate::layers::{self, Analysis, Change, ChangeDetector, Frames, Layer, LayerFrame, Pattern, FORMAT_VERSION};
 
 /// Everything that can stop the engine.
@@ -61,8 +63,10 @@ pub struct Engine {
     input_rate: u32,
     resampler: StreamResampler,
     logmel: LogMel,
+    /// A fine spectrum under 250 Hz, in lockstep with the log-mel, for hearing changes there.
+    bass: BassSpectrum,
     levels: Vec<Level>,
-    /// The log-mel frames the pattern layers are found in.
+    /// The log-mel frames the pattern layers are found in (and the bass view's beside them).
     history: MelHistory,
     /// With a history limit, the seconds of steps and changes each lane keeps.
     step_history_s: Option<f64>,
@@ -76,6 +80,7 @@ pub struct Engine {
     clean: Vec<f32>,
     resampled: Vec<f32>,
     mel: Vec<f32>,
+    bass_frames: Vec<f32>,
     new_emb: Vec<f32>,
     windows: Vec<f32>,
     vectors: Vec<f32>,
@@ -88,6 +93,8 @@ impl Engine {
         let m = &models.manifest;
         let resampler = StreamResampler::new(input_rate, m.sample_rate)?;
         let logmel = LogMel::new(m.logmel().clone(), f64::from(m.sample_rate));
+        let bass = BassSpectrum::new(f64::from(m.sample_rate), m.logmel().n_fft, m.logmel().hop, m.logmel().log_floor);
+        let bass_history = bass_history(&bass, m.logmel(), f64::from(m.sample_rate));
         let levels = m
             .scales
             .iter()
@@ -125,7 +132,8 @@ impl Engine {
             resampler,
             logmel,
             levels,
-            history: MelHistory::new(lm.n_mels, None),
+            bass,
+            history: MelHistory::new(lm.n_mels, None).with_bass(bass_history),
             step_history_s: None,
             pattern_config,
             embeddings: VecDeque::new(),
@@ -135,6 +143,7 @@ impl Engine {
             clean: Vec::new(),
             resampled: Vec::new(),
             mel: Vec::new(),
+            bass_frames: Vec::new(),
             new_emb: Vec::new(),
             windows: Vec::new(),
             vectors: Vec::new(),
@@ -182,13 +191,16 @@ impl Engine {
             return Ok(());
         }
         self.mel.clear();
+        self.bass_frames.clear();
         let made = self.logmel.push(&self.resampled, &mut self.mel);
+        // Made at the same samples as the log-mel frames, so as many.
+        self.bass.push(&self.resampled, &mut self.bass_frames);
         if made == 0 {
             return Ok(());
         }
         self.new_emb.clear();
         self.models.frame_embeddings(&self.mel, &mut self.new_emb)?;
-        self.history.push(&self.mel);
+        self.history.push(&self.mel, &self.bass_frames);
         let d = self.models.manifest.frame_dim;
         self.embeddings.extend(self.new_emb.iter().copied());
         self.frames_total += made;
@@ -467,6 +479,17 @@ pub fn lane_main_pattern(patterns: &[Pattern], scale_s: f64) -> Option<&Pattern>
         .iter()
         .filter(|p| p.scale_s == scale_s)
         .max_by(|a, b| a.confidence.total_cmp(&b.confidence))
+}
+
+/// The history of `bass`'s frames, each bin read as part of the log-mel bin (of `logmel` at
+/// `sample_rate`) nearest it in pitch.
+fn bass_history(bass: &BassSpectrum, logmel: &logmel::LogMelConfig, sample_rate: f64) -> BassHistory {
+    let centres = logmel::centre_hz(logmel);
+    let nearest = |hz: f64| {
+        let distance = |c: &f64| (c / hz).ln().abs();
+        (0..centres.len()).min_by(|&a, &b| distance(&centres[a]).total_cmp(&distance(&centres[b]))).unwrap_or(0)
+    };
+    BassHistory::new(bass.bins(), bass.lag_frames(), bass.bin_hz(sample_rate).into_iter().map(nearest).collect())
 }
 
 /// Upper edges of the profile bands: [`PROFILE_BANDS`] equal steps on the mel scale between the

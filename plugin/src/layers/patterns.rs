@@ -45,7 +45,7 @@ use realfft::num_complex::Complex;
 use realfft::{ComplexToReal, RealFftPlanner, RealToComplex};
 use serde::{Deserialize, Serialize};
 
-use super::novelty::{self, Novelty};
+use super::novelty::{self, BassFrames, Novelty};
 use super::period_head::PeriodHead;
 use crate::dsp::median;
 
@@ -263,6 +263,37 @@ pub struct MelHistory {
     /// Absolute index of the oldest frame kept.
     first: usize,
     limit: Option<usize>,
+    /// The bass view's frames, one per log-mel frame, and how to read them (none: the changes
+    /// are heard in the log-mel bins alone).
+    bass: Option<BassHistory>,
+}
+
+/// The bass view's frames ([`crate::dsp::bass`]) held beside the log-mel frames, dropped with them.
+#[derive(Debug, Clone)]
+pub struct BassHistory {
+    /// Values (dB) of the frames held, after `dropped` values of frames already dropped.
+    values: Vec<f32>,
+    dropped: usize,
+    bins: usize,
+    lag_frames: usize,
+    mel_bin: Vec<usize>,
+}
+
+impl BassHistory {
+    /// A bass view of `bins` values per frame trailing the log-mel by `lag_frames` frames, whose
+    /// bin `i` lies among the frequencies of log-mel bin `mel_bin[i]`.
+    pub fn new(bins: usize, lag_frames: usize, mel_bin: Vec<usize>) -> Self {
+        Self { values: Vec::new(), dropped: 0, bins, lag_frames, mel_bin }
+    }
+
+    fn frames(&self) -> Option<BassFrames<'_>> {
+        (self.bins > 0).then(|| BassFrames {
+            frames: &self.values[self.dropped..],
+            bins: self.bins,
+            lag_frames: self.lag_frames,
+            mel_bin: &self.mel_bin,
+        })
+    }
 }
 
 /// dB per natural-log unit.
@@ -277,6 +308,7 @@ impl Clone for MelHistory {
             dropped: 0,
             first: self.first,
             limit: self.limit,
+            bass: self.bass.as_ref().map(|b| BassHistory { values: b.values[b.dropped..].to_vec(), dropped: 0, ..b.clone() }),
         }
     }
 }
@@ -289,7 +321,15 @@ impl MelHistory {
             dropped: 0,
             first: 0,
             limit,
+            bass: None,
         }
+    }
+
+    /// This history with the bass view's frames held beside the log-mel frames: [`Self::push`]
+    /// then takes one bass frame with every log-mel frame.
+    pub fn with_bass(mut self, bass: BassHistory) -> Self {
+        self.bass = Some(bass);
+        self
     }
 
     /// Keeps at most `limit` frames from now on (`None`: all).
@@ -298,9 +338,14 @@ impl MelHistory {
         self.trim();
     }
 
-    /// Appends log-mel frames (natural log, as the front end makes them).
-    pub fn push(&mut self, log_mel: &[f32]) {
-        self.values.extend(log_mel.iter().map(|&v| if v.is_finite() { v * DB_PER_NEPER } else { -60.0 }));
+    /// Appends log-mel frames (natural log, as the front end makes them) and, with a bass view,
+    /// as many of its frames (natural log too).
+    pub fn push(&mut self, log_mel: &[f32], bass: &[f32]) {
+        let to_db = |&v: &f32| if v.is_finite() { v * DB_PER_NEPER } else { -60.0 };
+        self.values.extend(log_mel.iter().map(to_db));
+        if let Some(b) = &mut self.bass {
+            b.values.extend(bass.iter().map(to_db));
+        }
         self.trim();
     }
 
@@ -314,6 +359,13 @@ impl MelHistory {
                 if self.dropped > self.values.len() - self.dropped {
                     self.values.drain(..self.dropped);
                     self.dropped = 0;
+                }
+                if let Some(b) = &mut self.bass {
+                    b.dropped = (b.dropped + drop * b.bins).min(b.values.len());
+                    if b.dropped > b.values.len() - b.dropped {
+                        b.values.drain(..b.dropped);
+                        b.dropped = 0;
+                    }
                 }
             }
         }
@@ -346,7 +398,8 @@ impl MelHistory {
     /// [`MelHistory::patterns`], also noting every candidate the search weighed in `trace`.
     pub fn patterns_traced(&self, config: &PatternConfig, trace: &mut Vec<CandidateRecord>) -> Vec<Pattern> {
         let offset_s = self.first as f64 / config.frame_rate;
-        let mut patterns = discover_traced(self.held(), self.bins, config, trace);
+        let bass = self.bass.as_ref().and_then(BassHistory::frames);
+        let mut patterns = discover_traced(self.held(), self.bins, bass, config, trace);
         for p in &mut patterns {
             p.shift_times(offset_s);
         }
@@ -359,11 +412,18 @@ type Vote = (f64, f64, usize);
 
 /// The layers in `frames` (`bins` dB values per frame, oldest first), shortest period first.
 pub fn discover(frames: &[f32], bins: usize, config: &PatternConfig) -> Vec<Pattern> {
-    discover_traced(frames, bins, config, &mut Vec::new())
+    discover_traced(frames, bins, None, config, &mut Vec::new())
 }
 
-/// [`discover`], also noting in `trace` every candidate each round of the sieve weighed.
-pub fn discover_traced(frames: &[f32], bins: usize, config: &PatternConfig, trace: &mut Vec<CandidateRecord>) -> Vec<Pattern> {
+/// [`discover`], with the changes also heard in the bass view's frames where given (`bass`,
+/// in lockstep with `frames`), noting in `trace` every candidate each round of the sieve weighed.
+pub fn discover_traced(
+    frames: &[f32],
+    bins: usize,
+    bass: Option<BassFrames>,
+    config: &PatternConfig,
+    trace: &mut Vec<CandidateRecord>,
+) -> Vec<Pattern> {
     let t = frames.len() / bins.max(1);
     if t < 4 || bins / BINS_PER_CHANNEL == 0 {
         return Vec::new();
@@ -407,7 +467,7 @@ pub fn discover_traced(frames: &[f32], bins: usize, config: &PatternConfig, trac
         p.confidence = (p.confidence / strongest.max(1e-9)).clamp(0.0, 1.0);
     }
     let periods: Vec<f64> = found.iter().map(|f| f.pattern.period_s).collect();
-    attribute_changes(&mut found, &novelty::novelty(frames, bins, fr, &periods), fr);
+    attribute_changes(&mut found, &novelty::novelty(frames, bins, bass, fr, &periods), fr);
     let mut patterns: Vec<Pattern> = found.into_iter().map(|f| f.pattern).collect();
     patterns.sort_by(|a, b| a.period_s.total_cmp(&b.period_s));
     patterns
@@ -933,7 +993,9 @@ fn attribute_changes(found: &mut [FoundLayer], novelty: &Novelty, fr: f64) {
         .map(|f| {
             let mut w = vec![0.0; novelty.bands()];
             for (bin, weight) in f.footprint.iter().enumerate() {
-                w[novelty.band_of(bin)] += weight;
+                for band in novelty.bands_of(bin) {
+                    w[band] += weight;
+                }
             }
             let norm = w.iter().map(|x| x * x).sum::<f64>().sqrt().max(1e-12);
             w.iter().map(|x| x / norm).collect()
@@ -1245,7 +1307,7 @@ mod tests {
         assert!(!by_rules.iter().any(is_quiet), "{by_rules:?}");
         let with_head = PatternConfig { period_head: Some(Arc::new(single_channel_head())), ..config() };
         let mut trace = Vec::new();
-        let found = discover_traced(&out, BINS, &with_head, &mut trace);
+        let found = discover_traced(&out, BINS, None, &with_head, &mut trace);
         assert!(found.iter().any(is_quiet), "{:?}", found.iter().map(|p| p.period_s).collect::<Vec<_>>());
         // The trace notes each round's candidates, one chosen per round that found a layer.
         for (round, _) in found.iter().enumerate() {
@@ -1290,12 +1352,12 @@ mod tests {
     #[test]
     fn history_keeps_its_limit_and_times_stay_absolute() {
         let mut h = MelHistory::new(4, Some(10));
-        h.push(&[0.0; 4 * 25]);
+        h.push(&[0.0; 4 * 25], &[]);
         assert_eq!(h.len(), 10);
         assert_eq!(h.first_frame(), 15);
         // Frame by frame past several compactions, the last ten frames stay, in order.
         for k in 0..37 {
-            h.push(&[k as f32 / DB_PER_NEPER; 4]);
+            h.push(&[k as f32 / DB_PER_NEPER; 4], &[]);
             let held = h.clone();
             assert_eq!(held.len(), 10);
             assert_eq!(held.first_frame(), 16 + k);
@@ -1304,6 +1366,25 @@ mod tests {
             let tail = &got[got.len() - expect.len()..];
             assert!(tail.iter().zip(&expect).all(|(a, b)| (a - b).abs() < 1e-4), "{tail:?}");
             assert!(h.values.len() <= 2 * 4 * 10 + 4, "dropped frames are compacted");
+        }
+    }
+
+    #[test]
+    fn the_bass_view_is_kept_and_dropped_with_the_log_mel() {
+        let mut h = MelHistory::new(4, Some(10)).with_bass(BassHistory::new(3, 6, vec![0, 0, 1]));
+        h.push(&[0.0; 4 * 25], &[0.0; 3 * 25]);
+        for k in 0_usize..37 {
+            h.push(&[k as f32 / DB_PER_NEPER; 4], &[-(k as f32) / DB_PER_NEPER; 3]);
+            for held in [&h, &h.clone()] {
+                let bass = held.bass.as_ref().and_then(BassHistory::frames).expect("a bass view");
+                assert_eq!((bass.bins, bass.lag_frames, bass.mel_bin), (3, 6, &[0, 0, 1][..]));
+                assert_eq!(bass.frames.len(), 3 * held.len(), "one bass frame per log-mel frame");
+                let expect: Vec<f32> = (k.saturating_sub(9)..=k).flat_map(|j| [-(j as f32); 3]).collect();
+                let tail = &bass.frames[bass.frames.len() - expect.len()..];
+                assert!(tail.iter().zip(&expect).all(|(a, b)| (a - b).abs() < 1e-4), "{tail:?}");
+            }
+            let b = h.bass.as_ref().expect("a bass view");
+            assert!(b.values.len() <= 2 * 3 * 10 + 3, "dropped frames are compacted");
         }
     }
 
