@@ -1,8 +1,10 @@
-"""The change detector's features, ablated: Strata's novel stretches on log-mel bands (as shipped)
-against the same detector on a frontend's learned frame embeddings, and on both; and the
-detector's second look at several margins.
+"""The change detector's features, ablated: Strata's novel stretches on log-mel bands against the
+same detector on a frontend's learned frame embeddings, and on both; with and without the bass
+view (`--bass`: a 4096-point spectrum from 30 to 250 Hz, bins pooled in pairs, in four bands
+beside the log-mel's, as `plugin/src/dsp/bass.rs` makes it); and the detector's second look at
+several margins.
 
-    python models/tools/novelty_features.py TRUTH_DIR [--frontend NAME=ONNX ...] [--second-look S ...]
+    python models/tools/novelty_features.py TRUTH_DIR [--bass] [--frontend NAME=ONNX ...] [--second-look S ...]
 
 TRUTH_DIR/<piece>/ holds mix.wav and truth.json (a synthetic seed as `eval_layers` writes it, or
 the lmms demos as `lmms_truth` does). For every piece and feature set, a replica of `plugin/src/layers/novelty.rs`'s novel
@@ -17,7 +19,7 @@ widened by the margin, not counted. Change F1 at 0.5 s and at 3 s by the shared
 before the second look, with its level steps: 0.356 / 0.495) and the second look at 5 s 0.355 /
 0.501.
 
-Needs numpy, scipy, soundfile and onnxruntime.
+Needs numpy, scipy and soundfile, and onnxruntime for `--frontend`.
 """
 from __future__ import annotations
 
@@ -51,20 +53,45 @@ def logmel_db(logmel: np.ndarray) -> np.ndarray:
     return np.maximum(db, np.quantile(db, 0.99, axis=0, method="closest_observation") - FLOOR_BELOW_DB)
 
 
-def band_novelty(frames: np.ndarray, min_spread: float, regions: list[tuple[float, float]] = ()) -> np.ndarray:
+BASS_N_FFT, BASS_MIN_HZ, BASS_MAX_HZ, BASS_BINS_PER_VALUE, BASS_BANDS = 4096, 30.0, 250.0, 2, 4
+
+
+def bass_view(mono: np.ndarray, frames: int) -> np.ndarray:
+    """The bass view in dB, one frame per log-mel frame, each heard around its log-mel frame: frame
+    t's 4096 samples end where log-mel frame t + lag ends (silence before the start), lag the
+    window's extra half in hops (6), as `plugin/src/dsp/bass.rs` and the detector align them."""
+    hop, frame_len = features.HOP, features.N_FFT
+    lead = BASS_N_FFT - frame_len
+    lag = round(lead / 2 / hop)
+    padded = np.concatenate([np.zeros(lead, np.float32), mono.astype(np.float32)])
+    count = max(0, min(frames, (len(padded) - BASS_N_FFT) // hop + 1 - lag))
+    starts = (np.arange(count) + lag) * hop
+    window = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(BASS_N_FFT) / BASS_N_FFT)
+    spectrum = np.abs(np.fft.rfft(padded[starts[:, None] + np.arange(BASS_N_FFT)] * window, axis=1)) ** 2 / BASS_N_FFT
+    hz_per_bin = features.SAMPLE_RATE / BASS_N_FFT
+    first, last = math.ceil(BASS_MIN_HZ / hz_per_bin), math.floor(BASS_MAX_HZ / hz_per_bin)
+    values = (last + 1 - first) // BASS_BINS_PER_VALUE
+    kept = spectrum[:, first : first + values * BASS_BINS_PER_VALUE]
+    pooled = kept.reshape(len(kept), values, BASS_BINS_PER_VALUE).mean(axis=2)
+    return logmel_db(np.log(pooled + features.LOG_FLOOR))
+
+
+def band_novelty(frames: np.ndarray, min_spread: float, regions: list[tuple[float, float]] = (), bands: int = BANDS) -> np.ndarray:
     """Per moment and band, the robust z of the distance to the closest far window; two moments
-    inside the same one of `regions` (seconds) are not compared (the detector's second look)."""
+    inside the same one of `regions` (seconds) are not compared (the detector's second look).
+    Band k holds bins k * bins // bands to (k + 1) * bins // bands."""
     n = len(frames) // POOL_FRAMES
     region = np.zeros(n, dtype=np.int64)
     for k, (start, end) in enumerate(regions):
         region[max(0, int(np.floor(start * MOMENT_RATE_HZ))) : max(0, int(np.ceil(end * MOMENT_RATE_HZ)))] = k + 1
     moments = frames[: n * POOL_FRAMES].reshape(n, POOL_FRAMES, -1).mean(axis=1)
-    width = moments.shape[1] // BANDS
-    nearest = np.full((n, BANDS), np.inf)
+    edges = [k * moments.shape[1] // bands for k in range(bands + 1)]
+    nearest = np.full((n, bands), np.inf)
     for lag in range(EXCLUSION_MOMENTS + 1, min(REACH_MOMENTS, n - 1) + 1):
         pairs = n - lag
-        squared = ((moments[:pairs] - moments[lag:]) ** 2)[:, : BANDS * width].reshape(pairs, BANDS, width).mean(axis=2)
-        running = np.vstack([np.zeros((1, BANDS)), np.cumsum(squared, axis=0)])
+        diff = (moments[:pairs] - moments[lag:]) ** 2
+        squared = np.stack([diff[:, a:b].mean(axis=1) for a, b in zip(edges, edges[1:])], axis=1)
+        running = np.vstack([np.zeros((1, bands)), np.cumsum(squared, axis=0)])
         t = np.arange(pairs)
         lo, hi = np.maximum(t - CONTEXT_MOMENTS, 0), np.minimum(t + CONTEXT_MOMENTS + 1, pairs)
         window = (running[hi] - running[lo]) / (hi - lo)[:, None]
@@ -73,7 +100,7 @@ def band_novelty(frames: np.ndarray, min_spread: float, regions: list[tuple[floa
         nearest[lag:] = np.minimum(nearest[lag:], window)
     distance = np.sqrt(nearest)
     z = np.zeros_like(distance)
-    for k in range(BANDS):
+    for k in range(bands):
         known = np.isfinite(distance[:, k])
         if known.sum() < 2:
             continue
@@ -116,16 +143,19 @@ def main() -> None:
     parser.add_argument("truth", type=Path)
     parser.add_argument("--frontend", action="append", default=[], metavar="NAME=ONNX",
                         help="a frontend.onnx whose frame embeddings are tried (repeatable)")
+    parser.add_argument("--bass", action="store_true",
+                        help="also the rows with the bass view's bands beside the log-mel's (first look, and "
+                             "each second look)")
     parser.add_argument("--second-look", type=float, action="append", default=[], metavar="SECONDS",
                         help="also the log-mel row with the detector's second look, found stretches widened "
                              "by SECONDS (repeatable; the shipped detector uses 5)")
     parser.add_argument("--metrics", type=Path, default=shared_metrics.DEFAULT_METRICS)
     args = parser.parse_args()
     lm = shared_metrics.load(args.metrics)
-    import onnxruntime as ort
-
     frontends = {}
     for named in args.frontend:
+        import onnxruntime as ort
+
         name, sep, path = named.partition("=")
         if not sep or not Path(path).is_file():
             raise SystemExit(f"--frontend wants NAME=path/to/frontend.onnx, got {named!r}")
@@ -144,6 +174,23 @@ def main() -> None:
             z[f"log-mel bands, second look widened {margin:g} s"] = (
                 band_novelty(db, MIN_SPREAD_DB, [(a - margin, b + margin) for a, b in first]) if first else z["log-mel bands (first look)"]
             )
+        if args.bass:
+            bass = bass_view(data.to_model_rate(audio, rate), len(logmel))
+
+            def with_bass(mel_z: np.ndarray, regions=()) -> np.ndarray:
+                below = np.zeros((len(mel_z), BASS_BANDS))  # no distance past the bass view's end
+                scored = band_novelty(bass, MIN_SPREAD_DB, regions, BASS_BANDS)[: len(mel_z)]
+                below[: len(scored)] = scored
+                return np.hstack([mel_z, below])
+
+            z["log-mel and bass-view bands (first look)"] = with_bass(z["log-mel bands (first look)"])
+            first_with_bass = stretches(top_two(z["log-mel and bass-view bands (first look)"]))
+            for margin in args.second_look:
+                regions = [(a - margin, b + margin) for a, b in first_with_bass]
+                z[f"log-mel and bass-view bands, second look widened {margin:g} s"] = (
+                    with_bass(band_novelty(db, MIN_SPREAD_DB, regions), regions) if first_with_bass
+                    else z["log-mel and bass-view bands (first look)"]
+                )
         for name, session in frontends.items():
             emb = band_novelty(session.run(None, {"logmel": logmel})[0], 0.0)
             z[f"{name} embeddings"] = emb
