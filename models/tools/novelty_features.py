@@ -17,7 +17,9 @@ rows all use it), and with `--second-look` the same again with matches inside a 
 widened by the margin, not counted. Change F1 at 0.5 s and at 3 s by the shared
 `layer_metrics.py`. On the validation seeds 60-79 the first look scores 0.345 / 0.484 (Strata
 before the second look, with its level steps: 0.356 / 0.495) and the second look at 5 s 0.355 /
-0.501.
+0.501; with `--bass` (2026-12-07) the first look 0.379 / 0.553 and the second look at 5 s 0.372
+/ 0.550 (the engine, with its level steps: 0.366 / 0.510 without the bass view, 0.383 / 0.561
+with it).
 
 Needs numpy, scipy and soundfile, and onnxruntime for `--frontend`.
 """
