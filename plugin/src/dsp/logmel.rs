@@ -53,10 +53,7 @@ impl LogMel {
             .map(|i| 0.5 - 0.5 * (2.0 * std::f64::consts::PI * i as f64 / n as f64).cos())
             .collect();
         let bins: Vec<f64> = (0..n / 2 + 1).map(|k| k as f64 * sample_rate / n as f64).collect();
-        let (lo, hi) = (hz_to_mel(config.f_min), hz_to_mel(config.f_max));
-        let edges: Vec<f64> = (0..config.n_mels + 2)
-            .map(|i| mel_to_hz(lo + (hi - lo) * i as f64 / (config.n_mels + 1) as f64))
-            .collect();
+        let edges = filter_edges_hz(&config);
         let filters = (0..config.n_mels)
             .map(|m| {
                 let (l, c, r) = (edges[m], edges[m + 1], edges[m + 2]);
@@ -132,10 +129,17 @@ impl LogMel {
     }
 }
 
-/// The centre frequency (Hz) of each log-mel bin of `config`.
-pub fn centre_hz(config: &LogMelConfig) -> Vec<f64> {
+/// The corners (Hz) of `config`'s triangular filters, equally spaced in mel: filter `m` rises
+/// from `edges[m]` to its peak at `edges[m + 1]` and falls to `edges[m + 2]`.
+fn filter_edges_hz(config: &LogMelConfig) -> Vec<f64> {
     let (lo, hi) = (hz_to_mel(config.f_min), hz_to_mel(config.f_max));
-    (0..config.n_mels).map(|m| mel_to_hz(lo + (hi - lo) * (m + 1) as f64 / (config.n_mels + 1) as f64)).collect()
+    (0..config.n_mels + 2).map(|i| mel_to_hz(lo + (hi - lo) * i as f64 / (config.n_mels + 1) as f64)).collect()
+}
+
+/// The centre frequency (Hz) of each log-mel bin of `config`: its filter's peak.
+pub fn centre_hz(config: &LogMelConfig) -> Vec<f64> {
+    let edges = filter_edges_hz(config);
+    edges[1..=config.n_mels].to_vec()
 }
 
 /// Log-mel frames of a whole signal (offline).
