@@ -249,17 +249,54 @@ pub struct PatternConfig {
     pub period_head: Option<Arc<PeriodHead>>,
 }
 
+/// Values held oldest first, whose oldest can be dropped: those held are `values[dropped..]`,
+/// one contiguous slice, so the layer search reads them in place (a copy of an hour's log-mel is
+/// 46 MB, a sixth of the analysis' peak). The dropped values are moved out once they outnumber
+/// those held, so dropping costs O(1) amortised.
+#[derive(Debug, Default)]
+struct FrontDropped {
+    values: Vec<f32>,
+    dropped: usize,
+}
+
+impl FrontDropped {
+    fn held(&self) -> &[f32] {
+        &self.values[self.dropped..]
+    }
+
+    fn extend(&mut self, values: impl IntoIterator<Item = f32>) {
+        self.values.extend(values);
+    }
+
+    /// Drops the oldest `count` values (all of them, if fewer are held).
+    fn drop_front(&mut self, count: usize) {
+        self.dropped = (self.dropped + count).min(self.values.len());
+        if self.dropped > self.values.len() - self.dropped {
+            self.values.drain(..self.dropped);
+            self.dropped = 0;
+        }
+    }
+
+    /// Values in memory: those held and the dropped ones awaiting compaction.
+    #[cfg(test)]
+    fn stored(&self) -> usize {
+        self.values.len()
+    }
+}
+
+impl Clone for FrontDropped {
+    /// A copy of the values held, without the dropped ones awaiting compaction.
+    fn clone(&self) -> Self {
+        Self { values: self.held().to_vec(), dropped: 0 }
+    }
+}
+
 /// The log-mel history the layers are found in: frames of `bins` values in dB, oldest first,
 /// keeping at most `limit` frames (all of them when `None`).
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct MelHistory {
     bins: usize,
-    /// The frames held are `values[dropped..]`: one contiguous slice, so the layer search reads
-    /// them in place (a copy of an hour's log-mel is 46 MB, a sixth of the analysis' peak).
-    values: Vec<f32>,
-    /// Values of frames already dropped by the limit, at the front of `values`; they are moved
-    /// out once they outnumber the frames held, so a push costs O(1) amortised.
-    dropped: usize,
+    frames: FrontDropped,
     /// Absolute index of the oldest frame kept.
     first: usize,
     limit: Option<usize>,
@@ -271,9 +308,8 @@ pub struct MelHistory {
 /// The bass view's frames ([`crate::dsp::bass`]) held beside the log-mel frames, dropped with them.
 #[derive(Debug, Clone)]
 pub struct BassHistory {
-    /// Values (dB) of the frames held, after `dropped` values of frames already dropped.
-    values: Vec<f32>,
-    dropped: usize,
+    /// Values (dB) of the frames held.
+    values: FrontDropped,
     bins: usize,
     lag_frames: usize,
     mel_bin: Vec<usize>,
@@ -283,12 +319,12 @@ impl BassHistory {
     /// A bass view of `bins` values per frame trailing the log-mel by `lag_frames` frames, whose
     /// bin `i` lies among the frequencies of log-mel bin `mel_bin[i]`.
     pub fn new(bins: usize, lag_frames: usize, mel_bin: Vec<usize>) -> Self {
-        Self { values: Vec::new(), dropped: 0, bins, lag_frames, mel_bin }
+        Self { values: FrontDropped::default(), bins, lag_frames, mel_bin }
     }
 
     fn frames(&self) -> Option<BassFrames<'_>> {
         (self.bins > 0).then(|| BassFrames {
-            frames: &self.values[self.dropped..],
+            frames: self.values.held(),
             bins: self.bins,
             lag_frames: self.lag_frames,
             mel_bin: &self.mel_bin,
@@ -299,26 +335,11 @@ impl BassHistory {
 /// dB per natural-log unit.
 const DB_PER_NEPER: f32 = 4.342_945;
 
-impl Clone for MelHistory {
-    /// A copy of the frames held, without the dropped ones awaiting compaction.
-    fn clone(&self) -> Self {
-        Self {
-            bins: self.bins,
-            values: self.held().to_vec(),
-            dropped: 0,
-            first: self.first,
-            limit: self.limit,
-            bass: self.bass.as_ref().map(|b| BassHistory { values: b.values[b.dropped..].to_vec(), dropped: 0, ..b.clone() }),
-        }
-    }
-}
-
 impl MelHistory {
     pub fn new(bins: usize, limit: Option<usize>) -> Self {
         Self {
             bins,
-            values: Vec::new(),
-            dropped: 0,
+            frames: FrontDropped::default(),
             first: 0,
             limit,
             bass: None,
@@ -342,7 +363,7 @@ impl MelHistory {
     /// as many of its frames (natural log too).
     pub fn push(&mut self, log_mel: &[f32], bass: &[f32]) {
         let to_db = |&v: &f32| if v.is_finite() { v * DB_PER_NEPER } else { -60.0 };
-        self.values.extend(log_mel.iter().map(to_db));
+        self.frames.extend(log_mel.iter().map(to_db));
         if let Some(b) = &mut self.bass {
             b.values.extend(bass.iter().map(to_db));
         }
@@ -354,18 +375,10 @@ impl MelHistory {
             let frames = self.len();
             if frames > limit {
                 let drop = frames - limit;
-                self.dropped += drop * self.bins;
+                self.frames.drop_front(drop * self.bins);
                 self.first += drop;
-                if self.dropped > self.values.len() - self.dropped {
-                    self.values.drain(..self.dropped);
-                    self.dropped = 0;
-                }
                 if let Some(b) = &mut self.bass {
-                    b.dropped = (b.dropped + drop * b.bins).min(b.values.len());
-                    if b.dropped > b.values.len() - b.dropped {
-                        b.values.drain(..b.dropped);
-                        b.dropped = 0;
-                    }
+                    b.values.drop_front(drop * b.bins);
                 }
             }
         }
@@ -373,7 +386,7 @@ impl MelHistory {
 
     /// The frames held, oldest first.
     fn held(&self) -> &[f32] {
-        &self.values[self.dropped..]
+        self.frames.held()
     }
 
     /// Frames held.
@@ -1365,7 +1378,7 @@ mod tests {
             let got = h.held();
             let tail = &got[got.len() - expect.len()..];
             assert!(tail.iter().zip(&expect).all(|(a, b)| (a - b).abs() < 1e-4), "{tail:?}");
-            assert!(h.values.len() <= 2 * 4 * 10 + 4, "dropped frames are compacted");
+            assert!(h.frames.stored() <= 2 * 4 * 10 + 4, "dropped frames are compacted");
         }
     }
 
@@ -1384,7 +1397,7 @@ mod tests {
                 assert!(tail.iter().zip(&expect).all(|(a, b)| (a - b).abs() < 1e-4), "{tail:?}");
             }
             let b = h.bass.as_ref().expect("a bass view");
-            assert!(b.values.len() <= 2 * 3 * 10 + 3, "dropped frames are compacted");
+            assert!(b.values.stored() <= 2 * 3 * 10 + 3, "dropped frames are compacted");
         }
     }
 
