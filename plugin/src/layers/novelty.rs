@@ -538,7 +538,6 @@ fn nearest_far_distance_on_any_cpu(moments: &[f32], layout: &Bands, moment_rate:
     let exclusion = (EXCLUSION_S * moment_rate).round() as usize;
     let reach = ((REACH_S * moment_rate).round() as usize).min(n.saturating_sub(1));
     let context = (CONTEXT_S * moment_rate).round() as usize;
-    let span = 2 * context + 1;
     // Bin-major: `series[b * n + t]` is bin b at moment t.
     let mut series = vec![0.0_f32; bins * n];
     for (t, moment) in moments.chunks_exact(bins.max(1)).enumerate() {
@@ -548,51 +547,19 @@ fn nearest_far_distance_on_any_cpu(moments: &[f32], layout: &Bands, moment_rate:
     }
     let regions = region.iter().any(|&r| r != 0);
     // The smallest window sum (of squared differences over the band's bins and the window's
-    // pairs) per band and moment; a window an end cuts short counts as if it had all `span`.
+    // pairs) per band and moment; a window an end cuts short counts as if it had them all.
     let mut nearest = vec![f32::INFINITY; n * bands];
-    // Scratch, allocated once: a block's squared differences with `context` pairs either side
-    // (zero beyond the pairs, so a window an end cuts short sums what it has), the sums of
-    // neighbours its windows are added up from, and the windows.
-    let mut squared = vec![0.0_f32; BLOCK_MOMENTS + 2 * context];
-    let mut sums = std::array::from_fn(|_| vec![0.0_f32; squared.len()]);
-    let mut window = vec![0.0_f32; BLOCK_MOMENTS];
+    let mut windows = BandWindows::new(context);
     for k in 0..bands {
-        let band = layout.range(k);
+        let band: Vec<&[f32]> = layout.range(k).map(|b| &series[b * n..(b + 1) * n]).collect();
         let near = &mut nearest[k * n..(k + 1) * n];
         for from in (0..n).step_by(BLOCK_MOMENTS) {
             for lag in exclusion + 1..=reach {
-                let pairs = n - lag;
-                if from >= pairs {
+                if from + lag >= n {
                     break;
                 }
-                let to = (from + BLOCK_MOMENTS).min(pairs);
-                let len = to - from;
-                // `squared[i]` is pair `from - context + i`.
-                let (lo, hi) = (from.saturating_sub(context), (to + context).min(pairs));
-                let (offset, end) = (lo + context - from, hi + context - from);
-                squared[..offset].fill(0.0);
-                squared[end..len + 2 * context].fill(0.0);
-                let sq = &mut squared[offset..end];
-                for (i, b) in band.clone().enumerate() {
-                    let s = &series[b * n..(b + 1) * n];
-                    let pairs = s[lo..hi].iter().zip(&s[lo + lag..hi + lag]);
-                    if i == 0 {
-                        for (d, (x, y)) in sq.iter_mut().zip(pairs) {
-                            *d = (x - y) * (x - y);
-                        }
-                    } else {
-                        for (d, (x, y)) in sq.iter_mut().zip(pairs) {
-                            *d += (x - y) * (x - y);
-                        }
-                    }
-                }
-                window_sums(&squared[..len + 2 * context], span, &mut sums, &mut window[..len]);
-                let w = &mut window[..len];
-                // Windows an end cuts short: their mean, in `span` pairs' worth.
-                for t in (from..to).filter(|&t| t < context || t + context >= pairs) {
-                    let count = (t + context + 1).min(pairs) - t.saturating_sub(context);
-                    w[t - from] *= span as f32 / count as f32;
-                }
+                let to = (from + BLOCK_MOMENTS).min(n - lag);
+                let w = windows.of(&band, lag, from..to);
                 if regions {
                     let (here, there) = (&region[from..to], &region[from + lag..to + lag]);
                     for ((w, &a), &b) in w.iter_mut().zip(here).zip(there) {
@@ -613,7 +580,7 @@ fn nearest_far_distance_on_any_cpu(moments: &[f32], layout: &Bands, moment_rate:
     // Moment-major, as the scores read them: the RMS over the band's bins and the window.
     let mut out = vec![f64::NAN; n * bands];
     for (k, near) in nearest.chunks_exact(n.max(1)).enumerate() {
-        let per_value = 1.0 / (layout.range(k).len() * span) as f64;
+        let per_value = 1.0 / (layout.range(k).len() * (2 * context + 1)) as f64;
         for (t, &d) in near.iter().enumerate() {
             if d.is_finite() {
                 out[t * bands + k] = (f64::from(d) * per_value).sqrt();
@@ -621,6 +588,63 @@ fn nearest_far_distance_on_any_cpu(moments: &[f32], layout: &Bands, moment_rate:
         }
     }
     out
+}
+
+/// One band's window sums for a block of pairs at one lag, with its scratch allocated once.
+struct BandWindows {
+    context: usize,
+    /// The block's squared differences with `context` pairs either side, zero beyond the pairs
+    /// (so a window an end cuts short sums what it has).
+    squared: Vec<f32>,
+    /// The sums of 2, 4 and 8 neighbours the windows are added up from.
+    sums: [Vec<f32>; 3],
+    window: Vec<f32>,
+}
+
+impl BandWindows {
+    fn new(context: usize) -> Self {
+        let len = BLOCK_MOMENTS + 2 * context;
+        Self { context, squared: vec![0.0; len], sums: std::array::from_fn(|_| vec![0.0; len]), window: vec![0.0; BLOCK_MOMENTS] }
+    }
+
+    /// For each pair (t, t + `lag`) with t in `block` (at most [`BLOCK_MOMENTS`] of them), the
+    /// sum over `band`'s bins (each one bin's moments) and the window of `2 · context + 1`
+    /// pairs around it of the squared differences; a window an end cuts short is scaled up to
+    /// the full count.
+    #[inline(always)]
+    fn of(&mut self, band: &[&[f32]], lag: usize, block: std::ops::Range<usize>) -> &mut [f32] {
+        let context = self.context;
+        let span = 2 * context + 1;
+        let (from, to) = (block.start, block.end);
+        let pairs = band.first().map_or(0, |s| s.len()).saturating_sub(lag);
+        let len = to - from;
+        // `squared[i]` is pair `from - context + i`.
+        let (lo, hi) = (from.saturating_sub(context), (to + context).min(pairs));
+        let (offset, end) = (lo + context - from, hi + context - from);
+        self.squared[..offset].fill(0.0);
+        self.squared[end..len + 2 * context].fill(0.0);
+        let squared = &mut self.squared[offset..end];
+        for (i, s) in band.iter().enumerate() {
+            let pairs = s[lo..hi].iter().zip(&s[lo + lag..hi + lag]);
+            if i == 0 {
+                for (d, (x, y)) in squared.iter_mut().zip(pairs) {
+                    *d = (x - y) * (x - y);
+                }
+            } else {
+                for (d, (x, y)) in squared.iter_mut().zip(pairs) {
+                    *d += (x - y) * (x - y);
+                }
+            }
+        }
+        let w = &mut self.window[..len];
+        window_sums(&self.squared[..len + 2 * context], span, &mut self.sums, w);
+        // Windows an end cuts short: their mean, in `span` pairs' worth.
+        for t in (from..to).filter(|&t| t < context || t + context >= pairs) {
+            let count = (t + context + 1).min(pairs) - t.saturating_sub(context);
+            w[t - from] *= span as f32 / count as f32;
+        }
+        w
+    }
 }
 
 /// `window[i]`, the sum of `values[i..i + span]`, for every `i` below `window.len()`, added up
