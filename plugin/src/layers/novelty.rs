@@ -638,8 +638,10 @@ impl BandWindows {
         }
         let w = &mut self.window[..len];
         window_sums(&self.squared[..len + 2 * context], span, &mut self.sums, w);
-        // Windows an end cuts short: their mean, in `span` pairs' worth.
-        for t in (from..to).filter(|&t| t < context || t + context >= pairs) {
+        // Windows an end cuts short (within `context` of the first pair or the last): their
+        // mean, in `span` pairs' worth. Only those are visited, not the whole block at each lag.
+        let (head_end, tail_start) = (to.min(context), pairs.saturating_sub(context));
+        for t in (from..head_end).chain(from.max(head_end).max(tail_start)..to) {
             let count = (t + context + 1).min(pairs) - t.saturating_sub(context);
             w[t - from] *= span as f32 / count as f32;
         }

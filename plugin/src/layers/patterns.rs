@@ -1190,9 +1190,8 @@ impl Autocorrelation {
             }
             let _ = self.inverse.process(&mut self.power, &mut self.output);
             let n = self.output.len() as f64;
-            // Prefix sums of the squares, for the overlap of each lag.
-            // The running sum kept in a register (read back from `prefix`, it went through memory
-            // on every step of the chain).
+            // Prefix sums of the squares, for the overlap of each lag, the running sum kept in a
+            // register (read back from `prefix`, it went through memory at every step).
             let mut prefix = vec![0.0_f64; t + 1];
             let mut running = 0.0;
             for (p, s) in prefix[1..].iter_mut().zip(&squares) {
