@@ -219,21 +219,12 @@ impl Engine {
 
     /// Runs every step of level `i` whose window is complete.
     fn step_level(&mut self, i: usize, updates: &mut Vec<LayerFrame>) -> Result<(), EngineError> {
-        let d = self.models.manifest.frame_dim;
-        let frame_rate = self.models.manifest.frame_rate;
-        let (window, hop, first, next) = {
-            let l = &self.levels[i];
-            (l.window, l.hop, l.first, l.next)
-        };
-        let mut ends = Vec::new();
-        let mut k = next;
-        while (k + first + 1) * hop <= self.frames_total {
-            ends.push((k + first + 1) * hop);
-            k += 1;
-        }
+        let ends = self.due_step_ends(i);
         if ends.is_empty() {
             return Ok(());
         }
+        let d = self.models.manifest.frame_dim;
+        let window = self.levels[i].window;
         self.windows.clear();
         for &e in &ends {
             let start = e - window - self.emb_first;
@@ -242,59 +233,80 @@ impl Engine {
         self.vectors.clear();
         self.tokens.clear();
         self.models.encode(i, &self.windows, &mut self.vectors, &mut self.tokens)?;
+        for (j, &e) in ends.iter().enumerate() {
+            updates.push(self.tower_step_at(i, j, e)?);
+        }
+        self.release_outputs(i);
+        Ok(())
+    }
+
+    /// The frames (exclusive ends) at which level `i`'s steps not yet taken end, as far as the
+    /// frames received reach.
+    fn due_step_ends(&self, i: usize) -> Vec<usize> {
+        let l = &self.levels[i];
+        (l.next..).map(|k| (k + l.first + 1) * l.hop).take_while(|&e| e <= self.frames_total).collect()
+    }
+
+    /// Level `i`'s step ending at frame `e`, the `j`-th of the vectors just encoded: its surprise
+    /// against the last prediction, the tower's next prediction (from this vector and the newest
+    /// output of the level below at or before `e`), and the change it may confirm.
+    fn tower_step_at(&mut self, i: usize, j: usize, e: usize) -> Result<LayerFrame, EngineError> {
+        let frame_rate = self.models.manifest.frame_rate;
         let vd = self.models.manifest.vector_dim;
         let below_dim = self.models.manifest.tower.below_dim;
-        for (j, &e) in ends.iter().enumerate() {
-            let feature = &self.vectors[j * vd..(j + 1) * vd];
-            let below = if i == 0 {
-                vec![0.0; below_dim]
-            } else {
-                self.levels[i - 1]
-                    .outputs
-                    .iter()
-                    .rev()
-                    .find(|(end, _)| *end <= e)
-                    .map(|(_, h)| h.clone())
-                    .unwrap_or_else(|| vec![0.0; below_dim])
-            };
-            let level = &mut self.levels[i];
-            let surprise = if level.has_prediction {
-                level.prediction.iter().zip(feature).map(|(p, f)| f64::from((p - f) * (p - f))).sum()
-            } else {
-                0.0
-            };
-            let mut prediction = vec![0.0; vd];
-            self.models.tower_step(i, feature, &below, &mut level.state, &mut prediction)?;
-            level.prediction = prediction;
-            level.has_prediction = true;
-            level.outputs.push_back((e, level.state.h.clone()));
-            let (z, confirmed) = level.detector.push(surprise);
-            let time_s = e as f64 / frame_rate;
-            let token = self.tokens[j];
-            level.frames.time_s.push(time_s);
-            level.frames.token.push(token);
-            level.frames.surprise.push(z as f32);
-            let mut change = None;
-            if let Some(k) = confirmed {
-                push_change(level, k, frame_rate);
-                change = level.changes.last().map(|c| (c.time_s, c.strength as f32));
-            }
-            level.next += 1;
-            self.trim_steps(i);
-            updates.push(LayerFrame {
-                level: i,
-                time_s,
-                token,
-                surprise: z as f32,
-                change,
-                // The worker places it in the song; offline there is no song.
-                song_s: None,
-            });
+        let feature = &self.vectors[j * vd..(j + 1) * vd];
+        let below = if i == 0 {
+            vec![0.0; below_dim]
+        } else {
+            self.levels[i - 1]
+                .outputs
+                .iter()
+                .rev()
+                .find(|(end, _)| *end <= e)
+                .map(|(_, h)| h.clone())
+                .unwrap_or_else(|| vec![0.0; below_dim])
+        };
+        let level = &mut self.levels[i];
+        let surprise = if level.has_prediction {
+            level.prediction.iter().zip(feature).map(|(p, f)| f64::from((p - f) * (p - f))).sum()
+        } else {
+            0.0
+        };
+        let mut prediction = vec![0.0; vd];
+        self.models.tower_step(i, feature, &below, &mut level.state, &mut prediction)?;
+        level.prediction = prediction;
+        level.has_prediction = true;
+        level.outputs.push_back((e, level.state.h.clone()));
+        let (z, confirmed) = level.detector.push(surprise);
+        let time_s = e as f64 / frame_rate;
+        let token = self.tokens[j];
+        level.frames.time_s.push(time_s);
+        level.frames.token.push(token);
+        level.frames.surprise.push(z as f32);
+        let mut change = None;
+        if let Some(k) = confirmed {
+            push_change(level, k, frame_rate);
+            change = level.changes.last().map(|c| (c.time_s, c.strength as f32));
         }
+        level.next += 1;
+        self.trim_steps(i);
+        Ok(LayerFrame {
+            level: i,
+            time_s,
+            token,
+            surprise: z as f32,
+            change,
+            // The worker places it in the song; offline there is no song.
+            song_s: None,
+        })
+    }
+
+    /// Drops the tower outputs no step will read again once level `i` has stepped.
+    fn release_outputs(&mut self, i: usize) {
         // Outputs of the level below are needed until this level's next step has read them:
         // keep the newest one at or before that step's end, and everything after it.
         if i > 0 {
-            let next_end = (self.levels[i].next + first + 1) * hop;
+            let next_end = (self.levels[i].next + self.levels[i].first + 1) * self.levels[i].hop;
             let below = &mut self.levels[i - 1].outputs;
             while below.len() > 1 && below[1].0 <= next_end {
                 below.pop_front();
@@ -306,7 +318,6 @@ impl Engine {
                 own.pop_front();
             }
         }
-        Ok(())
     }
 
     /// Keeps only the last `seconds` of what the analysis holds (`None`: the whole stream): the
