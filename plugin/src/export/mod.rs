@@ -8,7 +8,7 @@ pub mod stems;
 use std::fmt::Write as _;
 use std::path::Path;
 
-use crate::layers::{Analysis, Change, Pattern};
+use crate::layers::{Analysis, Change, Layer, Pattern};
 
 /// How annotations name a pattern layer: "2.38 s layer: low".
 pub fn pattern_name(p: &Pattern) -> String {
@@ -83,66 +83,92 @@ pub const JAMS_VERSION: &str = "0.3.5";
 /// scale, period, strength and changes in the annotation's sandbox), and all layers together as
 /// one `multi_segment` annotation (level 0 = the longest scale).
 pub fn jams(analysis: &Analysis) -> serde_json::Value {
+    let mut annotations: Vec<serde_json::Value> = analysis.layers.iter().map(|layer| lane_annotation(analysis, layer)).collect();
+    annotations.extend(analysis.patterns.iter().map(|p| pattern_annotation(analysis, p)));
+    annotations.push(lanes_together(analysis));
+    serde_json::json!({
+        "file_metadata": {
+            "title": analysis.source,
+            "artist": "",
+            "release": "",
+            "duration": analysis.duration_s,
+            "identifiers": {},
+            "jams_version": JAMS_VERSION
+        },
+        "annotations": annotations,
+        "sandbox": {"strata": {"version": analysis.version, "models": analysis.models, "tempo_bpm": analysis.tempo_bpm}}
+    })
+}
+
+/// A JAMS annotation's metadata, Strata's `rules` in it.
+fn annotation_metadata(analysis: &Analysis, rules: &str) -> serde_json::Value {
+    // No curator: JAMS requires it to carry a valid e-mail address, and a machine has none.
+    serde_json::json!({
+        "annotator": {},
+        "version": env!("CARGO_PKG_VERSION"),
+        "corpus": "",
+        "annotation_tools": format!("Strata {} (models {})", env!("CARGO_PKG_VERSION"), analysis.models),
+        "annotation_rules": rules,
+        "validation": "",
+        "data_source": "machine"
+    })
+}
+
+/// One lane: its runs of one pattern token as segments, its period and changes in the sandbox.
+fn lane_annotation(analysis: &Analysis, layer: &Layer) -> serde_json::Value {
     use serde_json::json;
-    let metadata = |rules: &str| {
-        // No curator: JAMS requires it to carry a valid e-mail address, and a machine has none.
-        json!({
-            "annotator": {},
-            "version": env!("CARGO_PKG_VERSION"),
-            "corpus": "",
-            "annotation_tools": format!("Strata {} (models {})", env!("CARGO_PKG_VERSION"), analysis.models),
-            "annotation_rules": rules,
-            "validation": "",
-            "data_source": "machine"
-        })
-    };
-    let mut annotations = Vec::new();
-    for layer in &analysis.layers {
-        let data: Vec<_> = layer
-            .segments
-            .iter()
-            .map(|s| json!({"time": s.start_s, "duration": (s.end_s - s.start_s).max(0.0), "value": s.label, "confidence": null}))
-            .collect();
-        annotations.push(json!({
-            "namespace": "segment_open",
-            "data": data,
-            "annotation_metadata": metadata(&format!("Strata's {} s layer: runs of one pattern token", layer.scale_s)),
-            "sandbox": {
-                "strata_scale_s": layer.scale_s,
-                "strata_period_s": layer.period_s,
-                "strata_period_confidence": layer.period_confidence,
-                "strata_strength": layer.strength,
-                "strata_changes": layer.changes.iter().map(|c| json!({"time_s": c.time_s, "end_s": change_end(c), "strength": c.strength})).collect::<Vec<_>>(),
-            },
-            "time": 0.0,
-            "duration": analysis.duration_s,
-        }));
-    }
-    // Each pattern layer: its changed stretches as segments labelled "change".
-    for p in &analysis.patterns {
-        let data: Vec<_> = p
-            .changes
-            .iter()
-            .map(|c| json!({"time": c.start_s, "duration": (c.end_s - c.start_s).max(0.0), "value": "change", "confidence": c.strength}))
-            .collect();
-        annotations.push(json!({
-            "namespace": "segment_open",
-            "data": data,
-            "annotation_metadata": metadata(&format!("Strata's pattern layer {}: the stretches where it changed", pattern_name(p))),
-            "sandbox": {
-                "strata_pattern_period_s": p.period_s,
-                "strata_scale_s": p.scale_s,
-                "strata_register": p.register,
-                "strata_profile": p.profile,
-                "strata_profile_bands_hz": analysis.profile_bands_hz,
-                "strata_confidence": p.confidence,
-                "strata_strength": p.strength,
-                "strata_active": p.active.iter().map(|a| json!({"start_s": a.start_s, "end_s": a.end_s})).collect::<Vec<_>>(),
-            },
-            "time": 0.0,
-            "duration": analysis.duration_s,
-        }));
-    }
+    let data: Vec<_> = layer
+        .segments
+        .iter()
+        .map(|s| json!({"time": s.start_s, "duration": (s.end_s - s.start_s).max(0.0), "value": s.label, "confidence": null}))
+        .collect();
+    json!({
+        "namespace": "segment_open",
+        "data": data,
+        "annotation_metadata": annotation_metadata(analysis, &format!("Strata's {} s layer: runs of one pattern token", layer.scale_s)),
+        "sandbox": {
+            "strata_scale_s": layer.scale_s,
+            "strata_period_s": layer.period_s,
+            "strata_period_confidence": layer.period_confidence,
+            "strata_strength": layer.strength,
+            "strata_changes": layer.changes.iter().map(|c| json!({"time_s": c.time_s, "end_s": change_end(c), "strength": c.strength})).collect::<Vec<_>>(),
+        },
+        "time": 0.0,
+        "duration": analysis.duration_s,
+    })
+}
+
+/// One pattern layer: its changed stretches as segments labelled "change", what it is in the
+/// sandbox.
+fn pattern_annotation(analysis: &Analysis, p: &Pattern) -> serde_json::Value {
+    use serde_json::json;
+    let data: Vec<_> = p
+        .changes
+        .iter()
+        .map(|c| json!({"time": c.start_s, "duration": (c.end_s - c.start_s).max(0.0), "value": "change", "confidence": c.strength}))
+        .collect();
+    json!({
+        "namespace": "segment_open",
+        "data": data,
+        "annotation_metadata": annotation_metadata(analysis, &format!("Strata's pattern layer {}: the stretches where it changed", pattern_name(p))),
+        "sandbox": {
+            "strata_pattern_period_s": p.period_s,
+            "strata_scale_s": p.scale_s,
+            "strata_register": p.register,
+            "strata_profile": p.profile,
+            "strata_profile_bands_hz": analysis.profile_bands_hz,
+            "strata_confidence": p.confidence,
+            "strata_strength": p.strength,
+            "strata_active": p.active.iter().map(|a| json!({"start_s": a.start_s, "end_s": a.end_s})).collect::<Vec<_>>(),
+        },
+        "time": 0.0,
+        "duration": analysis.duration_s,
+    })
+}
+
+/// Every lane's segments in one `multi_segment` annotation, the longest scale as level 0.
+fn lanes_together(analysis: &Analysis) -> serde_json::Value {
+    use serde_json::json;
     let mut order: Vec<usize> = (0..analysis.layers.len()).collect();
     order.sort_by(|&a, &b| analysis.layers[b].scale_s.total_cmp(&analysis.layers[a].scale_s));
     let mut multi = Vec::new();
@@ -156,27 +182,15 @@ pub fn jams(analysis: &Analysis) -> serde_json::Value {
             }));
         }
     }
-    annotations.push(json!({
+    json!({
         "namespace": "multi_segment",
         "data": multi,
-        "annotation_metadata": metadata("Strata's layers together; level 0 is the longest scale"),
+        "annotation_metadata": annotation_metadata(analysis, "Strata's layers together; level 0 is the longest scale"),
         "sandbox": {
             "strata_levels": order.iter().map(|&i| json!({"scale_s": analysis.layers[i].scale_s, "period_s": analysis.layers[i].period_s})).collect::<Vec<_>>()
         },
         "time": 0.0,
         "duration": analysis.duration_s,
-    }));
-    json!({
-        "file_metadata": {
-            "title": analysis.source,
-            "artist": "",
-            "release": "",
-            "duration": analysis.duration_s,
-            "identifiers": {},
-            "jams_version": JAMS_VERSION
-        },
-        "annotations": annotations,
-        "sandbox": {"strata": {"version": analysis.version, "models": analysis.models, "tempo_bpm": analysis.tempo_bpm}}
     })
 }
 
