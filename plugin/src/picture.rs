@@ -10,7 +10,7 @@ use plotters::prelude::*;
 use plotters::style::{register_font, FontStyle};
 
 use crate::layers::patterns::{layer_with_period, Pattern};
-use crate::layers::Analysis;
+use crate::layers::{Analysis, Layer};
 
 const WIDTH: u32 = 1600;
 const LANE_HEIGHT: u32 = 110;
@@ -76,68 +76,8 @@ pub fn draw(analysis: &Analysis, highlight_period_s: Option<f64>, path: &Path) -
     let mut order: Vec<usize> = (0..analysis.layers.len()).collect();
     order.sort_by(|&a, &b| analysis.layers[b].scale_s.total_cmp(&analysis.layers[a].scale_s));
     for (row, &i) in order.iter().enumerate() {
-        let layer = &analysis.layers[i];
         let top = (HEADER + row as u32 * LANE_HEIGHT) as i32;
-        let bottom = top + LANE_HEIGHT as i32 - 8;
-        let period = layer.period_s.map_or("no period".to_owned(), |p| format!("period {p:.2} s"));
-        root.draw_text(&format!("{} s layer", layer.scale_s), &text(17, &BRIGHT), (12, top + 14))
-            .map_err(|e| err(&e))?;
-        root.draw_text(&period, &text(14, &DIM), (12, top + 38)).map_err(|e| err(&e))?;
-        // The pattern layers living at this timescale, one line each.
-        let here: Vec<&Pattern> = analysis.patterns.iter().filter(|p| p.scale_s == layer.scale_s).collect();
-        let listed = if here.is_empty() {
-            format!("strength {:.2} · conf {:.2}", layer.strength, layer.period_confidence)
-        } else {
-            here.iter().map(|p| format!("{:.2} s {}", p.period_s, p.register)).collect::<Vec<_>>().join(" · ")
-        };
-        root.draw_text(&listed, &text(14, &DIMMER), (12, top + 58)).map_err(|e| err(&e))?;
-        if let Some(p) = selected.filter(|p| p.scale_s == layer.scale_s) {
-            root.draw(&Rectangle::new([(2, top + 4), (6, bottom)], HIGHLIGHT.filled())).map_err(|e| err(&e))?;
-            let name = format!("selected: {:.2} s {}", p.period_s, p.register);
-            root.draw_text(&name, &text(14, &HIGHLIGHT), (12, top + 76)).map_err(|e| err(&e))?;
-        }
-        for seg in &layer.segments {
-            let (x0, x1) = (x_of(seg.start_s), x_of(seg.end_s).max(x_of(seg.start_s) + 1));
-            root.draw(&Rectangle::new([(x0, top + 6), (x1, bottom)], token_colour(seg.token).filled()))
-                .map_err(|e| err(&e))?;
-            if x1 - x0 > 18 {
-                root.draw_text(&seg.label, &text(15, &INK), (x0 + 4, top + 10))
-                    .map_err(|e| err(&e))?;
-            }
-        }
-        // Surprise, scaled so the change threshold sits at two thirds of the lane.
-        let scale = |z: f32| -> i32 {
-            let frac = (f64::from(z.max(0.0)) / 12.0).min(1.0);
-            bottom - (frac * f64::from(LANE_HEIGHT - 20)) as i32
-        };
-        let points: Vec<(i32, i32)> = layer
-            .frames
-            .time_s
-            .iter()
-            .zip(&layer.frames.surprise)
-            .map(|(&t, &z)| (x_of(t), scale(z)))
-            .collect();
-        root.draw(&PathElement::new(points, RGBColor(240, 240, 240).stroke_width(1)))
-            .map_err(|e| err(&e))?;
-        // Each pattern layer's changed stretches: an amber band along the lane's bottom.
-        for c in here.iter().flat_map(|p| &p.changes) {
-            let (x0, x1) = (x_of(c.start_s), x_of(c.end_s).max(x_of(c.start_s) + 2));
-            let alpha = 0.35 + 0.5 * c.strength.clamp(0.0, 1.0);
-            root.draw(&Rectangle::new([(x0, bottom - 18), (x1, bottom)], RGBColor(255, 180, 40).mix(alpha).filled()))
-                .map_err(|e| err(&e))?;
-        }
-        // The selected layer's changed stretches across every lane, faintly, as in the editor.
-        for c in selected.iter().flat_map(|p| &p.changes) {
-            let (x0, x1) = (x_of(c.start_s), x_of(c.end_s).max(x_of(c.start_s) + 2));
-            root.draw(&Rectangle::new([(x0, top + 4), (x1, bottom)], HIGHLIGHT.mix(0.18).filled())).map_err(|e| err(&e))?;
-            root.draw(&Rectangle::new([(x0, top + 4), (x1, bottom)], HIGHLIGHT.stroke_width(1))).map_err(|e| err(&e))?;
-        }
-        for change in layer.changes.iter().filter(|c| c.start_s.is_none()) {
-            let x = x_of(change.time_s);
-            let w = 1 + (change.strength * 4.0) as u32;
-            root.draw(&PathElement::new(vec![(x, top + 2), (x, bottom + 4)], RGBColor(255, 70, 70).stroke_width(w)))
-                .map_err(|e| err(&e))?;
-        }
+        draw_lane(&root, analysis, &analysis.layers[i], selected, top, &x_of).map_err(|e| err(&e))?;
     }
     // Time axis: a tick every 10 s (or 60 s for long pieces).
     let step = if duration > 300.0 { 60.0 } else { 10.0 };
@@ -149,5 +89,68 @@ pub fn draw(analysis: &Analysis, highlight_period_s: Option<f64>, path: &Path) -
         t += step;
     }
     root.present().map_err(|e| err(&e))?;
+    Ok(())
+}
+
+/// Draws one lane (`layer`), its top at `top`: its name, period and pattern layers at the left;
+/// its token runs, surprise curve, changed stretches and change markers along time (`x_of`), and
+/// the `selected` pattern layer's stretches across it.
+fn draw_lane(
+    root: &DrawingArea<BitMapBackend<'_>, plotters::coord::Shift>,
+    analysis: &Analysis,
+    layer: &Layer,
+    selected: Option<&Pattern>,
+    top: i32,
+    x_of: &dyn Fn(f64) -> i32,
+) -> Result<(), DrawingAreaErrorKind<<BitMapBackend<'static> as DrawingBackend>::ErrorType>> {
+    let text = |size: u32, colour: &'static RGBColor| TextStyle::from((FONT, size).into_font()).color(colour);
+    let bottom = top + LANE_HEIGHT as i32 - 8;
+    let period = layer.period_s.map_or("no period".to_owned(), |p| format!("period {p:.2} s"));
+    root.draw_text(&format!("{} s layer", layer.scale_s), &text(17, &BRIGHT), (12, top + 14))?;
+    root.draw_text(&period, &text(14, &DIM), (12, top + 38))?;
+    // The pattern layers living at this timescale, one line each.
+    let here: Vec<&Pattern> = analysis.patterns.iter().filter(|p| p.scale_s == layer.scale_s).collect();
+    let listed = if here.is_empty() {
+        format!("strength {:.2} · conf {:.2}", layer.strength, layer.period_confidence)
+    } else {
+        here.iter().map(|p| format!("{:.2} s {}", p.period_s, p.register)).collect::<Vec<_>>().join(" · ")
+    };
+    root.draw_text(&listed, &text(14, &DIMMER), (12, top + 58))?;
+    if let Some(p) = selected.filter(|p| p.scale_s == layer.scale_s) {
+        root.draw(&Rectangle::new([(2, top + 4), (6, bottom)], HIGHLIGHT.filled()))?;
+        let name = format!("selected: {:.2} s {}", p.period_s, p.register);
+        root.draw_text(&name, &text(14, &HIGHLIGHT), (12, top + 76))?;
+    }
+    for seg in &layer.segments {
+        let (x0, x1) = (x_of(seg.start_s), x_of(seg.end_s).max(x_of(seg.start_s) + 1));
+        root.draw(&Rectangle::new([(x0, top + 6), (x1, bottom)], token_colour(seg.token).filled()))?;
+        if x1 - x0 > 18 {
+            root.draw_text(&seg.label, &text(15, &INK), (x0 + 4, top + 10))?;
+        }
+    }
+    // Surprise, scaled so the change threshold sits at two thirds of the lane.
+    let scale = |z: f32| -> i32 {
+        let frac = (f64::from(z.max(0.0)) / 12.0).min(1.0);
+        bottom - (frac * f64::from(LANE_HEIGHT - 20)) as i32
+    };
+    let points: Vec<(i32, i32)> = layer.frames.time_s.iter().zip(&layer.frames.surprise).map(|(&t, &z)| (x_of(t), scale(z))).collect();
+    root.draw(&PathElement::new(points, RGBColor(240, 240, 240).stroke_width(1)))?;
+    // Each pattern layer's changed stretches: an amber band along the lane's bottom.
+    for c in here.iter().flat_map(|p| &p.changes) {
+        let (x0, x1) = (x_of(c.start_s), x_of(c.end_s).max(x_of(c.start_s) + 2));
+        let alpha = 0.35 + 0.5 * c.strength.clamp(0.0, 1.0);
+        root.draw(&Rectangle::new([(x0, bottom - 18), (x1, bottom)], RGBColor(255, 180, 40).mix(alpha).filled()))?;
+    }
+    // The selected layer's changed stretches across every lane, faintly, as in the editor.
+    for c in selected.iter().flat_map(|p| &p.changes) {
+        let (x0, x1) = (x_of(c.start_s), x_of(c.end_s).max(x_of(c.start_s) + 2));
+        root.draw(&Rectangle::new([(x0, top + 4), (x1, bottom)], HIGHLIGHT.mix(0.18).filled()))?;
+        root.draw(&Rectangle::new([(x0, top + 4), (x1, bottom)], HIGHLIGHT.stroke_width(1)))?;
+    }
+    for change in layer.changes.iter().filter(|c| c.start_s.is_none()) {
+        let x = x_of(change.time_s);
+        let w = 1 + (change.strength * 4.0) as u32;
+        root.draw(&PathElement::new(vec![(x, top + 2), (x, bottom + 4)], RGBColor(255, 70, 70).stroke_width(w)))?;
+    }
     Ok(())
 }
