@@ -10,13 +10,15 @@
 //!
 //! Memory that does not grow with the file shows as a 60-minute / 1-minute ratio near 1.
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 use strata::export::job::{self, ExportProgress, ExportRequest};
 use strata::inference::{locate_models, runtime, ModelSet, Workload};
 
+mod child;
 mod piece;
+use child::{report_peak_memory, run_child};
 use piece::write_piece;
 
 const MINUTES: [u32; 3] = [1, 10, 60];
@@ -40,8 +42,8 @@ fn main() {
         let wav = dir.join(format!("{minutes}min.wav"));
         write_piece(&wav, minutes, true);
         let seconds = f64::from(minutes * 60);
-        let (a_mb, a_s) = run_child("analyse", &wav, &dir.join(format!("a{minutes}")));
-        let (e_mb, e_s) = run_child("export", &wav, &dir.join(format!("e{minutes}")));
+        let (a_mb, a_s) = run_job("analyse", &wav, &dir.join(format!("a{minutes}")));
+        let (e_mb, e_s) = run_job("export", &wav, &dir.join(format!("e{minutes}")));
         println!(
             "| {minutes} min | {a_mb:.0} MB, {:.0}× | {e_mb:.0} MB, {:.0}× |",
             seconds / a_s,
@@ -62,19 +64,9 @@ fn main() {
 }
 
 /// Runs one job in a child process; returns its peak resident memory (MB) and wall time (s).
-fn run_child(what: &str, wav: &Path, out: &Path) -> (f64, f64) {
-    let exe = std::env::current_exe().expect("own path");
-    let start = Instant::now();
-    let o = std::process::Command::new(exe)
-        .args(["--child", what])
-        .arg(wav)
-        .arg(out)
-        .output()
-        .expect("child");
-    let wall = start.elapsed().as_secs_f64();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let kb: f64 = String::from_utf8_lossy(&o.stdout).trim().parse().expect("VmHWM in kB");
-    (kb / 1024.0, wall)
+fn run_job(what: &str, wav: &Path, out: &Path) -> (f64, f64) {
+    let (run, _) = run_child(&[OsStr::new(what), wav.as_os_str(), out.as_os_str()], false);
+    (run.peak_mb, run.wall_s)
 }
 
 fn child(what: &str, wav: &Path, out: &Path) {
@@ -98,11 +90,5 @@ fn child(what: &str, wav: &Path, out: &Path) {
             job::export(&request, models, &progress).expect("export");
         }
     }
-    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
-    let hwm = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .expect("VmHWM");
-    println!("{hwm}");
+    report_peak_memory();
 }

@@ -398,7 +398,7 @@ fn bench(extra: &[String]) -> Result<()> {
     run(&mut process)?;
     // The worker's latency, through the library (no host needed).
     let mut latency = Command::new(cargo());
-    latency.args(["bench", "-p", "strata", "--bench", "latency", "--bench", "editor_frame", "--bench", "export", "--bench", "backends"]);
+    latency.args(["bench", "-p", "strata", "--bench", "latency", "--bench", "editor_frame", "--bench", "export", "--bench", "backends", "--bench", "analysis"]);
     run(&mut latency)
 }
 
