@@ -57,6 +57,13 @@ struct Level {
     changes: Vec<Change>,
 }
 
+impl Level {
+    /// The frame (exclusive) at which step `k`'s window ends.
+    fn step_end(&self, k: usize) -> usize {
+        (k + self.first + 1) * self.hop
+    }
+}
+
 /// The streaming analysis engine.
 pub struct Engine {
     models: ModelSet,
@@ -244,7 +251,7 @@ impl Engine {
     /// frames received reach.
     fn due_step_ends(&self, i: usize) -> Vec<usize> {
         let l = &self.levels[i];
-        (l.next..).map(|k| (k + l.first + 1) * l.hop).take_while(|&e| e <= self.frames_total).collect()
+        (l.next..).map(|k| l.step_end(k)).take_while(|&e| e <= self.frames_total).collect()
     }
 
     /// Level `i`'s step ending at frame `e`, the `j`-th of the vectors just encoded: its surprise
@@ -306,7 +313,7 @@ impl Engine {
         // Outputs of the level below are needed until this level's next step has read them:
         // keep the newest one at or before that step's end, and everything after it.
         if i > 0 {
-            let next_end = (self.levels[i].next + self.levels[i].first + 1) * self.levels[i].hop;
+            let next_end = self.levels[i].step_end(self.levels[i].next);
             let below = &mut self.levels[i - 1].outputs;
             while below.len() > 1 && below[1].0 <= next_end {
                 below.pop_front();
@@ -517,7 +524,7 @@ pub fn profile_band_edges_hz(f_min: f64, f_max: f64) -> Vec<f64> {
 /// threshold.
 fn push_change(level: &mut Level, k: usize, frame_rate: f64) {
     // (The live frame of the confirming step carries this change to the editor.)
-    let end = (k + level.first + 1) * level.hop;
+    let end = level.step_end(k);
     let time_s = (end as f64 - level.hop as f64 / 2.0) / frame_rate;
     let z = f64::from(level.frames.surprise[k - level.frames_dropped]);
     let strength = (z / (3.0 * level.detector.threshold())).clamp(0.0, 1.0);

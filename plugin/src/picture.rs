@@ -49,6 +49,11 @@ pub fn token_colour(token: u8) -> RGBColor {
     RGBColor(((r + m) * 255.0) as u8, ((g + m) * 255.0) as u8, ((b + m) * 255.0) as u8)
 }
 
+/// The picture's text at `size` points in `colour`.
+fn text_style(size: u32, colour: &'static RGBColor) -> TextStyle<'static> {
+    TextStyle::from((FONT, size).into_font()).color(colour)
+}
+
 /// Draws `analysis` into a PNG at `path`, highlighting the pattern layer of period
 /// `highlight_period_s` ([`layer_with_period`]), if any.
 pub fn draw(analysis: &Analysis, highlight_period_s: Option<f64>, path: &Path) -> Result<(), PictureError> {
@@ -62,20 +67,17 @@ pub fn draw(analysis: &Analysis, highlight_period_s: Option<f64>, path: &Path) -
     let height = HEADER + lanes * LANE_HEIGHT + 24;
     let root = BitMapBackend::new(path, (WIDTH, height)).into_drawing_area();
     root.fill(&RGBColor(24, 26, 30)).map_err(|e| err(&e))?;
-    let text = |size: u32, colour: &'static RGBColor| TextStyle::from((FONT, size).into_font()).color(colour);
     let duration = analysis.duration_s.max(1e-3);
     let x_of = |t: f64| LEFT as i32 + ((t / duration).clamp(0.0, 1.0) * f64::from(WIDTH - LEFT - 10)) as i32;
     let title = format!(
         "{}   ·   {:.1} s   ·   {} Hz   ·   models {}   ·   {}",
         analysis.source, analysis.duration_s, analysis.sample_rate, analysis.models, analysis.backend
     );
-    root.draw_text(&title, &text(18, &BRIGHT), (12, 12)).map_err(|e| err(&e))?;
+    root.draw_text(&title, &text_style(18, &BRIGHT), (12, 12)).map_err(|e| err(&e))?;
     let selected = highlight_period_s.and_then(|s| layer_with_period(&analysis.patterns, s));
 
     // Longest scale on top.
-    let mut order: Vec<usize> = (0..analysis.layers.len()).collect();
-    order.sort_by(|&a, &b| analysis.layers[b].scale_s.total_cmp(&analysis.layers[a].scale_s));
-    for (row, &i) in order.iter().enumerate() {
+    for (row, i) in analysis.lanes_longest_first().into_iter().enumerate() {
         let top = (HEADER + row as u32 * LANE_HEIGHT) as i32;
         draw_lane(&root, analysis, &analysis.layers[i], selected, top, &x_of).map_err(|e| err(&e))?;
     }
@@ -84,7 +86,7 @@ pub fn draw(analysis: &Analysis, highlight_period_s: Option<f64>, path: &Path) -
     let axis_y = (HEADER + lanes * LANE_HEIGHT) as i32;
     let mut t = 0.0;
     while t <= duration {
-        root.draw_text(&format!("{t:.0} s"), &text(13, &DIM), (x_of(t), axis_y + 4))
+        root.draw_text(&format!("{t:.0} s"), &text_style(13, &DIM), (x_of(t), axis_y + 4))
             .map_err(|e| err(&e))?;
         t += step;
     }
@@ -103,11 +105,10 @@ fn draw_lane(
     top: i32,
     x_of: &dyn Fn(f64) -> i32,
 ) -> Result<(), DrawingAreaErrorKind<<BitMapBackend<'static> as DrawingBackend>::ErrorType>> {
-    let text = |size: u32, colour: &'static RGBColor| TextStyle::from((FONT, size).into_font()).color(colour);
     let bottom = top + LANE_HEIGHT as i32 - 8;
     let period = layer.period_s.map_or("no period".to_owned(), |p| format!("period {p:.2} s"));
-    root.draw_text(&format!("{} s layer", layer.scale_s), &text(17, &BRIGHT), (12, top + 14))?;
-    root.draw_text(&period, &text(14, &DIM), (12, top + 38))?;
+    root.draw_text(&format!("{} s layer", layer.scale_s), &text_style(17, &BRIGHT), (12, top + 14))?;
+    root.draw_text(&period, &text_style(14, &DIM), (12, top + 38))?;
     // The pattern layers living at this timescale, one line each.
     let here: Vec<&Pattern> = analysis.patterns.iter().filter(|p| p.scale_s == layer.scale_s).collect();
     let listed = if here.is_empty() {
@@ -115,17 +116,17 @@ fn draw_lane(
     } else {
         here.iter().map(|p| format!("{:.2} s {}", p.period_s, p.register)).collect::<Vec<_>>().join(" · ")
     };
-    root.draw_text(&listed, &text(14, &DIMMER), (12, top + 58))?;
+    root.draw_text(&listed, &text_style(14, &DIMMER), (12, top + 58))?;
     if let Some(p) = selected.filter(|p| p.scale_s == layer.scale_s) {
         root.draw(&Rectangle::new([(2, top + 4), (6, bottom)], HIGHLIGHT.filled()))?;
         let name = format!("selected: {:.2} s {}", p.period_s, p.register);
-        root.draw_text(&name, &text(14, &HIGHLIGHT), (12, top + 76))?;
+        root.draw_text(&name, &text_style(14, &HIGHLIGHT), (12, top + 76))?;
     }
     for seg in &layer.segments {
         let (x0, x1) = (x_of(seg.start_s), x_of(seg.end_s).max(x_of(seg.start_s) + 1));
         root.draw(&Rectangle::new([(x0, top + 6), (x1, bottom)], token_colour(seg.token).filled()))?;
         if x1 - x0 > 18 {
-            root.draw_text(&seg.label, &text(15, &INK), (x0 + 4, top + 10))?;
+            root.draw_text(&seg.label, &text_style(15, &INK), (x0 + 4, top + 10))?;
         }
     }
     // Surprise, scaled so the change threshold sits at two thirds of the lane.

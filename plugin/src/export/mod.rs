@@ -8,6 +8,8 @@ pub mod stems;
 use std::fmt::Write as _;
 use std::path::Path;
 
+use serde_json::json;
+
 use crate::layers::{Analysis, Change, Layer, Pattern};
 
 /// How annotations name a pattern layer: "2.38 s layer: low".
@@ -86,7 +88,7 @@ pub fn jams(analysis: &Analysis) -> serde_json::Value {
     let mut annotations: Vec<serde_json::Value> = analysis.layers.iter().map(|layer| lane_annotation(analysis, layer)).collect();
     annotations.extend(analysis.patterns.iter().map(|p| pattern_annotation(analysis, p)));
     annotations.push(lanes_together(analysis));
-    serde_json::json!({
+    json!({
         "file_metadata": {
             "title": analysis.source,
             "artist": "",
@@ -103,7 +105,7 @@ pub fn jams(analysis: &Analysis) -> serde_json::Value {
 /// A JAMS annotation's metadata, Strata's `rules` in it.
 fn annotation_metadata(analysis: &Analysis, rules: &str) -> serde_json::Value {
     // No curator: JAMS requires it to carry a valid e-mail address, and a machine has none.
-    serde_json::json!({
+    json!({
         "annotator": {},
         "version": env!("CARGO_PKG_VERSION"),
         "corpus": "",
@@ -116,7 +118,6 @@ fn annotation_metadata(analysis: &Analysis, rules: &str) -> serde_json::Value {
 
 /// One lane: its runs of one pattern token as segments, its period and changes in the sandbox.
 fn lane_annotation(analysis: &Analysis, layer: &Layer) -> serde_json::Value {
-    use serde_json::json;
     let data: Vec<_> = layer
         .segments
         .iter()
@@ -141,7 +142,6 @@ fn lane_annotation(analysis: &Analysis, layer: &Layer) -> serde_json::Value {
 /// One pattern layer: its changed stretches as segments labelled "change", what it is in the
 /// sandbox.
 fn pattern_annotation(analysis: &Analysis, p: &Pattern) -> serde_json::Value {
-    use serde_json::json;
     let data: Vec<_> = p
         .changes
         .iter()
@@ -168,9 +168,7 @@ fn pattern_annotation(analysis: &Analysis, p: &Pattern) -> serde_json::Value {
 
 /// Every lane's segments in one `multi_segment` annotation, the longest scale as level 0.
 fn lanes_together(analysis: &Analysis) -> serde_json::Value {
-    use serde_json::json;
-    let mut order: Vec<usize> = (0..analysis.layers.len()).collect();
-    order.sort_by(|&a, &b| analysis.layers[b].scale_s.total_cmp(&analysis.layers[a].scale_s));
+    let order = analysis.lanes_longest_first();
     let mut multi = Vec::new();
     for (level, &i) in order.iter().enumerate() {
         for s in &analysis.layers[i].segments {

@@ -134,6 +134,16 @@ pub struct Analysis {
     pub patterns: Vec<Pattern>,
 }
 
+impl Analysis {
+    /// The indices of `layers`, longest timescale first: the order the picture draws the lanes
+    /// in, top to bottom, and the JAMS `multi_segment` annotation numbers its levels in.
+    pub fn lanes_longest_first(&self) -> Vec<usize> {
+        let mut order: Vec<usize> = (0..self.layers.len()).collect();
+        order.sort_by(|&a, &b| self.layers[b].scale_s.total_cmp(&self.layers[a].scale_s));
+        order
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Layer {
     pub scale_s: f64,
