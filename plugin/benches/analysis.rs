@@ -25,7 +25,7 @@ use strata::inference::{locate_models, runtime, ModelSet, Workload};
 
 mod child;
 mod piece;
-use child::{report_peak_memory, run_child};
+use child::{report_peak_memory, run_child, run_of, Run};
 use piece::write_piece;
 
 const MINUTES: [u32; 2] = [10, 60];
@@ -34,17 +34,11 @@ const TARGET_REAL_TIME: f64 = 200.0;
 const TARGET_HOUR_MB: f64 = 300.0;
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    if let Some(i) = args.iter().position(|a| a == "--child") {
-        child_job(&args[i + 1], Path::new(&args[i + 2]));
-        return;
-    }
-    if args.iter().any(|a| a == "--list") {
-        println!("analysis: bench");
-        return;
-    }
-    let dir = std::env::temp_dir().join(format!("strata-analysis-bench-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp folder");
+    let dir = match run_of("analysis") {
+        Some(Run::Child(args)) => return child_job(&args[0], Path::new(&args[1])),
+        Some(Run::Bench(dir)) => dir,
+        None => return,
+    };
     println!("| length | decoding alone: s, × real time | analysis: s, × real time, peak MB, layers | analysis / decoding |");
     println!("|---|---|---|---|");
     let mut hour = None;

@@ -18,23 +18,17 @@ use strata::inference::{locate_models, runtime, ModelSet, Workload};
 
 mod child;
 mod piece;
-use child::{report_peak_memory, run_child};
+use child::{report_peak_memory, run_child, run_of, Run};
 use piece::write_piece;
 
 const MINUTES: [u32; 3] = [1, 10, 60];
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    if let Some(i) = args.iter().position(|a| a == "--child") {
-        child(&args[i + 1], Path::new(&args[i + 2]), Path::new(&args[i + 3]));
-        return;
-    }
-    if args.iter().any(|a| a == "--list") {
-        println!("export: bench");
-        return;
-    }
-    let dir = std::env::temp_dir().join(format!("strata-export-bench-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp folder");
+    let dir = match run_of("export") {
+        Some(Run::Child(args)) => return child(&args[0], Path::new(&args[1]), Path::new(&args[2])),
+        Some(Run::Bench(dir)) => dir,
+        None => return,
+    };
     println!("| length | analysis alone: peak MB, × real time | export: peak MB, × real time |");
     println!("|---|---|---|");
     let mut peaks = Vec::new();

@@ -4,7 +4,32 @@
 #![allow(dead_code)]
 
 use std::ffi::OsStr;
+use std::path::PathBuf;
 use std::time::Instant;
+
+/// What this run of a file benchmark is for.
+pub enum Run {
+    /// A job in a child process ([`run_child`]), with the arguments after `--child`.
+    Child(Vec<String>),
+    /// The benchmark itself, with a temporary folder of its own (made here) for its files.
+    Bench(PathBuf),
+}
+
+/// What benchmark `name` was started for; `None` when cargo only asked for its `--list`, which is
+/// answered here.
+pub fn run_of(name: &str) -> Option<Run> {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--child") {
+        return Some(Run::Child(args[i + 1..].to_vec()));
+    }
+    if args.iter().any(|a| a == "--list") {
+        println!("{name}: bench");
+        return None;
+    }
+    let dir = std::env::temp_dir().join(format!("strata-{name}-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp folder");
+    Some(Run::Bench(dir))
+}
 
 /// A child job's peak resident memory (MB), the lines it printed after that, and its wall time
 /// (s, the process's start and model loading included).
