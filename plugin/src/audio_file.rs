@@ -3,7 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
-use symphonia::core::audio::SampleBuffer;
+use std::borrow::Cow;
+
+use symphonia::core::audio::{AudioBuffer, AudioBufferRef};
 use symphonia::core::codecs::{Decoder, DecoderOptions, CODEC_TYPE_NULL};
 use symphonia::core::errors::Error as SymphoniaError;
 use symphonia::core::formats::{FormatOptions, FormatReader};
@@ -38,7 +40,9 @@ pub struct AudioFile {
     channels: usize,
     frames_total: Option<u64>,
     frames_read: u64,
-    buffer: Option<SampleBuffer<f32>>,
+    /// Decoded samples of formats that are not f32 already, converted (allocated once, grown
+    /// when a packet is longer).
+    converted: Option<AudioBuffer<f32>>,
 }
 
 impl AudioFile {
@@ -93,7 +97,7 @@ impl AudioFile {
             channels,
             frames_total,
             frames_read: 0,
-            buffer: None,
+            converted: None,
         })
     }
 
@@ -119,31 +123,43 @@ impl AudioFile {
     /// the end of the file.
     pub fn read_mono(&mut self, mono: &mut Vec<f32>) -> Result<bool, AudioFileError> {
         mono.clear();
-        let Some((samples, n_ch)) = self.next_interleaved()? else {
-            return Ok(false);
-        };
-        let gain = 1.0 / n_ch as f32;
-        mono.extend(samples.chunks_exact(n_ch).map(|f| f.iter().sum::<f32>() * gain));
-        Ok(true)
+        self.next_planes(|planes| {
+            let gain = 1.0 / planes.len() as f32;
+            match planes {
+                [only] => mono.extend_from_slice(only),
+                [left, right] => mono.extend(left.iter().zip(*right).map(|(l, r)| (l + r) * gain)),
+                [first, rest @ ..] => {
+                    mono.extend_from_slice(first);
+                    for plane in rest {
+                        for (m, s) in mono.iter_mut().zip(*plane) {
+                            *m += s;
+                        }
+                    }
+                    mono.iter_mut().for_each(|m| *m *= gain);
+                }
+                [] => {}
+            }
+        })
     }
 
     /// Decodes the next packet and appends it to `channels` (one `Vec` per channel, made to
     /// match the file's channel count). `Ok(false)` at the end of the file.
     pub fn read_planar(&mut self, channels: &mut Vec<Vec<f32>>) -> Result<bool, AudioFileError> {
-        let Some((samples, n_ch)) = self.next_interleaved()? else {
-            return Ok(false);
-        };
-        channels.resize_with(n_ch, Vec::new);
-        for frame in samples.chunks_exact(n_ch) {
-            for (c, &s) in frame.iter().enumerate() {
-                channels[c].push(s);
+        self.next_planes(|planes| {
+            channels.resize_with(planes.len(), Vec::new);
+            for (channel, plane) in channels.iter_mut().zip(planes) {
+                channel.extend_from_slice(plane);
             }
-        }
-        Ok(true)
+        })
     }
 
-    /// The next non-empty packet of this track, interleaved, with its channel count.
-    fn next_interleaved(&mut self) -> Result<Option<(&[f32], usize)>, AudioFileError> {
+    /// Decodes the next non-empty packet of this track and hands its samples to `take`, one
+    /// slice per channel, all the same length. `Ok(false)` at the end of the file.
+    ///
+    /// The samples are read where the decoder left them when they are f32 already (a float
+    /// WAV, MP3, OGG), and converted once otherwise: no copy interleaves them only for the
+    /// caller to take them apart again.
+    fn next_planes(&mut self, take: impl FnOnce(&[&[f32]])) -> Result<bool, AudioFileError> {
         loop {
             let format = &mut self.format;
             let packet = match decoder_call(|| format.next_packet()).map_err(|reason| self.corrupt(reason))? {
@@ -158,9 +174,9 @@ impl AudioFile {
                             )));
                         }
                     }
-                    return Ok(None);
+                    return Ok(false);
                 }
-                Err(SymphoniaError::ResetRequired) => return Ok(None),
+                Err(SymphoniaError::ResetRequired) => return Ok(false),
                 Err(e) => return Err(self.corrupt(e.to_string())),
             };
             if packet.track_id() != self.track_id {
@@ -172,33 +188,38 @@ impl AudioFile {
             let gave_up = |reason| AudioFileError::Corrupt { path: path.clone(), seconds, reason };
             let decoded = match decoder_call(|| decoder.decode(&packet)).map_err(gave_up)? {
                 Ok(d) => d,
-                Err(SymphoniaError::DecodeError(e)) => return Err(self.corrupt(e.to_owned())),
-                Err(e) => return Err(self.corrupt(e.to_string())),
+                Err(SymphoniaError::DecodeError(e)) => return Err(Self::corrupt_at(path, seconds, e.to_owned())),
+                Err(e) => return Err(Self::corrupt_at(path, seconds, e.to_string())),
             };
-            let spec = *decoded.spec();
-            let n_ch = spec.channels.count().max(1);
-            let needed = decoded.capacity();
-            if self.buffer.as_ref().is_none_or(|b| b.capacity() < needed * n_ch) {
-                self.buffer = Some(SampleBuffer::<f32>::new(needed as u64, spec));
-            }
-            let Some(buf) = self.buffer.as_mut() else { continue };
-            buf.copy_interleaved_ref(decoded);
-            let frames = buf.samples().len() / n_ch;
+            let frames = decoded.frames();
             if frames == 0 {
                 continue;
             }
             self.frames_read += frames as u64;
-            let buf = self.buffer.as_ref().map(|b| b.samples()).unwrap_or(&[]);
-            return Ok(Some((buf, n_ch)));
+            let planes = match decoded {
+                AudioBufferRef::F32(Cow::Borrowed(buffer)) => buffer.planes(),
+                other => {
+                    let spec = *other.spec();
+                    let capacity = other.capacity() as u64;
+                    let converted = match &mut self.converted {
+                        Some(c) if c.capacity() >= other.capacity() && *c.spec() == spec => c,
+                        slot => slot.insert(AudioBuffer::new(capacity, spec)),
+                    };
+                    other.convert(converted);
+                    converted.planes()
+                }
+            };
+            take(planes.planes());
+            return Ok(true);
         }
     }
 
     fn corrupt(&self, reason: String) -> AudioFileError {
-        AudioFileError::Corrupt {
-            path: self.path.clone(),
-            seconds: self.position_s(),
-            reason,
-        }
+        Self::corrupt_at(&self.path, self.position_s(), reason)
+    }
+
+    fn corrupt_at(path: &Path, seconds: f64, reason: String) -> AudioFileError {
+        AudioFileError::Corrupt { path: path.to_owned(), seconds, reason }
     }
 }
 
