@@ -296,15 +296,14 @@ impl ModelSet {
         if batch == 0 {
             return Ok(());
         }
-        let what = format!("the {} s encoder", self.manifest.scales[scale].scale_s);
-        let input = TensorRef::from_array_view(([batch, w, d], &windows[..batch * w * d]))
-            .map_err(|e| run_error(&what, e))?;
-        let outputs = self.encoders[scale]
-            .run(ort::inputs!["frames" => input])
-            .map_err(|e| run_error(&what, e))?;
-        let (_, v) = outputs["vector"].try_extract_tensor::<f32>().map_err(|e| run_error(&what, e))?;
+        // Named only when something fails, not with a string made (and freed) on every call.
+        let scale_s = self.manifest.scales[scale].scale_s;
+        let failed = |e: ort::Error| run_error(&format!("the {scale_s} s encoder"), e);
+        let input = TensorRef::from_array_view(([batch, w, d], &windows[..batch * w * d])).map_err(failed)?;
+        let outputs = self.encoders[scale].run(ort::inputs!["frames" => input]).map_err(failed)?;
+        let (_, v) = outputs["vector"].try_extract_tensor::<f32>().map_err(failed)?;
         vectors.extend_from_slice(v);
-        let (_, t) = outputs["token"].try_extract_tensor::<i64>().map_err(|e| run_error(&what, e))?;
+        let (_, t) = outputs["token"].try_extract_tensor::<i64>().map_err(failed)?;
         tokens.extend(t.iter().map(|&t| t.clamp(0, 255) as u8));
         Ok(())
     }
@@ -319,18 +318,19 @@ impl ModelSet {
         prediction: &mut [f32],
     ) -> Result<(), ModelError> {
         let (vd, bd, hd) = (self.manifest.vector_dim, self.manifest.tower.below_dim, self.manifest.tower.hidden);
-        let what = format!("tower level {level}");
-        let f = TensorRef::from_array_view(([1, vd], feature)).map_err(|e| run_error(&what, e))?;
-        let b = TensorRef::from_array_view(([1, bd], below)).map_err(|e| run_error(&what, e))?;
-        let h = TensorRef::from_array_view(([1, hd], &state.h[..])).map_err(|e| run_error(&what, e))?;
-        let c = TensorRef::from_array_view(([1, hd], &state.c[..])).map_err(|e| run_error(&what, e))?;
+        // Named only when something fails (see `encode`).
+        let failed = |e: ort::Error| run_error(&format!("tower level {level}"), e);
+        let f = TensorRef::from_array_view(([1, vd], feature)).map_err(failed)?;
+        let b = TensorRef::from_array_view(([1, bd], below)).map_err(failed)?;
+        let h = TensorRef::from_array_view(([1, hd], &state.h[..])).map_err(failed)?;
+        let c = TensorRef::from_array_view(([1, hd], &state.c[..])).map_err(failed)?;
         let outputs = self.towers[level]
             .run(ort::inputs!["feature" => f, "below" => b, "h" => h, "c" => c])
-            .map_err(|e| run_error(&what, e))?;
-        let (_, p) = outputs["prediction"].try_extract_tensor::<f32>().map_err(|e| run_error(&what, e))?;
+            .map_err(failed)?;
+        let (_, p) = outputs["prediction"].try_extract_tensor::<f32>().map_err(failed)?;
         prediction.copy_from_slice(p);
-        let (_, h) = outputs["h_out"].try_extract_tensor::<f32>().map_err(|e| run_error(&what, e))?;
-        let (_, c) = outputs["c_out"].try_extract_tensor::<f32>().map_err(|e| run_error(&what, e))?;
+        let (_, h) = outputs["h_out"].try_extract_tensor::<f32>().map_err(failed)?;
+        let (_, c) = outputs["c_out"].try_extract_tensor::<f32>().map_err(failed)?;
         state.h.copy_from_slice(h);
         state.c.copy_from_slice(c);
         Ok(())
