@@ -436,23 +436,33 @@ fn novel_stretches_scored(frames: &[f32], bins: usize, bass: Option<BassFrames>,
         let aligned = &b.frames[(b.lag_frames * b.bins).min(b.frames.len())..];
         (pooled(aligned, b.bins, pool, &bin_floors(aligned, b.bins)), b)
     });
-    let look = |regions: &[u32]| {
-        let layout = Bands::of(bins);
-        let mut distance = nearest_far_distance(&moments, &layout, moment_rate, regions);
-        if let Some((bass_moments, b)) = &bass_moments {
-            let bass_layout = b.layout();
-            let below = nearest_far_distance(bass_moments, &bass_layout, moment_rate, regions);
-            distance = side_by_side(&distance, layout.bands, &below, bass_layout.bands);
-        }
+    let layout = Bands::of(bins);
+    // The log-mel's distances, and the bass view's if there is one: the first look's (no
+    // regions), or the second's (given the first's).
+    let distances = |regions: &[u32], first: Option<&(Vec<f64>, Option<Vec<f64>>)>| {
+        let measured = |moments: &[f32], layout: &Bands, earlier: Option<&Vec<f64>>| match earlier {
+            Some(earlier) => nearest_far_distance_again(moments, layout, moment_rate, regions, earlier),
+            None => nearest_far_distance(moments, layout, moment_rate, regions),
+        };
+        let mel = measured(&moments, &layout, first.map(|f| &f.0));
+        let bass = bass_moments.as_ref().map(|(m, b)| measured(m, &b.layout(), first.and_then(|f| f.1.as_ref())));
+        (mel, bass)
+    };
+    let look = |(mel, bass): &(Vec<f64>, Option<Vec<f64>>)| {
+        let distance = match (bass, &bass_moments) {
+            (Some(below), Some((_, b))) => side_by_side(mel, layout.bands, below, b.layout().bands),
+            _ => mel.clone(),
+        };
         let band_z = band_scores(&distance, n);
         let found = stretches(&top_band_score(&band_z, n), moment_rate);
         (found, band_z)
     };
-    let (first, band_z) = look(&vec![0; n]);
+    let measured = distances(&vec![0; n], None);
+    let (first, band_z) = look(&measured);
     if first.is_empty() {
         return (first, band_z, moment_rate);
     }
-    let (found, band_z) = look(&stretch_regions(&first, n, moment_rate));
+    let (found, band_z) = look(&distances(&stretch_regions(&first, n, moment_rate), Some(&measured)));
     (found, band_z, moment_rate)
 }
 
@@ -511,27 +521,54 @@ const BLOCK_MOMENTS: usize = 1024;
 /// the closest window in reach, `NaN` where there is none. Two moments in the same nonzero
 /// `region` (one per moment, see [`stretch_regions`]) are not compared.
 fn nearest_far_distance(moments: &[f32], layout: &Bands, moment_rate: f64, region: &[u32]) -> Vec<f64> {
+    nearest_far_distance_of(moments, layout, moment_rate, region, Wanted::Every)
+}
+
+/// [`nearest_far_distance`] with `region`, given `first`, the distances without regions. A
+/// pair is left out only when both its moments lie in one region, so a moment outside every
+/// region keeps `first`'s distance: only the moments inside one are measured again (the second
+/// look cost as much as the first when every moment was), to the same bits.
+fn nearest_far_distance_again(moments: &[f32], layout: &Bands, moment_rate: f64, region: &[u32], first: &[f64]) -> Vec<f64> {
+    let mut again = nearest_far_distance_of(moments, layout, moment_rate, region, Wanted::InRegions);
+    for ((distances, earlier), &r) in again.chunks_exact_mut(layout.bands).zip(first.chunks_exact(layout.bands)).zip(region) {
+        if r == 0 {
+            distances.copy_from_slice(earlier);
+        }
+    }
+    again
+}
+
+/// Which moments' distances [`nearest_far_distance_of`] measures.
+#[derive(Clone, Copy, PartialEq)]
+enum Wanted {
+    Every,
+    /// Only the moments in a nonzero region; the others' are left without a match (`NaN`).
+    InRegions,
+}
+
+fn nearest_far_distance_of(moments: &[f32], layout: &Bands, moment_rate: f64, region: &[u32], wanted: Wanted) -> Vec<f64> {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
         // SAFETY: this CPU has AVX2, just checked. The same IEEE operations in the same order
         // as the portable build (Rust never fuses a multiply and an add by itself), so the same
         // distances to the bit, only twice the lanes.
-        return unsafe { nearest_far_distance_avx2(moments, layout, moment_rate, region) };
+        return unsafe { nearest_far_distance_avx2(moments, layout, moment_rate, region, wanted) };
     }
-    nearest_far_distance_on_any_cpu(moments, layout, moment_rate, region)
+    nearest_far_distance_on_any_cpu(moments, layout, moment_rate, region, wanted)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn nearest_far_distance_avx2(moments: &[f32], layout: &Bands, moment_rate: f64, region: &[u32]) -> Vec<f64> {
-    nearest_far_distance_on_any_cpu(moments, layout, moment_rate, region)
+unsafe fn nearest_far_distance_avx2(moments: &[f32], layout: &Bands, moment_rate: f64, region: &[u32], wanted: Wanted) -> Vec<f64> {
+    nearest_far_distance_on_any_cpu(moments, layout, moment_rate, region, wanted)
 }
 
 /// [`nearest_far_distance`]: band by band, block by block of moments, lag by lag, every loop
 /// runs along time over one bin's moments (element-wise, so it vectorises), and what one band
-/// reads stays in cache while the lags go by.
+/// reads stays in cache while the lags go by. A window's sum depends only on the pairs around
+/// it, not on the block it was summed in, so the blocks may be any runs of moments.
 #[inline(always)]
-fn nearest_far_distance_on_any_cpu(moments: &[f32], layout: &Bands, moment_rate: f64, region: &[u32]) -> Vec<f64> {
+fn nearest_far_distance_on_any_cpu(moments: &[f32], layout: &Bands, moment_rate: f64, region: &[u32], wanted: Wanted) -> Vec<f64> {
     let bins = layout.bins;
     let n = moments.len() / bins.max(1);
     let bands = layout.bands;
@@ -550,29 +587,38 @@ fn nearest_far_distance_on_any_cpu(moments: &[f32], layout: &Bands, moment_rate:
     // pairs) per band and moment; a window an end cuts short counts as if it had them all.
     let mut nearest = vec![f32::INFINITY; n * bands];
     let mut windows = BandWindows::new(context);
+    let lags = exclusion + 1..=reach;
+    let region = &region[..n.min(region.len())];
+    let runs = match wanted {
+        Wanted::Every => Vec::new(),
+        Wanted::InRegions => region_runs(region),
+    };
+    let excluding = regions.then_some(region);
     for k in 0..bands {
         let band: Vec<&[f32]> = layout.range(k).map(|b| &series[b * n..(b + 1) * n]).collect();
         let near = &mut nearest[k * n..(k + 1) * n];
-        for from in (0..n).step_by(BLOCK_MOMENTS) {
-            for lag in exclusion + 1..=reach {
-                if from + lag >= n {
-                    break;
-                }
-                let to = (from + BLOCK_MOMENTS).min(n - lag);
-                let w = windows.of(&band, lag, from..to);
-                if regions {
-                    let (here, there) = (&region[from..to], &region[from + lag..to + lag]);
-                    for ((w, &a), &b) in w.iter_mut().zip(here).zip(there) {
-                        if a != 0 && a == b {
-                            *w = f32::INFINITY;
-                        }
+        match wanted {
+            Wanted::Every => {
+                for from in (0..n).step_by(BLOCK_MOMENTS) {
+                    for lag in lags.clone().take_while(|lag| from + lag < n) {
+                        let to = (from + BLOCK_MOMENTS).min(n - lag);
+                        pairs_into(&mut windows, near, &band, lag, (from, to), (true, true), excluding);
                     }
                 }
-                for (here, &w) in near[from..to].iter_mut().zip(w.iter()) {
-                    *here = here.min(w);
-                }
-                for (there, &w) in near[from + lag..to + lag].iter_mut().zip(w.iter()) {
-                    *there = there.min(w);
+            }
+            Wanted::InRegions => {
+                for &(a, b) in &runs {
+                    for lag in lags.clone() {
+                        // The run's moments as the earlier of a pair, then as the later.
+                        let to = b.min(n.saturating_sub(lag));
+                        if a < to {
+                            pairs_into(&mut windows, near, &band, lag, (a, to), (true, false), excluding);
+                        }
+                        let from = a.max(lag) - lag;
+                        if from + lag < b {
+                            pairs_into(&mut windows, near, &band, lag, (from, b - lag), (false, true), excluding);
+                        }
+                    }
                 }
             }
         }
@@ -588,6 +634,58 @@ fn nearest_far_distance_on_any_cpu(moments: &[f32], layout: &Bands, moment_rate:
         }
     }
     out
+}
+
+/// The pairs (t, t + `lag`) for t in `from..to`, given to the nearest of the earlier moment,
+/// the later one or both; a pair inside one of `excluding`'s nonzero regions counts as no match.
+/// (A function, not a closure, so that the AVX2 build's `target_feature` reaches it.)
+#[inline(always)]
+fn pairs_into(
+    windows: &mut BandWindows,
+    near: &mut [f32],
+    band: &[&[f32]],
+    lag: usize,
+    (from, to): (usize, usize),
+    (earlier, later): (bool, bool),
+    excluding: Option<&[u32]>,
+) {
+    let w = windows.of(band, lag, from..to);
+    if let Some(region) = excluding {
+        let (here, there) = (&region[from..to], &region[from + lag..to + lag]);
+        for ((w, &a), &b) in w.iter_mut().zip(here).zip(there) {
+            if a != 0 && a == b {
+                *w = f32::INFINITY;
+            }
+        }
+    }
+    if earlier {
+        for (here, &w) in near[from..to].iter_mut().zip(w.iter()) {
+            *here = here.min(w);
+        }
+    }
+    if later {
+        for (there, &w) in near[from + lag..to + lag].iter_mut().zip(w.iter()) {
+            *there = there.min(w);
+        }
+    }
+}
+
+/// The runs of moments in a nonzero region, `(start, end)`, none longer than [`BLOCK_MOMENTS`].
+fn region_runs(region: &[u32]) -> Vec<(usize, usize)> {
+    let mut runs = Vec::new();
+    let mut t = 0;
+    while t < region.len() {
+        if region[t] == 0 {
+            t += 1;
+            continue;
+        }
+        let start = t;
+        while t < region.len() && region[t] != 0 && t - start < BLOCK_MOMENTS {
+            t += 1;
+        }
+        runs.push((start, t));
+    }
+    runs
 }
 
 /// One band's window sums for a block of pairs at one lag, with its scratch allocated once.
@@ -1013,9 +1111,46 @@ mod tests {
         let region: Vec<u32> = (0..n).map(|t| if (400..700).contains(&t) { 1 } else if (1500..1600).contains(&t) { 2 } else { 0 }).collect();
         let layout = Bands::of(BINS);
         let chosen = nearest_far_distance(&moments, &layout, MOMENT_RATE_HZ, &region);
-        let portable = nearest_far_distance_on_any_cpu(&moments, &layout, MOMENT_RATE_HZ, &region);
+        let portable = nearest_far_distance_on_any_cpu(&moments, &layout, MOMENT_RATE_HZ, &region, Wanted::Every);
         assert_eq!(chosen.len(), n * BANDS);
         assert!(chosen.iter().zip(&portable).all(|(a, b)| a.to_bits() == b.to_bits()));
+    }
+
+    #[test]
+    fn the_second_look_measures_only_the_regions_and_agrees_to_the_bit() {
+        // Regions of every kind: at the start, at the end, two touching, one longer than a
+        // block of moments, one a single moment.
+        let n = 3000;
+        let moments: Vec<f32> = (0..n * BINS).map(|i| -30.0 + 20.0 * noise(i as u64 + 7)).collect();
+        let region: Vec<u32> = (0..n)
+            .map(|t| match t {
+                0..=40 => 1,
+                400..=699 => 2,
+                700..=759 => 3,
+                1000..=2199 => 4,
+                2500 => 5,
+                2950.. => 6,
+                _ => 0,
+            })
+            .collect();
+        let layout = Bands::of(BINS);
+        let first = nearest_far_distance(&moments, &layout, MOMENT_RATE_HZ, &vec![0; n]);
+        let whole = nearest_far_distance(&moments, &layout, MOMENT_RATE_HZ, &region);
+        let again = nearest_far_distance_again(&moments, &layout, MOMENT_RATE_HZ, &region, &first);
+        assert_eq!(again.len(), whole.len());
+        let differ = whole.iter().zip(&again).filter(|(a, b)| a.to_bits() != b.to_bits()).count();
+        assert_eq!(differ, 0, "{differ} of {} distances differ", whole.len());
+        // And the regions did change something, or this would not test the second look.
+        assert!(whole.iter().zip(&first).any(|(a, b)| a.to_bits() != b.to_bits()));
+        let portable = nearest_far_distance_on_any_cpu(&moments, &layout, MOMENT_RATE_HZ, &region, Wanted::InRegions);
+        let chosen = nearest_far_distance_of(&moments, &layout, MOMENT_RATE_HZ, &region, Wanted::InRegions);
+        assert!(chosen.iter().zip(&portable).all(|(a, b)| a.to_bits() == b.to_bits()));
+        // The bass view's moments may end before the log-mel's, whose regions they are given.
+        let shorter = &moments[..(n - 30) * BINS];
+        let first = nearest_far_distance(shorter, &layout, MOMENT_RATE_HZ, &vec![0; n]);
+        let whole = nearest_far_distance(shorter, &layout, MOMENT_RATE_HZ, &region);
+        let again = nearest_far_distance_again(shorter, &layout, MOMENT_RATE_HZ, &region, &first);
+        assert!(whole.len() == again.len() && whole.iter().zip(&again).all(|(a, b)| a.to_bits() == b.to_bits()));
     }
 
     #[test]
