@@ -986,8 +986,10 @@ fn stray_scores(power: &[f32], bins: usize, dims: &[usize], model: &[f32], fr: f
                 diff.push(db_over(row[dims[j]], modelled[j]));
             }
         }
-        for diff in diffs {
-            let diff = moving_average(&moving_average(&diff, CHANGE_FRAME_SMOOTHING), smooth);
+        let series: Vec<&[f64]> = diffs.iter().map(Vec::as_slice).collect();
+        let once = moving_averages(&series, CHANGE_FRAME_SMOOTHING);
+        let series: Vec<&[f64]> = once.iter().map(Vec::as_slice).collect();
+        for diff in moving_averages(&series, smooth) {
             for (e, v) in energy.iter_mut().zip(diff) {
                 *e += v * v;
             }
@@ -1097,48 +1099,88 @@ fn median(v: &mut [f64]) -> f64 {
 /// Centred moving average of `size` samples, the edges averaging what exists (the edge value
 /// repeated, as if the signal held still beyond its ends).
 fn moving_average(x: &[f64], size: usize) -> Vec<f64> {
-    let n = x.len();
-    if size <= 1 || n == 0 {
-        return x.to_vec();
+    let [out] = moving_average_lanes([x], size);
+    out
+}
+
+/// Series [`moving_averages`] runs side by side.
+const MOVING_AVERAGE_LANES: usize = 4;
+
+/// [`moving_average`] of each of `xs` (of one length), [`MOVING_AVERAGE_LANES`] at a time (the
+/// rest two at a time). One running sum waits on its last addition at every value; four in one
+/// loop each wait on their own, so they add up in about the time of one. Each is the same sums in the same order as
+/// alone, so the same values to the bit.
+fn moving_averages(xs: &[&[f64]], size: usize) -> Vec<Vec<f64>> {
+    let mut out = Vec::with_capacity(xs.len());
+    let mut fours = xs.chunks_exact(MOVING_AVERAGE_LANES);
+    for group in &mut fours {
+        let lanes: [&[f64]; MOVING_AVERAGE_LANES] = std::array::from_fn(|k| group[k]);
+        out.extend(moving_average_lanes(lanes, size));
+    }
+    // The rest in pairs (a channel's two bins come alone), then one by one.
+    let mut pairs = fours.remainder().chunks_exact(2);
+    for pair in &mut pairs {
+        out.extend(moving_average_lanes([pair[0], pair[1]], size));
+    }
+    out.extend(pairs.remainder().iter().map(|x| moving_average(x, size)));
+    out
+}
+
+/// [`moving_average`] of `N` series of one length at once (see [`moving_averages`]).
+#[inline(always)]
+fn moving_average_lanes<const N: usize>(xs: [&[f64]; N], size: usize) -> [Vec<f64>; N] {
+    let n = xs.first().map_or(0, |x| x.len());
+    if size <= 1 || n == 0 || xs.iter().any(|x| x.len() != n) {
+        return xs.map(|x| x.to_vec());
     }
     let half = size / 2;
-    let at = |i: isize| x[i.clamp(0, n as isize - 1) as usize];
+    let at = |x: &[f64], i: isize| x[i.clamp(0, n as isize - 1) as usize];
     // Written in place, not pushed: a push may grow the vector, and around that call the running
     // sum went through memory on every value, which made this a tenth of an hour's analysis.
-    let mut out = vec![0.0; n];
-    let mut sum: f64 = (-(half as isize)..(size - half) as isize).map(at).sum();
+    let mut out: [Vec<f64>; N] = std::array::from_fn(|_| vec![0.0; n]);
+    let mut sum: [f64; N] = xs.map(|x| (-(half as isize)..(size - half) as isize).map(|i| at(x, i)).sum());
     let ahead = size - half;
-    let clamped = |i: usize| at((i + ahead) as isize) - at(i as isize - half as isize);
+    let clamped = |x: &[f64], i: usize| at(x, (i + ahead) as isize) - at(x, i as isize - half as isize);
     // From `start` to `end` the window lies wholly inside `x` and is read without clamping (the
     // same sums, in the same order: a long input spends nearly all its time there).
     let start = half.min(n);
     let end = n.saturating_sub(ahead).max(start);
     let scale = size as f64;
-    for (i, o) in out.iter_mut().enumerate().take(start) {
-        *o = sum / scale;
-        sum += clamped(i);
+    for i in 0..start {
+        for k in 0..N {
+            out[k][i] = sum[k] / scale;
+            sum[k] += clamped(xs[k], i);
+        }
     }
-    for (i, o) in out.iter_mut().enumerate().take(end).skip(start) {
-        *o = sum / scale;
-        sum += x[i + ahead] - x[i - half];
+    for i in start..end {
+        for k in 0..N {
+            out[k][i] = sum[k] / scale;
+            sum[k] += xs[k][i + ahead] - xs[k][i - half];
+        }
     }
-    for (i, o) in out.iter_mut().enumerate().skip(end) {
-        *o = sum / scale;
-        sum += clamped(i);
+    for i in end..n {
+        for k in 0..N {
+            out[k][i] = sum[k] / scale;
+            sum[k] += clamped(xs[k], i);
+        }
     }
     out
 }
 
-/// `x` band-passed in time for periods of `lo..=hi` frames, without its mean: less its trend (a
-/// moving average over more than two of the longest periods), smoothed over a quarter of the
-/// shortest.
-fn band_passed(x: &[f64], lo: usize, hi: usize) -> Vec<f64> {
-    let trend = moving_average(x, 2 * hi + 1);
-    let detrended: Vec<f64> = x.iter().zip(&trend).map(|(a, b)| a - b).collect();
-    let mut band = moving_average(&detrended, (lo / 4).max(1));
-    let mean = band.iter().sum::<f64>() / band.len().max(1) as f64;
-    band.iter_mut().for_each(|v| *v -= mean);
-    band
+/// Each of `xs` band-passed in time for periods of `lo..=hi` frames, without its mean: less its
+/// trend (a moving average over more than two of the longest periods), smoothed over a quarter
+/// of the shortest. The series' moving averages run side by side ([`moving_averages`]).
+fn band_passed_all(xs: &[Vec<f64>], lo: usize, hi: usize) -> Vec<Vec<f64>> {
+    let series: Vec<&[f64]> = xs.iter().map(Vec::as_slice).collect();
+    let trends = moving_averages(&series, 2 * hi + 1);
+    let detrended: Vec<Vec<f64>> = xs.iter().zip(&trends).map(|(x, trend)| x.iter().zip(trend).map(|(a, b)| a - b).collect()).collect();
+    let series: Vec<&[f64]> = detrended.iter().map(Vec::as_slice).collect();
+    let mut bands = moving_averages(&series, (lo / 4).max(1));
+    for band in &mut bands {
+        let mean = band.iter().sum::<f64>() / band.len().max(1) as f64;
+        band.iter_mut().for_each(|v| *v -= mean);
+    }
+    bands
 }
 
 /// Similarity across lags of every channel, by FFT autocorrelation, with its plans and buffers
@@ -1186,8 +1228,7 @@ impl Autocorrelation {
         {
             self.power.iter_mut().for_each(|p| *p = Complex::new(0.0, 0.0));
             let mut squares = vec![0.0_f64; t];
-            for x in db {
-                let band = band_passed(x, lo, hi);
+            for band in band_passed_all(db, lo, hi) {
                 for (s, v) in squares.iter_mut().zip(&band) {
                     *s += v * v;
                 }
@@ -1436,7 +1477,7 @@ mod tests {
             })
             .collect();
         let r = Autocorrelation::new(t, max_lag).similarity(&db, lo, hi, max_lag);
-        let bands: Vec<Vec<f64>> = db.iter().map(|x| band_passed(x, lo, hi)).collect();
+        let bands = band_passed_all(&db, lo, hi);
         let var = bands.iter().flatten().map(|v| v * v).sum::<f64>() / t as f64 + 1e-9;
         for l in 0..=max_lag {
             let sq_diff: f64 = bands.iter().map(|x| (l..t).map(|i| (x[i] - x[i - l]).powi(2)).sum::<f64>()).sum();
@@ -1451,6 +1492,20 @@ mod tests {
         let x = vec![2.0; 17];
         assert_eq!(moving_average(&x, 5), x);
         assert_eq!(moving_average(&[1.0, 2.0, 3.0], 1), vec![1.0, 2.0, 3.0]);
+    }
+
+    #[test]
+    fn moving_averages_side_by_side_are_each_alone_to_the_bit() {
+        for (count, len, size) in [(4, 1000, 51), (7, 300, 4), (2, 500, 101), (9, 20, 33), (1, 50, 3), (5, 1, 7)] {
+            let xs: Vec<Vec<f64>> = (0..count).map(|k| (0..len).map(|i| ((i * 37 + k * 11) % 23) as f64 * 0.37 - 3.1).collect()).collect();
+            let series: Vec<&[f64]> = xs.iter().map(Vec::as_slice).collect();
+            let together = moving_averages(&series, size);
+            assert_eq!(together.len(), count);
+            for (x, got) in xs.iter().zip(&together) {
+                let alone = moving_average(x, size);
+                assert!(alone.iter().zip(got).all(|(a, b)| a.to_bits() == b.to_bits()), "{count} series of {len}, size {size}");
+            }
+        }
     }
 
     #[test]
