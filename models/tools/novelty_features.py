@@ -1,6 +1,6 @@
 """The change detector's features, ablated: Strata's novel stretches on log-mel bands against the
 same detector on a frontend's learned frame embeddings, and on both; with and without the bass
-view (`--bass`: a 4096-point spectrum from 30 to 250 Hz, bins pooled in pairs, in four bands
+view (`--bass`: a 256 ms spectrum from 30 to 250 Hz at 2 kHz, bins pooled in pairs, in four bands
 beside the log-mel's, as `plugin/src/dsp/bass.rs` makes it); and the detector's second look at
 several margins.
 
@@ -56,20 +56,35 @@ def logmel_db(logmel: np.ndarray) -> np.ndarray:
 
 
 BASS_N_FFT, BASS_MIN_HZ, BASS_MAX_HZ, BASS_BINS_PER_VALUE, BASS_BANDS = 4096, 30.0, 250.0, 2, 4
+BASS_DECIMATION, BASS_TAPS_PER_DECIMATION = 8, 8
+
+
+def bass_low_pass() -> np.ndarray:
+    """The low-pass before the bass view's decimation: a Hann-windowed sinc cut at the decimated
+    Nyquist frequency, 65 taps, unit gain at 0 Hz (`low_pass` in `plugin/src/dsp/bass.rs`)."""
+    n = BASS_TAPS_PER_DECIMATION * BASS_DECIMATION + 1
+    x = np.arange(n) - (n - 1) / 2
+    cutoff = 0.5 / BASS_DECIMATION
+    taps = np.sinc(2 * cutoff * x) * (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n) / (n - 1)))
+    return taps / taps.sum()
 
 
 def bass_view(mono: np.ndarray, frames: int) -> np.ndarray:
     """The bass view in dB, one frame per log-mel frame, each heard around its log-mel frame: frame
-    t's 4096 samples end where log-mel frame t + lag ends (silence before the start), lag the
-    window's extra half in hops (6), as `plugin/src/dsp/bass.rs` and the detector align them."""
-    hop, frame_len = features.HOP, features.N_FFT
+    t's 256 ms end where log-mel frame t + lag ends (silence before the start), lag the window's
+    extra half in hops (6), as `plugin/src/dsp/bass.rs` and the detector align them. Like it, the
+    stream is low-passed and decimated by 8 first and the spectrum taken at 2 kHz."""
+    hop, frame_len, d = features.HOP, features.N_FFT, BASS_DECIMATION
+    n_fft = BASS_N_FFT // d
     lead = BASS_N_FFT - frame_len
-    lag = round(lead / 2 / hop)
-    padded = np.concatenate([np.zeros(lead, np.float32), mono.astype(np.float32)])
-    count = max(0, min(frames, (len(padded) - BASS_N_FFT) // hop + 1 - lag))
-    starts = (np.arange(count) + lag) * hop
-    window = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(BASS_N_FFT) / BASS_N_FFT)
-    spectrum = np.abs(np.fft.rfft(padded[starts[:, None] + np.arange(BASS_N_FFT)] * window, axis=1)) ** 2 / BASS_N_FFT
+    lag = round((lead / 2 + (BASS_TAPS_PER_DECIMATION * d) / 2) / hop)
+    filtered = np.convolve(mono.astype(np.float64), bass_low_pass())[: len(mono)]
+    decimated = filtered[d - 1 :: d]
+    padded = np.concatenate([np.zeros(lead // d), decimated])
+    count = max(0, min(frames, (len(padded) - n_fft) // (hop // d) + 1 - lag))
+    starts = (np.arange(count) + lag) * (hop // d)
+    window = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n_fft) / n_fft)
+    spectrum = np.abs(np.fft.rfft(padded[starts[:, None] + np.arange(n_fft)] * window, axis=1)) ** 2 * d * d / BASS_N_FFT
     hz_per_bin = features.SAMPLE_RATE / BASS_N_FFT
     first, last = math.ceil(BASS_MIN_HZ / hz_per_bin), math.floor(BASS_MAX_HZ / hz_per_bin)
     values = (last + 1 - first) // BASS_BINS_PER_VALUE
