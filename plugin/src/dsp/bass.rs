@@ -152,7 +152,7 @@ impl BassSpectrum {
             if self.recent.len() >= RECENT_CAPACITY {
                 self.recent.drain(..self.recent.len() + 1 - self.taps.len());
             }
-            let due = self.pushed >= self.frame_len as u64 && (self.pushed - self.frame_len as u64) % self.hop as u64 == 0;
+            let due = self.pushed >= self.frame_len as u64 && (self.pushed - self.frame_len as u64).is_multiple_of(self.hop as u64);
             if due {
                 self.frame_into(frames);
                 made += 1;
@@ -215,7 +215,7 @@ const RECENT_CAPACITY: usize = 1024;
 fn decimation_for(sample_rate: f64, frame_len: usize, hop: usize) -> usize {
     let mut d = MAX_DECIMATION;
     while d > 1
-        && (frame_len % d != 0 || hop % d != 0 || sample_rate / d as f64 / 2.0 < 4.0 * BASS_MAX_HZ || BASS_N_FFT / d < 64)
+        && (!frame_len.is_multiple_of(d) || !hop.is_multiple_of(d) || sample_rate / d as f64 / 2.0 < 4.0 * BASS_MAX_HZ || BASS_N_FFT / d < 64)
     {
         d /= 2;
     }

@@ -1131,6 +1131,8 @@ fn moving_averages(xs: &[&[f64]], size: usize) -> Vec<Vec<f64>> {
 }
 
 /// [`moving_average`] of `N` series of one length at once (see [`moving_averages`]).
+// One index walks the `N` inputs and outputs together, which no single iterator can.
+#[allow(clippy::needless_range_loop)]
 #[inline(always)]
 fn moving_average_lanes<const N: usize>(xs: [&[f64]; N], size: usize) -> [Vec<f64>; N] {
     let n = xs.first().map_or(0, |x| x.len());
