@@ -1110,12 +1110,15 @@ fn moving_average(x: &[f64], size: usize) -> Vec<f64> {
 /// Series [`moving_averages`] runs side by side.
 const MOVING_AVERAGE_LANES: usize = 4;
 
-/// [`moving_average`] of each of `xs` (of one length), [`MOVING_AVERAGE_LANES`] at a time (the
-/// rest two at a time). One running sum waits on its last addition at every value; four in one
+/// [`moving_average`] of each of `xs`, [`MOVING_AVERAGE_LANES`] at a time (the rest two at a
+/// time; series of different lengths one at a time). One running sum waits on its last addition at every value; four in one
 /// loop each wait on their own, so they add up in about the time of one. Each is the same sums in the same order as
 /// alone, so the same values to the bit.
 fn moving_averages(xs: &[&[f64]], size: usize) -> Vec<Vec<f64>> {
     let mut out = Vec::with_capacity(xs.len());
+    if xs.windows(2).any(|w| w[0].len() != w[1].len()) {
+        return xs.iter().map(|x| moving_average(x, size)).collect();
+    }
     let mut fours = xs.chunks_exact(MOVING_AVERAGE_LANES);
     for group in &mut fours {
         let lanes: [&[f64]; MOVING_AVERAGE_LANES] = std::array::from_fn(|k| group[k]);
@@ -1136,7 +1139,8 @@ fn moving_averages(xs: &[&[f64]], size: usize) -> Vec<Vec<f64>> {
 #[inline(always)]
 fn moving_average_lanes<const N: usize>(xs: [&[f64]; N], size: usize) -> [Vec<f64>; N] {
     let n = xs.first().map_or(0, |x| x.len());
-    if size <= 1 || n == 0 || xs.iter().any(|x| x.len() != n) {
+    debug_assert!(xs.iter().all(|x| x.len() == n), "series of one length");
+    if size <= 1 || n == 0 {
         return xs.map(|x| x.to_vec());
     }
     let half = size / 2;
@@ -1512,6 +1516,9 @@ mod tests {
                 assert!(alone.iter().zip(got).all(|(a, b)| a.to_bits() == b.to_bits()), "{count} series of {len}, size {size}");
             }
         }
+        // Series of different lengths are each averaged alone.
+        let (short, long): (Vec<f64>, Vec<f64>) = ((0..10).map(f64::from).collect(), (0..12).map(|i| f64::from(i * i)).collect());
+        assert_eq!(moving_averages(&[&short, &long, &short, &long], 3), vec![moving_average(&short, 3), moving_average(&long, 3), moving_average(&short, 3), moving_average(&long, 3)]);
     }
 
     #[test]
