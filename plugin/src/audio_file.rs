@@ -188,8 +188,8 @@ impl AudioFile {
             let gave_up = |reason| AudioFileError::Corrupt { path: path.clone(), seconds, reason };
             let decoded = match decoder_call(|| decoder.decode(&packet)).map_err(gave_up)? {
                 Ok(d) => d,
-                Err(SymphoniaError::DecodeError(e)) => return Err(Self::corrupt_at(path, seconds, e.to_owned())),
-                Err(e) => return Err(Self::corrupt_at(path, seconds, e.to_string())),
+                Err(SymphoniaError::DecodeError(e)) => return Err(gave_up(e.to_owned())),
+                Err(e) => return Err(gave_up(e.to_string())),
             };
             let frames = decoded.frames();
             if frames == 0 {
@@ -215,11 +215,11 @@ impl AudioFile {
     }
 
     fn corrupt(&self, reason: String) -> AudioFileError {
-        Self::corrupt_at(&self.path, self.position_s(), reason)
-    }
-
-    fn corrupt_at(path: &Path, seconds: f64, reason: String) -> AudioFileError {
-        AudioFileError::Corrupt { path: path.to_owned(), seconds, reason }
+        AudioFileError::Corrupt {
+            path: self.path.clone(),
+            seconds: self.position_s(),
+            reason,
+        }
     }
 }
 

@@ -449,11 +449,15 @@ fn novel_stretches_scored(frames: &[f32], bins: usize, bass: Option<BassFrames>,
         (mel, bass)
     };
     let look = |(mel, bass): &(Vec<f64>, Option<Vec<f64>>)| {
+        let joined;
         let distance = match (bass, &bass_moments) {
-            (Some(below), Some((_, b))) => side_by_side(mel, layout.bands, below, b.layout().bands),
-            _ => mel.clone(),
+            (Some(below), Some((_, b))) => {
+                joined = side_by_side(mel, layout.bands, below, b.layout().bands);
+                &joined
+            }
+            _ => mel,
         };
-        let band_z = band_scores(&distance, n);
+        let band_z = band_scores(distance, n);
         let found = stretches(&top_band_score(&band_z, n), moment_rate);
         (found, band_z)
     };

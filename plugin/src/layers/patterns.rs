@@ -989,10 +989,8 @@ fn stray_scores(power: &[f32], bins: usize, dims: &[usize], model: &[f32], fr: f
         // Smoothed a group of series at a time, not the whole pass: three copies of every
         // series at once were 20 MB more of an hour's peak.
         for group in diffs.chunks(MOVING_AVERAGE_LANES) {
-            let series: Vec<&[f64]> = group.iter().map(Vec::as_slice).collect();
-            let once = moving_averages(&series, CHANGE_FRAME_SMOOTHING);
-            let series: Vec<&[f64]> = once.iter().map(Vec::as_slice).collect();
-            for diff in moving_averages(&series, smooth) {
+            let once = moving_averages(group, CHANGE_FRAME_SMOOTHING);
+            for diff in moving_averages(&once, smooth) {
                 for (e, v) in energy.iter_mut().zip(diff) {
                     *e += v * v;
                 }
@@ -1111,25 +1109,25 @@ fn moving_average(x: &[f64], size: usize) -> Vec<f64> {
 const MOVING_AVERAGE_LANES: usize = 4;
 
 /// [`moving_average`] of each of `xs`, [`MOVING_AVERAGE_LANES`] at a time (the rest two at a
-/// time; series of different lengths one at a time). One running sum waits on its last addition at every value; four in one
-/// loop each wait on their own, so they add up in about the time of one. Each is the same sums in the same order as
-/// alone, so the same values to the bit.
-fn moving_averages(xs: &[&[f64]], size: usize) -> Vec<Vec<f64>> {
-    let mut out = Vec::with_capacity(xs.len());
-    if xs.windows(2).any(|w| w[0].len() != w[1].len()) {
-        return xs.iter().map(|x| moving_average(x, size)).collect();
+/// time; series of different lengths one at a time). One running sum waits on its last addition
+/// at every value; four in one loop each wait on their own, so they add up in about the time of
+/// one. Each is the same sums in the same order as alone, so the same values to the bit.
+fn moving_averages<S: AsRef<[f64]>>(xs: &[S], size: usize) -> Vec<Vec<f64>> {
+    if xs.windows(2).any(|w| w[0].as_ref().len() != w[1].as_ref().len()) {
+        return xs.iter().map(|x| moving_average(x.as_ref(), size)).collect();
     }
+    let mut out = Vec::with_capacity(xs.len());
     let mut fours = xs.chunks_exact(MOVING_AVERAGE_LANES);
     for group in &mut fours {
-        let lanes: [&[f64]; MOVING_AVERAGE_LANES] = std::array::from_fn(|k| group[k]);
+        let lanes: [&[f64]; MOVING_AVERAGE_LANES] = std::array::from_fn(|k| group[k].as_ref());
         out.extend(moving_average_lanes(lanes, size));
     }
     // The rest in pairs (a channel's two bins come alone), then one by one.
     let mut pairs = fours.remainder().chunks_exact(2);
     for pair in &mut pairs {
-        out.extend(moving_average_lanes([pair[0], pair[1]], size));
+        out.extend(moving_average_lanes([pair[0].as_ref(), pair[1].as_ref()], size));
     }
-    out.extend(pairs.remainder().iter().map(|x| moving_average(x, size)));
+    out.extend(pairs.remainder().iter().map(|x| moving_average(x.as_ref(), size)));
     out
 }
 
@@ -1181,11 +1179,9 @@ fn moving_average_lanes<const N: usize>(xs: [&[f64]; N], size: usize) -> [Vec<f6
 /// trend (a moving average over more than two of the longest periods), smoothed over a quarter
 /// of the shortest. The series' moving averages run side by side ([`moving_averages`]).
 fn band_passed_all(xs: &[Vec<f64>], lo: usize, hi: usize) -> Vec<Vec<f64>> {
-    let series: Vec<&[f64]> = xs.iter().map(Vec::as_slice).collect();
-    let trends = moving_averages(&series, 2 * hi + 1);
+    let trends = moving_averages(xs, 2 * hi + 1);
     let detrended: Vec<Vec<f64>> = xs.iter().zip(&trends).map(|(x, trend)| x.iter().zip(trend).map(|(a, b)| a - b).collect()).collect();
-    let series: Vec<&[f64]> = detrended.iter().map(Vec::as_slice).collect();
-    let mut bands = moving_averages(&series, (lo / 4).max(1));
+    let mut bands = moving_averages(&detrended, (lo / 4).max(1));
     for band in &mut bands {
         let mean = band.iter().sum::<f64>() / band.len().max(1) as f64;
         band.iter_mut().for_each(|v| *v -= mean);
@@ -1508,8 +1504,7 @@ mod tests {
     fn moving_averages_side_by_side_are_each_alone_to_the_bit() {
         for (count, len, size) in [(4, 1000, 51), (7, 300, 4), (2, 500, 101), (9, 20, 33), (1, 50, 3), (5, 1, 7)] {
             let xs: Vec<Vec<f64>> = (0..count).map(|k| (0..len).map(|i| ((i * 37 + k * 11) % 23) as f64 * 0.37 - 3.1).collect()).collect();
-            let series: Vec<&[f64]> = xs.iter().map(Vec::as_slice).collect();
-            let together = moving_averages(&series, size);
+            let together = moving_averages(&xs, size);
             assert_eq!(together.len(), count);
             for (x, got) in xs.iter().zip(&together) {
                 let alone = moving_average(x, size);
