@@ -1,9 +1,10 @@
-"""The period head: a small learned scorer of the candidate periods Strata's layer sieve weighs.
+"""The period head: gradient-boosted trees scoring the candidate periods Strata's layer sieve weighs.
 
 Each round, the sieve (`plugin/src/layers/patterns.rs`) groups its channels' votes into
 candidate periods and takes the shortest that its rules accept as the next layer. The rules lose
-quiet layers nested in louder ones' bands; the head, trained on the synthetic truth, adds the
-candidates they pass over that look like a layer's period. Its features are Strata's own
+quiet layers nested in louder ones' bands and accept multiples and divisors of true periods; the
+head, trained on the synthetic truth, adds the candidates they pass over that look like a layer's
+period and refuses those they accept that do not. Its features are Strata's own
 (`strata analyze --candidates` writes them), so Python never re-implements the sieve.
 
 Training is two passes (the second on the rounds the head itself leads to, so it learns from
@@ -36,11 +37,16 @@ from pathlib import Path
 import numpy as np
 
 #: Synthetic seeds the head is trained on: 456 pieces. The evaluation uses 1 to 6 and 25 to 39;
-#: seeds 60 to 79 chose this set and the hidden size (see models/README.md, "The period head").
+#: seeds 60 to 79 chose this set, the model and its thresholds (see models/README.md, "The period
+#: head").
 TRAIN_SEEDS = tuple(range(7, 25)) + tuple(range(40, 60))
 PIECES_PER_SEED = 12
-#: Hidden units of the perceptron.
-HIDDEN = 32
+#: Boosting rounds (trees) and leaves per tree: scikit-learn's defaults, which gave the best
+#: ranking of the validation seeds' candidates of those tried (see models/README.md).
+TREES = 100
+LEAVES = 31
+#: Training rows written beside the trees with scikit-learn's probabilities, for the Rust test.
+CHECK_ROWS = 16
 #: Periods within this relative distance are the same (as in layer_metrics.py).
 SAME_PERIOD = 0.03
 HEAD_FILE = "heads/period_head.json"
@@ -70,20 +76,41 @@ def labelled(candidates: list[dict], true_periods: list[float]) -> tuple[np.ndar
 
 
 def fit(x: np.ndarray, y: np.ndarray) -> dict:
-    """The head's weights, as `plugin/src/layers/period_head.rs` reads them."""
-    from sklearn.neural_network import MLPClassifier
-    from sklearn.preprocessing import StandardScaler
+    """The head's trees, as `plugin/src/layers/period_head.rs` reads them, with rows of `x` and
+    scikit-learn's probabilities for them (`check`), which the Rust side's test reproduces."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
 
-    scaler = StandardScaler().fit(x)
-    mlp = MLPClassifier((HIDDEN,), max_iter=3000, alpha=1e-3, random_state=0).fit(scaler.transform(x), y)
-    return {
-        "mean": scaler.mean_.tolist(),
-        "scale": scaler.scale_.tolist(),
-        "hidden_weights": mlp.coefs_[0].T.tolist(),
-        "hidden_bias": mlp.intercepts_[0].tolist(),
-        "out_weights": mlp.coefs_[1][:, 0].tolist(),
-        "out_bias": float(mlp.intercepts_[1][0]),
-    }
+    model = HistGradientBoostingClassifier(max_iter=TREES, max_leaf_nodes=LEAVES, random_state=0).fit(x, y)
+    trees = []
+    for (predictor,) in model._predictors:
+        nodes = predictor.nodes
+        leaf = nodes["is_leaf"].astype(bool)
+        trees.append({
+            "feature": [int(f) if not l else 0 for f, l in zip(nodes["feature_idx"], leaf)],
+            "threshold": [float(t) if not l else 0.0 for t, l in zip(nodes["num_threshold"], leaf)],
+            "left": [int(c) for c in nodes["left"]],
+            "right": [int(c) for c in nodes["right"]],
+            "leaf": leaf.tolist(),
+            "value": [float(v) if l else 0.0 for v, l in zip(nodes["value"], leaf)],
+        })
+    baseline = float(np.ravel(model._baseline_prediction)[0])
+    rows = np.random.default_rng(0).choice(len(x), CHECK_ROWS, replace=False)
+    head = {"baseline": baseline, "trees": trees,
+            "check": [{"features": x[i].tolist(), "probability": float(model.predict_proba(x[i:i + 1])[0, 1])} for i in rows]}
+    # The trees walked here as the plugin walks them must give scikit-learn's logits.
+    ours = np.array([baseline + sum(walk(t, row) for t in trees) for row in x[rows]])
+    theirs = model.decision_function(x[rows])
+    if not np.allclose(ours, theirs, atol=1e-9):
+        raise RuntimeError(f"period_head: the exported trees disagree with scikit-learn ({ours} against {theirs})")
+    return head
+
+
+def walk(tree: dict, x: np.ndarray) -> float:
+    """The value of the leaf of `tree` that features `x` reach (as `period_head.rs` walks it)."""
+    node = 0
+    while not tree["leaf"][node]:
+        node = tree["left"][node] if x[tree["feature"][node]] <= tree["threshold"][node] else tree["right"][node]
+    return tree["value"][node]
 
 
 def sha256(path: Path) -> str:
@@ -135,6 +162,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--strata", type=Path, required=True, help="the strata binary (release build)")
     ap.add_argument("--out", type=Path, default=MODELS, help="the model folder to write the head into")
+    ap.add_argument("--pieces", type=Path, help="where the training pieces are (written there once if missing; "
+                    "default: a temporary folder, mixes and truth only)")
     args = ap.parse_args()
     from .eval_layers import pieces as synthetic_pieces
 
@@ -145,13 +174,14 @@ def main() -> None:
         # Mixes and truth only, in the temporary folder: the stems are not needed, and the
         # evaluation cache would hold 14 GB of them.
         pieces = sorted(p for seed in TRAIN_SEEDS
-                        for p in synthetic_pieces(seed, PIECES_PER_SEED, tmp / "pieces", stems=False).iterdir())
+                        for p in synthetic_pieces(seed, PIECES_PER_SEED, args.pieces or tmp / "pieces", stems=False).iterdir()
+                    if (p / "truth.json").exists())
         x1, y1 = candidates(args.strata, model_folder(tmp / "rules", None), pieces, tmp / "pass1")
         head = fit(x1, y1)
         x2, y2 = candidates(args.strata, model_folder(tmp / "head", head), pieces, tmp / "pass2")
         head = fit(np.concatenate([x1, x2]), np.concatenate([y1, y2]))
     (args.out / "heads").mkdir(parents=True, exist_ok=True)
-    (args.out / HEAD_FILE).write_text(json.dumps(head, indent=1) + "\n")
+    (args.out / HEAD_FILE).write_text(json.dumps(head, separators=(",", ":")) + "\n")
     manifest = json.loads((args.out / "manifest.json").read_text())
     list_files(manifest, args.out)
     manifest["period_head_training"] = {"seeds": list(TRAIN_SEEDS), "pieces": len(pieces),

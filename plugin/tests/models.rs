@@ -172,14 +172,14 @@ fn the_period_head_loads_and_a_broken_one_is_named() {
     assert!(load_models(&dir).unwrap().period_head.is_some());
 
     // Valid JSON of the wrong shape, with a checksum that agrees: refused, naming the file.
-    let bytes = br#"{"mean": [0.0], "scale": [1.0], "hidden_weights": [], "hidden_bias": [], "out_weights": [], "out_bias": 0.0}"#;
+    let bytes = br#"{"baseline": 0.0, "trees": [{"feature": [0], "threshold": [0.0], "left": [], "right": [0], "leaf": [true], "value": [0.0]}]}"#;
     std::fs::write(dir.join(&relative), bytes).unwrap();
     use sha2::Digest;
     manifest["files"][&relative] = format!("{:x}", sha2::Sha256::digest(bytes)).into();
     std::fs::write(&manifest_path, manifest.to_string()).unwrap();
     let err = load_models(&dir).unwrap_err();
     assert!(matches!(err, ModelError::PeriodHead { .. }), "{err}");
-    assert!(err.to_string().contains("period_head.json") && err.to_string().contains("mean"), "{err}");
+    assert!(err.to_string().contains("period_head.json") && err.to_string().contains("tree 0"), "{err}");
 
     // A manifest that names no head loads, and the rules alone find the layers.
     manifest.as_object_mut().unwrap().remove("period_head");
