@@ -19,6 +19,6 @@ fi
 cd "$here"
 "$venv/bin/python" -m strata_models.train --out "$here" --encoder-steps 1500 --tower-epochs 4 "$@"
 # The period head learns from the candidates Strata's own layer search weighs, so it needs the
-# CLI (about 5 minutes more, and 2.6 GB of temporary pieces; see README.md, "The period head").
+# CLI (5 to 10 minutes more, and 2.6 GB of temporary pieces; see README.md, "The period head").
 (cd "$here/.." && cargo build --release -p strata --bin strata && cargo xtask fetch-ort)
 exec "$venv/bin/python" -m strata_models.period_head --strata "$here/../target/release/strata"
