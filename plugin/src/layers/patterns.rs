@@ -23,9 +23,9 @@
 //!    ([`super::period_head`], trained on the synthetic truth): a candidate these rules pass over,
 //!    a quiet layer nested in a louder one's band say, is a layer when the head gives it at least
 //!    [`HEAD_THRESHOLD`], and, after the first round, one they accept is not when the head gives
-//!    it under [`HEAD_VETO`] (a multiple or divisor of a true period, mostly). The head reads the candidates' numbers
-//!    and the shape of their channels' similarity at divisors and multiples of the period. The
-//!    rules stay: the head alone lost real music's beats and bars.
+//!    it under [`HEAD_VETO`] (a multiple or divisor of a true period, mostly). The head reads the
+//!    candidates' numbers and the shape of their channels' similarity at divisors and multiples
+//!    of the period. The rules stay: the head alone lost real music's beats and bars.
 //! 3. The layer's repeating model is the median of its channels' power a few periods before and
 //!    after each frame (adaptive REPET's model). What it explains, `min(power, model)`, is taken
 //!    out of those channels, and the search goes on in what is left: with the drums taken out,
@@ -537,8 +537,11 @@ pub struct CandidateRecord {
     pub features: [f64; CANDIDATE_FEATURES],
 }
 
-/// Numbers describing one candidate in one round of the sieve.
-pub const CANDIDATE_FEATURES: usize = 11 + SHAPE_RATIOS.len() + 1;
+/// Numbers describing one candidate in one round of the sieve: its summary, then its
+/// [`CurveShape`].
+pub const CANDIDATE_FEATURES: usize = SUMMARY_FEATURES + SHAPE_RATIOS.len() + 1;
+/// The numbers summarising a candidate (weight, breadth, ...; see [`candidate_features`]).
+const SUMMARY_FEATURES: usize = 11;
 
 /// What the period head weighs, for each of a round's candidates (`groups`, shortest period
 /// first), given the layers `found` before this round. In order: its weight; that weight against
@@ -580,14 +583,14 @@ fn candidate_features(groups: &[Vec<Vote>], sizes: &[(f64, usize)], alive: &[boo
             let nearest = found.iter().map(|f| (period_s / f.pattern.period_s).ln().abs()).fold(5.0, f64::min);
             let rank = weights.iter().position(|&x| x <= w).unwrap_or(0) as f64;
             // Its votes' curve shapes, weighted by prominence.
-            let mut shape = [0.0; SHAPE_RATIOS.len() + 1];
+            let mut shape = CurveShape::default();
             let total = g.iter().map(|v| v.1).sum::<f64>().max(1e-12);
             for v in g {
                 for (s, x) in shape.iter_mut().zip(&v.3) {
                     *s += x * v.1 / total;
                 }
             }
-            let head = [
+            let summary: [f64; SUMMARY_FEATURES] = [
                 w,
                 w / top,
                 c,
@@ -601,8 +604,8 @@ fn candidate_features(groups: &[Vec<Vote>], sizes: &[(f64, usize)], alive: &[boo
                 rank,
             ];
             let mut x = [0.0; CANDIDATE_FEATURES];
-            x[..head.len()].copy_from_slice(&head);
-            x[head.len()..].copy_from_slice(&shape);
+            x[..SUMMARY_FEATURES].copy_from_slice(&summary);
+            x[SUMMARY_FEATURES..].copy_from_slice(&shape);
             x
         })
         .collect()
@@ -661,7 +664,8 @@ fn mean_period(votes: &[Vote]) -> f64 {
 /// Each channel's vote in each lane, kept between rounds of the sieve: a channel's votes change
 /// only when a layer takes something out of it.
 struct VoteCache {
-    /// `votes[lane][channel]`: (period in frames, weight), if the channel has one there.
+    /// `votes[lane][channel]`: (period in frames, weight, curve shape), if the channel has one
+    /// there.
     votes: Vec<Vec<Option<(f64, f64, CurveShape)>>>,
     /// Channels whose votes must be found again.
     stale: Vec<bool>,
@@ -748,9 +752,7 @@ fn channel_vote(r: &[f64], lo: usize, hi: usize, min_lag: usize) -> Option<(f64,
             continue;
         }
         let period = refine(r, lag, r.len() - 1);
-        let best_of = |lags: &mut dyn Iterator<Item = f64>| {
-            lags.filter_map(|l| peak_near(r, l, (0.03 * l).max(1.0)).map(|p| p.1)).fold(f64::MIN, f64::max)
-        };
+        let best_of = |lags: &mut dyn Iterator<Item = f64>| lags.filter_map(|l| similarity_near(r, l)).fold(f64::MIN, f64::max);
         // The best similarity at a divisor of the period that the range's filtering still sees...
         let floor = min_lag.max(lo / 2) as f64;
         let at_divisor = best_of(&mut (2..).map(|k| period / f64::from(k)).take_while(|&l| l >= floor));
@@ -758,7 +760,7 @@ fn channel_vote(r: &[f64], lo: usize, hi: usize, min_lag: usize) -> Option<(f64,
         // part of a longer pattern (half a drum bar repeats partly, the bar wholly). Only
         // multiples: in a mix, most channels repeat best at some long lag where every layer
         // repeats at once, and the beat is still a layer.
-        let at_multiple = best_of(&mut (2..=LONGER_LAGS * 2).map(|k| period * k as f64).take_while(|&l| l + 3.0 <= r.len() as f64));
+        let at_multiple = best_of(&mut (2..=LONGER_LAGS * 2).map(|k| period * k as f64).take_while(|&l| computed(r, l)));
         if at_multiple - r[lag] > SUB_PERIOD_LOSS * prominence {
             continue;
         }
@@ -771,17 +773,27 @@ fn channel_vote(r: &[f64], lo: usize, hi: usize, min_lag: usize) -> Option<(f64,
 
 /// How a channel's similarity `r` looks around a vote at `period` (similarity `at_period`).
 fn curve_shape(r: &[f64], period: f64, at_period: f64, prominence: f64) -> CurveShape {
-    let mut shape = [0.0; SHAPE_RATIOS.len() + 1];
+    let mut shape = CurveShape::default();
     shape[0] = at_period;
     for (v, k) in shape[1..].iter_mut().zip(SHAPE_RATIOS) {
         let lag = period * k;
-        if lag >= 2.0 && lag + 3.0 <= r.len() as f64 {
-            if let Some((_, at)) = peak_near(r, lag, (0.03 * lag).max(1.0)) {
+        if lag >= 2.0 && computed(r, lag) {
+            if let Some(at) = similarity_near(r, lag) {
                 *v = (at - at_period) / prominence.max(1e-9);
             }
         }
     }
     shape
+}
+
+/// Whether the similarity `r` reaches past `lag` far enough to read a peak there.
+fn computed(r: &[f64], lag: f64) -> bool {
+    lag + 3.0 <= r.len() as f64
+}
+
+/// The best similarity within 3 % of `lag` (at least a frame either side), if `r` holds it.
+fn similarity_near(r: &[f64], lag: f64) -> Option<f64> {
+    peak_near(r, lag, (0.03 * lag).max(1.0)).map(|p| p.1)
 }
 
 /// The highest point of `r` within `tol` of `lag`, refined by parabolic interpolation.
