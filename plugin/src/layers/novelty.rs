@@ -32,6 +32,10 @@
 //!    heard as novel. Steps 2 to 4 run again with matches inside the same found stretch, widened
 //!    by [`SECOND_LOOK_MARGIN_S`] either side, not counted: the changed pattern no longer matches
 //!    its own repeats, while what repeats elsewhere in the piece still finds its matches there.
+//! 6. Short bursts: where a layer changes for longer than the exclusion and the changed pattern
+//!    matches itself inside the change, only the change's two edges, where a window holds both
+//!    the old and the new, stay novel, each for about a window: too short for a stretch. A burst
+//!    over [`Z_BURST`] away from every stretch is a change of its own, an instant at its peak.
 //!
 //! A part coming in or going out is also a change, and one the stretches miss where the part
 //! plays something heard elsewhere (a second chorus): [`level_steps`] finds the moments where a
@@ -71,6 +75,20 @@ pub const Z_ENTER: f64 = 3.0;
 pub const Z_STAY: f64 = 1.5;
 /// The shortest stretch that is a change, in seconds.
 pub const MIN_STRETCH_S: f64 = 3.0;
+/// The score (robust z) at which a burst of novelty too short to be a stretch is a change of its
+/// own, an instant at its peak ([`short_bursts`]). Where a layer changes for longer than the
+/// exclusion, the changed pattern matches its own repeats inside the change and only the two
+/// edges stay novel, each for about the window (twice [`CONTEXT_S`]): under [`MIN_STRETCH_S`].
+/// Chosen on the validation seeds 60-69 in a replica of the detector (`models/tools/
+/// novelty_features.py`'s): change F1 at 0.5 s / 3 s 0.359 / 0.536 without bursts, 0.379 / 0.559
+/// with them (4: 0.380 / 0.558; 6: 0.380 / 0.559), and on the lmms demos 0.075 / 0.157 against
+/// 0.106 / 0.190 (the replica has no level steps); see the README's Quality for the engine.
+pub const Z_BURST: f64 = 6.0;
+/// The fewest moments in a row a burst passes [`Z_BURST`] for (one alone: 0.380 / 0.557).
+pub const BURST_MIN_MOMENTS: usize = 2;
+/// How far (seconds) a burst must lie from a stretch, a kept level step or the burst before it
+/// to count: nearer, it is their edge.
+pub const BURST_SEPARATION_S: f64 = 3.0;
 /// How far (seconds) the second look widens each found stretch before matches inside it stop
 /// counting. On the validation seeds 60-79 (240 pieces; the stretches alone, replicated by
 /// `models/tools/novelty_features.py --second-look`), 5 s raised change F1 by 0.010 ± 0.007 at
@@ -82,9 +100,12 @@ pub const SECOND_LOOK_MARGIN_S: f64 = 5.0;
 /// (a changed drone between two swells). On development seeds 1, 2, 5 and 6, 2 s raised change
 /// F1 at 3 s by 0.00 to 0.03 per seed (1 s and 3-4 s less); the lmms demos moved by under 0.003.
 pub const JOIN_GAP_S: f64 = 2.0;
-/// How far (seconds) a stretch's edges are pulled in: a window around a moment already reaches
-/// into the change this much before the change arrives, and after it has gone.
-pub const EDGE_PULL_S: f64 = 0.2;
+/// How far (seconds) a stretch's start is pulled in: a window around a moment already reaches
+/// into the change this much before the change arrives.
+pub const START_PULL_S: f64 = 0.2;
+/// How far (seconds) a stretch's end is pulled in: the window still holds the change after it has
+/// gone, and the score stays above [`Z_STAY`] longer than it took to rise there.
+pub const END_PULL_S: f64 = 0.45;
 /// The smallest spread (dB) a band's distances are scored against. Loops rendered sample-exact
 /// match themselves to a hundredth of a dB; without a floor a fraction of a dB would stand out.
 pub const MIN_SPREAD_DB: f64 = 0.25;
@@ -178,7 +199,7 @@ pub fn changes(frames: &[f32], bins: usize, frame_rate: f64) -> Vec<ChangeSpan> 
 /// [`Novelty::where_heard`] can say in which bands a change was heard. With `bass`, the stretches
 /// are also heard in the bass view's [`BASS_BANDS`] bands.
 pub fn novelty(frames: &[f32], bins: usize, bass: Option<BassFrames>, frame_rate: f64, periods_s: &[f64]) -> Novelty {
-    let (mut changes, band_z, moment_rate) = novel_stretches_scored(frames, bins, bass, frame_rate);
+    let Heard { stretches: mut changes, bursts, band_z, moment_rate } = novel_stretches_scored(frames, bins, bass, frame_rate);
     let jumps = LevelJumps::of(frames, bins, frame_rate);
     let at_edge = |s: &ChangeSpan| {
         changes.iter().any(|c| (s.start_s - c.start_s).abs() <= STEP_AT_EDGE_S || (s.start_s - c.end_s).abs() <= STEP_AT_EDGE_S)
@@ -193,7 +214,10 @@ pub fn novelty(frames: &[f32], bins: usize, bass: Option<BassFrames>, frame_rate
         .filter(|((step, _), recurs)| !recurs && !jumps.echoed(step, periods_s))
         .map(|((_, span), _)| *span)
         .collect();
+    // A step places a part coming in or going out more closely than the burst it makes.
+    let bursts: Vec<ChangeSpan> = bursts.into_iter().filter(|b| kept.iter().all(|s| (s.start_s - b.start_s).abs() > BURST_SEPARATION_S)).collect();
     changes.extend(kept);
+    changes.extend(bursts);
     changes.sort_by(|a, b| a.start_s.total_cmp(&b.start_s));
     let layout = Bands::of(bins);
     let bass_bands_of_bin = bass.map(|b| b.bands_of_mel_bins(bins, layout.bands)).unwrap_or_else(|| vec![Vec::new(); bins]);
@@ -420,12 +444,24 @@ fn band_means(moments: &[f32], bins: usize) -> Vec<f32> {
 /// The stretches of `frames` (`bins` dB values per frame at `frame_rate`, oldest first) heard
 /// nowhere else in reach, with times in seconds from the first frame.
 pub fn novel_stretches(frames: &[f32], bins: usize, frame_rate: f64) -> Vec<ChangeSpan> {
-    novel_stretches_scored(frames, bins, None, frame_rate).0
+    novel_stretches_scored(frames, bins, None, frame_rate).stretches
 }
 
-/// [`novel_stretches`] (heard in the bass view's bands too, with `bass`), each band's novelty
-/// (moment-major robust z, the log-mel bands then the bass view's) and the moment rate.
-fn novel_stretches_scored(frames: &[f32], bins: usize, bass: Option<BassFrames>, frame_rate: f64) -> (Vec<ChangeSpan>, Vec<f64>, f64) {
+/// What the novelty heard: the stretches, the short bursts away from them, and how novel each
+/// band was at each moment.
+struct Heard {
+    /// [`novel_stretches`].
+    stretches: Vec<ChangeSpan>,
+    /// [`short_bursts`] of the same score, as instants.
+    bursts: Vec<ChangeSpan>,
+    /// Per moment, each band's robust z (moment-major, the log-mel bands then the bass view's).
+    band_z: Vec<f64>,
+    moment_rate: f64,
+}
+
+/// [`novel_stretches`] (heard in the bass view's bands too, with `bass`) and the rest of what
+/// was [`Heard`].
+fn novel_stretches_scored(frames: &[f32], bins: usize, bass: Option<BassFrames>, frame_rate: f64) -> Heard {
     let pool = ((frame_rate / MOMENT_RATE_HZ).round() as usize).max(1);
     let moment_rate = frame_rate / pool as f64;
     let floors = bin_floors(frames, bins);
@@ -458,16 +494,19 @@ fn novel_stretches_scored(frames: &[f32], bins: usize, bass: Option<BassFrames>,
             _ => mel,
         };
         let band_z = band_scores(distance, n);
-        let found = stretches(&top_band_score(&band_z, n), moment_rate);
-        (found, band_z)
+        let score = top_band_score(&band_z, n);
+        let found = stretches(&score, moment_rate);
+        (found, band_z, score)
     };
     let measured = distances(&vec![0; n], None);
-    let (first, band_z) = look(&measured);
-    if first.is_empty() {
-        return (first, band_z, moment_rate);
-    }
-    let (found, band_z) = look(&distances(&stretch_regions(&first, n, moment_rate), Some(&measured)));
-    (found, band_z, moment_rate)
+    let (first, band_z, score) = look(&measured);
+    let (stretches, band_z, score) = if first.is_empty() {
+        (first, band_z, score)
+    } else {
+        look(&distances(&stretch_regions(&first, n, moment_rate), Some(&measured)))
+    };
+    let bursts = short_bursts(&score, &stretches, moment_rate);
+    Heard { stretches, bursts, band_z, moment_rate }
 }
 
 /// Per moment, which of `found` (widened by [`SECOND_LOOK_MARGIN_S`] either side) it lies in:
@@ -871,10 +910,10 @@ fn top_band_score(band_z: &[f64], n: usize) -> Vec<f64> {
 }
 
 /// Stretches of `score` that pass [`Z_ENTER`], extended while above [`Z_STAY`], at least
-/// [`MIN_STRETCH_S`] long, edges pulled in by [`EDGE_PULL_S`], and joined where less than
+/// [`MIN_STRETCH_S`] long, edges pulled in by [`START_PULL_S`] and [`END_PULL_S`], and joined where less than
 /// [`JOIN_GAP_S`] lies between them.
 fn stretches(score: &[f64], moment_rate: f64) -> Vec<ChangeSpan> {
-    let pull = EDGE_PULL_S * moment_rate;
+    let (start_pull, end_pull) = (START_PULL_S * moment_rate, END_PULL_S * moment_rate);
     let mut out: Vec<ChangeSpan> = Vec::new();
     let mut i = 0;
     while i < score.len() {
@@ -894,14 +933,41 @@ fn stretches(score: &[f64], moment_rate: f64) -> Vec<ChangeSpan> {
         if len as f64 >= MIN_STRETCH_S * moment_rate {
             let mean = score[a..=b].iter().sum::<f64>() / len as f64;
             let next = ChangeSpan {
-                start_s: (a as f64 + pull) / moment_rate,
-                end_s: ((b + 1) as f64 - pull) / moment_rate,
+                start_s: (a as f64 + start_pull) / moment_rate,
+                end_s: ((b + 1) as f64 - end_pull) / moment_rate,
                 strength: (mean / FULL_Z).clamp(0.0, 1.0),
             };
             match out.last_mut() {
                 Some(last) if next.start_s - last.end_s < JOIN_GAP_S => *last = joined(last, &next),
                 _ => out.push(next),
             }
+        }
+        i = b + 1;
+    }
+    out
+}
+
+/// The moments where `score` passes [`Z_BURST`] for at least [`BURST_MIN_MOMENTS`] in a row
+/// (each run's peak), as instants, at least [`BURST_SEPARATION_S`] from every stretch in `found`
+/// and from the burst before, strength the peak over [`FULL_Z`].
+fn short_bursts(score: &[f64], found: &[ChangeSpan], moment_rate: f64) -> Vec<ChangeSpan> {
+    let mut out: Vec<ChangeSpan> = Vec::new();
+    let mut i = 0;
+    while i < score.len() {
+        if score[i] <= Z_BURST {
+            i += 1;
+            continue;
+        }
+        let mut b = i;
+        while b + 1 < score.len() && score[b + 1] > Z_BURST {
+            b += 1;
+        }
+        let peak = (i..=b).fold(i, |best, m| if score[m] > score[best] { m } else { best });
+        let at_s = (peak as f64 + 0.5) / moment_rate;
+        let apart = found.iter().all(|c| at_s <= c.start_s - BURST_SEPARATION_S || at_s >= c.end_s + BURST_SEPARATION_S)
+            && out.last().is_none_or(|last| at_s - last.start_s > BURST_SEPARATION_S);
+        if b + 1 - i >= BURST_MIN_MOMENTS && apart {
+            out.push(ChangeSpan { start_s: at_s, end_s: at_s, strength: (score[peak] / FULL_Z).clamp(0.0, 1.0) });
         }
         i = b + 1;
     }
@@ -1260,16 +1326,44 @@ mod tests {
             s.extend(vec![0.0; 10]);
             s
         };
-        let pull = EDGE_PULL_S;
-        let short = stretches(&score(15), rate);
+        // 1.3 s between the moments, 1.95 s between the stretches once their edges are pulled in.
+        let short = stretches(&score(13), rate);
         assert_eq!(short.len(), 1, "{short:?}");
-        assert!((short[0].start_s - (1.0 + pull)).abs() < 1e-9 && (short[0].end_s - (10.5 - pull)).abs() < 1e-9, "{short:?}");
+        assert!((short[0].start_s - (1.0 + START_PULL_S)).abs() < 1e-9 && (short[0].end_s - (10.3 - END_PULL_S)).abs() < 1e-9, "{short:?}");
         // The strength is the two stretches' mean weighted by their lengths (equal here).
         let expected = ((5.0 + 3.5) / 2.0) / FULL_Z;
         assert!((short[0].strength - expected).abs() < 1e-9, "{short:?}");
         let long = stretches(&score(25), rate);
         assert_eq!(long.len(), 2, "{long:?}");
-        assert!((long[1].start_s - (7.5 + pull)).abs() < 1e-9, "{long:?}");
+        assert!((long[1].start_s - (7.5 + START_PULL_S)).abs() < 1e-9, "{long:?}");
+    }
+
+    #[test]
+    fn a_short_burst_away_from_the_stretches_is_an_instant_at_its_peak() {
+        let rate = MOMENT_RATE_HZ;
+        // 100 quiet moments with a burst of `width` moments peaking at `peak` from moment 50.
+        let burst = |width: usize, peak: f64| -> Vec<f64> {
+            let mut s = vec![0.0; 100];
+            s[50..50 + width].fill(Z_BURST + 0.5);
+            s[50 + width / 2] = peak;
+            s
+        };
+        let found = short_bursts(&burst(4, 9.0), &[], rate);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!((found[0].start_s - 5.25).abs() < 1e-9 && found[0].end_s == found[0].start_s, "{found:?}");
+        assert!((found[0].strength - 9.0 / FULL_Z).abs() < 1e-9, "{found:?}");
+        assert_eq!(short_bursts(&burst(BURST_MIN_MOMENTS - 1, 9.0), &[], rate), vec![], "too short");
+        assert_eq!(short_bursts(&vec![Z_BURST; 100], &[], rate), vec![], "never above the bar");
+        // Within BURST_SEPARATION_S of a stretch's edge it is that edge.
+        let stretch = ChangeSpan { start_s: 5.3 + BURST_SEPARATION_S - 0.1, end_s: 20.0, strength: 0.5 };
+        assert_eq!(short_bursts(&burst(4, 9.0), &[stretch], rate), vec![]);
+        // Of two bursts closer than BURST_SEPARATION_S, the first.
+        let mut two = burst(4, 9.0);
+        two[60..64].fill(Z_BURST + 1.0);
+        assert_eq!(short_bursts(&two, &[], rate).len(), 1);
+        two[60..64].fill(0.0);
+        two[90..94].fill(Z_BURST + 1.0);
+        assert_eq!(short_bursts(&two, &[], rate).len(), 2);
     }
 
     #[test]
