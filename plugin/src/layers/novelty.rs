@@ -915,34 +915,23 @@ fn top_band_score(band_z: &[f64], n: usize) -> Vec<f64> {
 fn stretches(score: &[f64], moment_rate: f64) -> Vec<ChangeSpan> {
     let (start_pull, end_pull) = (START_PULL_S * moment_rate, END_PULL_S * moment_rate);
     let mut out: Vec<ChangeSpan> = Vec::new();
-    let mut i = 0;
-    while i < score.len() {
-        if score[i] <= Z_ENTER {
-            i += 1;
+    // A run above Z_STAY is a stretch once any of it passes Z_ENTER (which lies above Z_STAY).
+    let entered = runs_above(score, Z_STAY).filter(|&(a, b)| score[a..=b].iter().any(|&z| z > Z_ENTER));
+    for (a, b) in entered {
+        let len = b - a + 1;
+        if (len as f64) < MIN_STRETCH_S * moment_rate {
             continue;
         }
-        let mut a = i;
-        while a > 0 && score[a - 1] > Z_STAY {
-            a -= 1;
+        let mean = score[a..=b].iter().sum::<f64>() / len as f64;
+        let next = ChangeSpan {
+            start_s: (a as f64 + start_pull) / moment_rate,
+            end_s: ((b + 1) as f64 - end_pull) / moment_rate,
+            strength: (mean / FULL_Z).clamp(0.0, 1.0),
+        };
+        match out.last_mut() {
+            Some(last) if next.start_s - last.end_s < JOIN_GAP_S => *last = joined(last, &next),
+            _ => out.push(next),
         }
-        let mut b = i;
-        while b + 1 < score.len() && score[b + 1] > Z_STAY {
-            b += 1;
-        }
-        let len = b - a + 1;
-        if len as f64 >= MIN_STRETCH_S * moment_rate {
-            let mean = score[a..=b].iter().sum::<f64>() / len as f64;
-            let next = ChangeSpan {
-                start_s: (a as f64 + start_pull) / moment_rate,
-                end_s: ((b + 1) as f64 - end_pull) / moment_rate,
-                strength: (mean / FULL_Z).clamp(0.0, 1.0),
-            };
-            match out.last_mut() {
-                Some(last) if next.start_s - last.end_s < JOIN_GAP_S => *last = joined(last, &next),
-                _ => out.push(next),
-            }
-        }
-        i = b + 1;
     }
     out
 }
@@ -952,26 +941,35 @@ fn stretches(score: &[f64], moment_rate: f64) -> Vec<ChangeSpan> {
 /// and from the burst before, strength the peak over [`FULL_Z`].
 fn short_bursts(score: &[f64], found: &[ChangeSpan], moment_rate: f64) -> Vec<ChangeSpan> {
     let mut out: Vec<ChangeSpan> = Vec::new();
-    let mut i = 0;
-    while i < score.len() {
-        if score[i] <= Z_BURST {
-            i += 1;
-            continue;
-        }
-        let mut b = i;
-        while b + 1 < score.len() && score[b + 1] > Z_BURST {
-            b += 1;
-        }
-        let peak = (i..=b).fold(i, |best, m| if score[m] > score[best] { m } else { best });
+    for (a, b) in runs_above(score, Z_BURST) {
+        let peak = (a..=b).fold(a, |best, m| if score[m] > score[best] { m } else { best });
         let at_s = (peak as f64 + 0.5) / moment_rate;
         let apart = found.iter().all(|c| at_s <= c.start_s - BURST_SEPARATION_S || at_s >= c.end_s + BURST_SEPARATION_S)
             && out.last().is_none_or(|last| at_s - last.start_s > BURST_SEPARATION_S);
-        if b + 1 - i >= BURST_MIN_MOMENTS && apart {
+        if b + 1 - a >= BURST_MIN_MOMENTS && apart {
             out.push(ChangeSpan { start_s: at_s, end_s: at_s, strength: (score[peak] / FULL_Z).clamp(0.0, 1.0) });
         }
-        i = b + 1;
     }
     out
+}
+
+/// Each longest run of `score` above `bar`, as its first and last index, in order.
+fn runs_above(score: &[f64], bar: f64) -> impl Iterator<Item = (usize, usize)> + '_ {
+    let mut i = 0;
+    std::iter::from_fn(move || {
+        while i < score.len() && score[i] <= bar {
+            i += 1;
+        }
+        if i == score.len() {
+            return None;
+        }
+        let first = i;
+        while i + 1 < score.len() && score[i + 1] > bar {
+            i += 1;
+        }
+        i += 1;
+        Some((first, i - 1))
+    })
 }
 
 /// One stretch from `first` to `second`, its strength their mean weighted by length.
@@ -1336,6 +1334,15 @@ mod tests {
         let long = stretches(&score(25), rate);
         assert_eq!(long.len(), 2, "{long:?}");
         assert!((long[1].start_s - (7.5 + START_PULL_S)).abs() < 1e-9, "{long:?}");
+    }
+
+    #[test]
+    fn runs_above_a_bar_are_the_longest_ones_in_order() {
+        let score = [2.0, 2.0, 0.0, 1.0, 3.0, 1.0, 1.0, 5.0];
+        assert_eq!(runs_above(&score, 1.0).collect::<Vec<_>>(), vec![(0, 1), (4, 4), (7, 7)]);
+        assert_eq!(runs_above(&score, 5.0).count(), 0, "at the bar is not above it");
+        assert_eq!(runs_above(&[], 0.0).count(), 0);
+        assert_eq!(runs_above(&[1.0; 4], 0.0).collect::<Vec<_>>(), vec![(0, 3)]);
     }
 
     #[test]
