@@ -427,9 +427,18 @@ impl MelHistory {
     }
 }
 
-/// One channel's vote: (period in frames, weight, channel, the shape of its similarity around
-/// the period: see [`curve_shape`]).
-type Vote = (f64, f64, usize, CurveShape);
+/// One channel's vote for a period in one lane.
+#[derive(Debug, Clone, Copy)]
+struct Vote {
+    /// The period, in frames.
+    period: f64,
+    /// The channel's prominence there: how far its best similarity in the lane stands above the
+    /// lane's mean.
+    weight: f64,
+    channel: usize,
+    /// The shape of the channel's similarity around the period (see [`curve_shape`]).
+    shape: CurveShape,
+}
 
 /// The lags, as shares of a vote's period, at which its channel's similarity is read for the
 /// period head: divisors and multiples, where a layer's period and its neighbours' differ.
@@ -487,7 +496,7 @@ pub fn discover_traced(
         let Some(votes) = chosen.map(|i| &groups[i]) else { break };
         strongest = strongest.max(weight(votes));
         for v in votes {
-            cache.stale[v.2] = true;
+            cache.stale[v.channel] = true;
         }
         found.push(take_out_layer(votes, frames, &mut power, bins, config));
     }
@@ -569,8 +578,8 @@ fn candidate_features(groups: &[Vec<Vote>], sizes: &[(f64, usize)], alive: &[boo
         .map(|(g, &(w, c))| {
             let period_s = mean_period(g) / fr;
             let c = c as f64;
-            let (lo, hi) = g.iter().fold((f64::MAX, f64::MIN), |(lo, hi), v| (lo.min(v.0), hi.max(v.0)));
-            let centroid = g.iter().map(|v| v.2 as f64 * v.1).sum::<f64>() / g.iter().map(|v| v.1).sum::<f64>().max(1e-12) / n;
+            let (lo, hi) = g.iter().fold((f64::MAX, f64::MIN), |(lo, hi), v| (lo.min(v.period), hi.max(v.period)));
+            let centroid = g.iter().map(|v| v.channel as f64 * v.weight).sum::<f64>() / g.iter().map(|v| v.weight).sum::<f64>().max(1e-12) / n;
             // How near a whole-number ratio it stands to a layer already found (0: exactly).
             let harmonic = found
                 .iter()
@@ -584,10 +593,10 @@ fn candidate_features(groups: &[Vec<Vote>], sizes: &[(f64, usize)], alive: &[boo
             let rank = weights.iter().position(|&x| x <= w).unwrap_or(0) as f64;
             // Its votes' curve shapes, weighted by prominence.
             let mut shape = CurveShape::default();
-            let total = g.iter().map(|v| v.1).sum::<f64>().max(1e-12);
+            let total = g.iter().map(|v| v.weight).sum::<f64>().max(1e-12);
             for v in g {
-                for (s, x) in shape.iter_mut().zip(&v.3) {
-                    *s += x * v.1 / total;
+                for (s, x) in shape.iter_mut().zip(&v.shape) {
+                    *s += x * v.weight / total;
                 }
             }
             let summary: [f64; SUMMARY_FEATURES] = [
@@ -640,9 +649,9 @@ fn columns_in_db(power: &[f32], bins: usize, dims: &[usize]) -> Vec<Vec<f64>> {
 fn weight(votes: &[Vote]) -> f64 {
     let mut best: Vec<(usize, f64)> = Vec::new();
     for v in votes {
-        match best.iter_mut().find(|b| b.0 == v.2) {
-            Some(b) => b.1 = b.1.max(v.1),
-            None => best.push((v.2, v.1)),
+        match best.iter_mut().find(|b| b.0 == v.channel) {
+            Some(b) => b.1 = b.1.max(v.weight),
+            None => best.push((v.channel, v.weight)),
         }
     }
     best.iter().map(|b| b.1).sum()
@@ -650,7 +659,7 @@ fn weight(votes: &[Vote]) -> f64 {
 
 /// How many distinct channels voted for a candidate.
 fn channels(votes: &[Vote]) -> usize {
-    let mut seen: Vec<usize> = votes.iter().map(|v| v.2).collect();
+    let mut seen: Vec<usize> = votes.iter().map(|v| v.channel).collect();
     seen.sort_unstable();
     seen.dedup();
     seen.len()
@@ -658,15 +667,14 @@ fn channels(votes: &[Vote]) -> usize {
 
 /// A candidate's period in frames: its votes' mean, weighted by prominence.
 fn mean_period(votes: &[Vote]) -> f64 {
-    votes.iter().map(|v| v.0 * v.1).sum::<f64>() / votes.iter().map(|v| v.1).sum::<f64>().max(1e-12)
+    votes.iter().map(|v| v.period * v.weight).sum::<f64>() / votes.iter().map(|v| v.weight).sum::<f64>().max(1e-12)
 }
 
 /// Each channel's vote in each lane, kept between rounds of the sieve: a channel's votes change
 /// only when a layer takes something out of it.
 struct VoteCache {
-    /// `votes[lane][channel]`: (period in frames, weight, curve shape), if the channel has one
-    /// there.
-    votes: Vec<Vec<Option<(f64, f64, CurveShape)>>>,
+    /// `votes[lane][channel]`: the channel's vote there, if it has one.
+    votes: Vec<Vec<Option<Vote>>>,
     /// Channels whose votes must be found again.
     stale: Vec<bool>,
 }
@@ -712,24 +720,24 @@ fn candidates(power: &[f32], bins: usize, alive: &[bool], lags: &[LaneLags], con
         for (&c, db) in chunk.iter().zip(db.chunks_exact(BINS_PER_CHANNEL)) {
             for l in lags {
                 let r = acf.similarity(db, l.lo, l.hi, l.max_lag);
-                cache.votes[l.lane][c] = channel_vote(&r, l.lo, l.hi, min_lag);
+                cache.votes[l.lane][c] = channel_vote(&r, l.lo, l.hi, min_lag).map(|(period, weight, shape)| Vote { period, weight, channel: c, shape });
             }
         }
     }
     for c in (0..alive.len()).filter(|&c| alive[c]) {
         for (l, votes) in lags.iter().zip(&mut lane_votes) {
             if let Some(vote) = cache.votes[l.lane][c] {
-                votes.push((vote.0, vote.1, c, vote.2));
+                votes.push(vote);
             }
         }
     }
     let mut votes: Vec<Vote> = lane_votes.concat();
     cache.stale.iter_mut().for_each(|s| *s = false);
-    votes.sort_by(|a, b| a.0.total_cmp(&b.0));
+    votes.sort_by(|a, b| a.period.total_cmp(&b.period));
     let mut groups: Vec<Vec<Vote>> = Vec::new();
     for v in votes {
         match groups.last_mut() {
-            Some(g) if v.0 <= g[0].0 * (1.0 + SAME_LAYER) => g.push(v),
+            Some(g) if v.period <= g[0].period * (1.0 + SAME_LAYER) => g.push(v),
             _ => groups.push(vec![v]),
         }
     }
@@ -841,7 +849,7 @@ struct FoundLayer {
 fn take_out_layer(votes: &[Vote], frames: &[f32], power: &mut [f32], bins: usize, config: &PatternConfig) -> FoundLayer {
     let fr = config.frame_rate;
     let period = mean_period(votes);
-    let mut channels: Vec<usize> = votes.iter().map(|v| v.2).collect();
+    let mut channels: Vec<usize> = votes.iter().map(|v| v.channel).collect();
     channels.sort_unstable();
     channels.dedup();
     let dims: Vec<usize> = channels.iter().flat_map(|&c| c * BINS_PER_CHANNEL..(c + 1) * BINS_PER_CHANNEL).collect();
@@ -849,8 +857,8 @@ fn take_out_layer(votes: &[Vote], frames: &[f32], power: &mut [f32], bins: usize
     let reference = repeating_model(power, bins, &dims, &spread_repeats(period, fr));
     let strays = stray_scores(power, bins, &dims, &reference, fr);
     let mut footprint = vec![0.0; bins];
-    for &(_, w, c, _) in votes {
-        footprint[c * BINS_PER_CHANNEL..(c + 1) * BINS_PER_CHANNEL].iter_mut().for_each(|f| *f += w);
+    for v in votes {
+        footprint[v.channel * BINS_PER_CHANNEL..(v.channel + 1) * BINS_PER_CHANNEL].iter_mut().for_each(|f| *f += v.weight);
     }
     let t = power.len() / bins;
     let period_s = period / fr;
@@ -954,8 +962,8 @@ fn lane_of(period_s: f64, lanes: &[(f64, f64, f64)]) -> f64 {
 fn profile(votes: &[Vote], bins: usize, config: &PatternConfig) -> (Vec<f32>, String) {
     let mut w = [0.0_f64; PROFILE_BANDS];
     for v in votes {
-        let bin = v.2 * BINS_PER_CHANNEL;
-        w[(bin * PROFILE_BANDS / bins.max(1)).min(PROFILE_BANDS - 1)] += v.1;
+        let bin = v.channel * BINS_PER_CHANNEL;
+        w[(bin * PROFILE_BANDS / bins.max(1)).min(PROFILE_BANDS - 1)] += v.weight;
     }
     let max = w.iter().copied().fold(0.0, f64::max).max(1e-12);
     let profile: Vec<f32> = w.iter().map(|x| (x / max) as f32).collect();
