@@ -525,14 +525,20 @@ fn choose(sizes: &[(f64, usize)], features: &[[f64; CANDIDATE_FEATURES]], head: 
     let by_rule = |&(w, c): &(f64, usize)| {
         w >= MIN_LAYER_WEIGHT && (w >= MIN_RELATIVE_WEIGHT * top || c as f64 >= MIN_RELATIVE_BREADTH * top_channels as f64)
     };
-    let score = |i: usize| head.map(|h| h.score(&features[i]));
-    // The candidates are sorted by period, so the first accepted is the shortest.
+    // The candidates are sorted by period, so the first accepted is the shortest. The head is
+    // asked only where its answer counts: never for the first round's accepted candidates.
     (0..sizes.len()).find(|&i| {
-        let s = score(i);
-        let refused = !first_round && s.is_some_and(|s| s < HEAD_VETO);
-        (by_rule(&sizes[i]) && !refused) || s.is_some_and(|s| s >= HEAD_THRESHOLD)
+        let score = || head.map(|h| h.score(&features[i]));
+        if by_rule(&sizes[i]) {
+            first_round || score().is_none_or(|s| s >= HEAD_VETO)
+        } else {
+            score().is_some_and(|s| s >= HEAD_THRESHOLD)
+        }
     })
 }
+
+// A candidate the rules accept and the head refuses is not one the head would take alone.
+const _: () = assert!(HEAD_VETO < HEAD_THRESHOLD);
 
 /// One candidate period one round of the sieve weighed: what the period head is trained on.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
