@@ -910,8 +910,8 @@ fn top_band_score(band_z: &[f64], n: usize) -> Vec<f64> {
 }
 
 /// Stretches of `score` that pass [`Z_ENTER`], extended while above [`Z_STAY`], at least
-/// [`MIN_STRETCH_S`] long, edges pulled in by [`START_PULL_S`] and [`END_PULL_S`], and joined where less than
-/// [`JOIN_GAP_S`] lies between them.
+/// [`MIN_STRETCH_S`] long, edges pulled in by [`START_PULL_S`] and [`END_PULL_S`], and joined
+/// where less than [`JOIN_GAP_S`] lies between them.
 fn stretches(score: &[f64], moment_rate: f64) -> Vec<ChangeSpan> {
     let (start_pull, end_pull) = (START_PULL_S * moment_rate, END_PULL_S * moment_rate);
     let mut out: Vec<ChangeSpan> = Vec::new();
