@@ -13,15 +13,16 @@ to 10 moments a second, 16 bands (log-mel: 4 adjacent bins each, each bin's quie
 under its loud level; embeddings: 2 dimensions each), each moment's 1 s window against the
 closest window 10 to 90 s away, a robust z per band, the mean of the two most novel bands,
 stretches entering at z 3 and staying above 1.5 for at least 3 s, edges pulled in by 0.2 s
-(start) and 0.45 s (end), and the short bursts over z 6 at least 3 s from them as instants (the
-first look; the feature rows all use it), and with `--second-look` the same again with matches inside a found stretch,
+(start) and 0.45 s (end), each split where the bands it is novel in shift (the cosine of the
+bands' mean novelty over 2 s either side, 0.5 s away, under 0.5; parts at least 2 s), and the short
+bursts over z 6 at least 3 s from them as instants (the first look; the feature rows all use it), and with `--second-look` the same again with matches inside a found stretch,
 widened by the margin, not counted. Change F1 at 0.5 s and at 3 s by the shared
 `layer_metrics.py`. On the validation seeds 60-79 the first look scores 0.345 / 0.484 (Strata
 before the second look, with its level steps: 0.356 / 0.495) and the second look at 5 s 0.355 /
 0.501; with `--bass` (2026-12-07) the first look 0.379 / 0.553 and the second look at 5 s 0.372
 / 0.550 (the engine, with its level steps: 0.366 / 0.510 without the bass view, 0.383 / 0.561
-with it). Those figures are from before the bursts and the end's 0.45 s pull (both 0.2 s then);
-the engine's figures with them are in the README's Quality.
+with it). Those figures are from before the bursts, the end's 0.45 s pull (both 0.2 s then),
+and the splits; the engine's figures with them are in the README's Quality.
 
 Needs numpy, scipy and soundfile, and onnxruntime for `--frontend`.
 """
@@ -49,6 +50,8 @@ FLOOR_BELOW_DB = 20.0
 MIN_SPREAD_DB = 0.25
 Z_ENTER, Z_STAY, MIN_STRETCH_S, JOIN_GAP_S, START_PULL_S, END_PULL_S = 3.0, 1.5, 3.0, 2.0, 0.2, 0.45
 Z_BURST, BURST_MIN_MOMENTS, BURST_SEPARATION_S = 6.0, 2, 3.0
+SHIFT_WINDOW_S, SHIFT_GAP_S, SHIFT_BELOW_COSINE, SHIFT_SEPARATION_S = 2.0, 0.5, 0.5, 2.0
+FULL_Z = 12.0
 MOMENT_RATE_HZ = features.FRAME_RATE / POOL_FRAMES
 
 
@@ -178,6 +181,37 @@ def bursts(score: np.ndarray, found: list[tuple[float, float]]) -> list[float]:
     return out
 
 
+def split_where_bands_shift(found: list[tuple[float, float]], band_z: np.ndarray) -> list[tuple[float, float]]:
+    """Each stretch split where the bands it is novel in shift: the cosine of each band's mean
+    positive z over SHIFT_WINDOW_S before and after a moment (SHIFT_GAP_S away) under
+    SHIFT_BELOW_COSINE, the lowest first, parts at least SHIFT_SEPARATION_S long."""
+    sums = np.vstack([np.zeros((1, band_z.shape[1])), np.cumsum(np.clip(band_z, 0, None), axis=0)])
+    window, gap = round(SHIFT_WINDOW_S * MOMENT_RATE_HZ), round(SHIFT_GAP_S * MOMENT_RATE_HZ)
+    n = len(band_z)
+
+    def cosine(x: np.ndarray, y: np.ndarray) -> float:
+        norms = np.linalg.norm(x) * np.linalg.norm(y)
+        return float(x @ y / norms) if norms > 0 else 1.0
+
+    out: list[tuple[float, float]] = []
+    for start, end in found:
+        a, b = min(max(round(start * MOMENT_RATE_HZ), 0), n), min(max(round(end * MOMENT_RATE_HZ), 0), n)
+        shifts = sorted(
+            (cosine(sums[m - gap] - sums[m - gap - window], sums[m + gap + window] - sums[m + gap]), m)
+            for m in range(a + gap + window, b - gap - window)
+        )
+        cuts: list[float] = []
+        for c, m in shifts:
+            if c >= SHIFT_BELOW_COSINE:
+                break
+            at = m / MOMENT_RATE_HZ
+            if at - start >= SHIFT_SEPARATION_S and end - at >= SHIFT_SEPARATION_S and all(abs(at - u) >= SHIFT_SEPARATION_S for u in cuts):
+                cuts.append(at)
+        edges = [start, *sorted(cuts), end]
+        out.extend(zip(edges, edges[1:]))
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("truth", type=Path)
@@ -240,7 +274,8 @@ def main() -> None:
             score = top_two(bands)
             found = stretches(score)
             instants = bursts(score, found)
-            estimated = sorted({(round(t, 3), None) for t in [t for span in found for t in span] + instants})
+            edges = [t for span in split_where_bands_shift(found, bands) for t in span] + instants
+            estimated = sorted({(round(t, 3), None) for t in edges})
             scores.setdefault(name, []).append(lm.change_scores(truth, estimated)[:2])
     print(f"{len(pieces)} pieces; change F1 at 0.5 s / at 3 s")
     for name, per_piece in scores.items():

@@ -36,6 +36,10 @@
 //!    matches itself inside the change, only the change's two edges, where a window holds both
 //!    the old and the new, stay novel, each for about a window: too short for a stretch. A burst
 //!    over [`Z_BURST`] away from every stretch is a change of its own, an instant at its peak.
+//! 7. Splits: where two layers in different bands change at overlapping or neighbouring times,
+//!    their changes make one stretch, and the end of the first or the start of the second lies
+//!    inside it. A stretch is split where the bands it is novel in before a moment and after it
+//!    stop being alike ([`split_where_bands_shift`]), and each part is a change of its own.
 //!
 //! A part coming in or going out is also a change, and one the stretches miss where the part
 //! plays something heard elsewhere (a second chorus): [`level_steps`] finds the moments where a
@@ -89,6 +93,21 @@ pub const BURST_MIN_MOMENTS: usize = 2;
 /// How far (seconds) a burst must lie from a stretch, a kept level step or the burst before it
 /// to count: nearer, it is their edge.
 pub const BURST_SEPARATION_S: f64 = 3.0;
+/// The seconds of band novelty averaged on each side of a moment inside a stretch, to tell the
+/// bands that were novel before it from those novel after it ([`split_where_bands_shift`]).
+pub const SHIFT_WINDOW_S: f64 = 2.0;
+/// The seconds left out between the moment and each side's window: the window each moment's
+/// novelty was measured over blurs a shift over about this much.
+pub const SHIFT_GAP_S: f64 = 0.5;
+/// A stretch is split where the cosine of the two sides' mean band novelty falls below this:
+/// one layer's change ends, or another's begins, in other bands. Chosen with [`SHIFT_WINDOW_S`],
+/// [`SHIFT_GAP_S`] and [`SHIFT_SEPARATION_S`] in the replica (`models/tools/novelty_features.py`)
+/// on the validation seeds 60-69, checked on 70-79 and the lmms demos: change F1 at 0.5 s / 3 s
+/// 0.403 / 0.564 -> 0.421 / 0.572, 0.416 / 0.576 -> 0.424 / 0.582, and 0.107 / 0.183 -> 0.119 /
+/// 0.214 (0.6: 0.422 / 0.571, 0.422 / 0.581, 0.116 / 0.212).
+pub const SHIFT_BELOW_COSINE: f64 = 0.5;
+/// The shortest part (seconds) a split leaves of a stretch, and the least time between two splits.
+pub const SHIFT_SEPARATION_S: f64 = 2.0;
 /// How far (seconds) the second look widens each found stretch before matches inside it stop
 /// counting. On the validation seeds 60-79 (240 pieces; the stretches alone, replicated by
 /// `models/tools/novelty_features.py --second-look`), 5 s raised change F1 by 0.010 ± 0.007 at
@@ -505,6 +524,7 @@ fn novel_stretches_scored(frames: &[f32], bins: usize, bass: Option<BassFrames>,
     } else {
         look(&distances(&stretch_regions(&first, n, moment_rate), Some(&measured)))
     };
+    let stretches = split_where_bands_shift(stretches, &band_z, &score, moment_rate);
     let bursts = short_bursts(&score, &stretches, moment_rate);
     Heard { stretches, bursts, band_z, moment_rate }
 }
@@ -936,6 +956,74 @@ fn stretches(score: &[f64], moment_rate: f64) -> Vec<ChangeSpan> {
     out
 }
 
+/// `found` with each stretch split where the bands it is novel in shift. Two changes of layers
+/// in different bands that overlap or follow each other make one run of the score, and the end
+/// of the first or the start of the second lies inside it. At each moment inside a stretch,
+/// each band's mean novelty (`band_z`, moment-major, what is no more alike than usual counted as
+/// 0) over [`SHIFT_WINDOW_S`] before it is compared with that after it, [`SHIFT_GAP_S`] away
+/// either side; where the cosine falls below [`SHIFT_BELOW_COSINE`] the stretch is split, the
+/// lowest first, parts at least [`SHIFT_SEPARATION_S`] long. Each part's strength is its mean
+/// `score` over [`FULL_Z`].
+fn split_where_bands_shift(found: Vec<ChangeSpan>, band_z: &[f64], score: &[f64], moment_rate: f64) -> Vec<ChangeSpan> {
+    let n = score.len();
+    if n == 0 || found.is_empty() {
+        return found;
+    }
+    let bands = band_z.len() / n;
+    // Running sums of each band's novelty, so a window's profile is one subtraction.
+    let mut sums = vec![0.0_f64; (n + 1) * bands];
+    for t in 0..n {
+        for k in 0..bands {
+            sums[(t + 1) * bands + k] = sums[t * bands + k] + band_z[t * bands + k].max(0.0);
+        }
+    }
+    let profile = |from: usize, to: usize| -> Vec<f64> { (0..bands).map(|k| sums[to * bands + k] - sums[from * bands + k]).collect() };
+    let window = (SHIFT_WINDOW_S * moment_rate).round() as usize;
+    let gap = (SHIFT_GAP_S * moment_rate).round() as usize;
+    let moment = |s: f64| ((s * moment_rate).round().max(0.0) as usize).min(n);
+    let mut out = Vec::with_capacity(found.len());
+    for stretch in found {
+        let (a, b) = (moment(stretch.start_s), moment(stretch.end_s));
+        let mut shifts: Vec<(f64, usize)> = (a + gap + window..b.saturating_sub(gap + window))
+            .map(|m| (cosine(&profile(m - gap - window, m - gap), &profile(m + gap, m + gap + window)), m))
+            .filter(|&(c, _)| c < SHIFT_BELOW_COSINE)
+            .collect();
+        shifts.sort_by(|x, y| x.0.total_cmp(&y.0));
+        let mut cuts: Vec<f64> = Vec::new();
+        for (_, m) in shifts {
+            let at_s = m as f64 / moment_rate;
+            let inside = at_s - stretch.start_s >= SHIFT_SEPARATION_S && stretch.end_s - at_s >= SHIFT_SEPARATION_S;
+            if inside && cuts.iter().all(|c| (c - at_s).abs() >= SHIFT_SEPARATION_S) {
+                cuts.push(at_s);
+            }
+        }
+        if cuts.is_empty() {
+            out.push(stretch);
+            continue;
+        }
+        cuts.sort_by(f64::total_cmp);
+        let mut start_s = stretch.start_s;
+        for end_s in cuts.into_iter().chain(std::iter::once(stretch.end_s)) {
+            let part = &score[moment(start_s)..moment(end_s).max(moment(start_s) + 1).min(n)];
+            let mean = part.iter().sum::<f64>() / part.len().max(1) as f64;
+            out.push(ChangeSpan { start_s, end_s, strength: (mean / FULL_Z).clamp(0.0, 1.0) });
+            start_s = end_s;
+        }
+    }
+    out
+}
+
+/// The cosine of two profiles; 1 (nothing to tell apart) where either is all zero.
+fn cosine(x: &[f64], y: &[f64]) -> f64 {
+    let dot: f64 = x.iter().zip(y).map(|(a, b)| a * b).sum();
+    let norms = x.iter().map(|a| a * a).sum::<f64>().sqrt() * y.iter().map(|b| b * b).sum::<f64>().sqrt();
+    if norms > 0.0 {
+        dot / norms
+    } else {
+        1.0
+    }
+}
+
 /// The moments where `score` passes [`Z_BURST`] for at least [`BURST_MIN_MOMENTS`] in a row
 /// (each run's peak), as instants, at least [`BURST_SEPARATION_S`] from every stretch in `found`
 /// and from the burst before, strength the peak over [`FULL_Z`].
@@ -1334,6 +1422,31 @@ mod tests {
         let long = stretches(&score(25), rate);
         assert_eq!(long.len(), 2, "{long:?}");
         assert!((long[1].start_s - (7.5 + START_PULL_S)).abs() < 1e-9, "{long:?}");
+    }
+
+    #[test]
+    fn a_stretch_splits_where_its_novel_bands_shift_and_not_elsewhere() {
+        let rate = 10.0;
+        let n = 300;
+        let bands = 4;
+        // Novel from 5 s to 25 s: in band 0 until 15 s, then in band 2.
+        let mut band_z = vec![0.0; n * bands];
+        for t in 50..250 {
+            band_z[t * bands + if t < 150 { 0 } else { 2 }] = 8.0;
+        }
+        let score: Vec<f64> = band_z.chunks_exact(bands).map(|z| z.iter().sum::<f64>() / 2.0).collect();
+        let whole = ChangeSpan { start_s: 5.0, end_s: 25.0, strength: 0.3 };
+        let parts = split_where_bands_shift(vec![whole], &band_z, &score, rate);
+        assert_eq!(parts.len(), 2, "{parts:?}");
+        assert_eq!((parts[0].start_s, parts[1].end_s), (5.0, 25.0));
+        assert!((parts[0].end_s - 15.0).abs() <= 0.5 && parts[0].end_s == parts[1].start_s, "{parts:?}");
+        assert!(parts.iter().all(|p| (p.strength - 4.0 / FULL_Z).abs() < 0.05), "{parts:?}");
+        // The same bands throughout: one stretch, as it was.
+        let steady: Vec<f64> = (0..n * bands).map(|i| if i % bands == 1 && (50..250).contains(&(i / bands)) { 8.0 } else { 0.0 }).collect();
+        assert_eq!(split_where_bands_shift(vec![whole], &steady, &score, rate), vec![whole]);
+        // A shift too near an edge leaves a part shorter than the separation: no split.
+        let near = ChangeSpan { start_s: 5.0, end_s: 16.0, strength: 0.3 };
+        assert_eq!(split_where_bands_shift(vec![near], &band_z, &score, rate), vec![near]);
     }
 
     #[test]
