@@ -341,79 +341,19 @@ impl Drop for Worker {
     }
 }
 
-fn run(
-    config: WorkerConfig,
-    mut capture: CaptureOutput,
-    mut publisher: StatusPublisher,
-    wake: Wake,
-    stop: &AtomicBool,
-) -> WorkerReport {
+/// The worker thread's body: passes until stopped and drained, then the report.
+fn run(config: WorkerConfig, capture: CaptureOutput, mut publisher: StatusPublisher, wake: Wake, stop: &AtomicBool) -> WorkerReport {
     // Loading ONNX Runtime can take a second: it happens on a thread of its own while this one
     // keeps draining the ring, never on the audio or GUI thread.
     crate::inference::start_runtime_in_background();
-
-    let channels = capture.channels();
-    let mut scratch = vec![0.0_f32; SCRATCH_FRAMES * channels];
-    // The models listen to the channels' average; the take keeps them all.
-    let mut mono: Vec<f32> = Vec::with_capacity(SCRATCH_FRAMES);
-    let mut recorder = config
-        .takes
-        .clone()
-        .map(|control| TakeRecorder::new(control, config.sample_rate_hz.round().max(1.0) as u32, channels));
-    let mut meter = InputMeter::new(config.sample_rate_hz);
-    let mut hash = config.hash_samples.then(Fnv1a64::new);
-    let mut received: u64 = 0;
-    let mut received_at_last_publish: u64 = 0;
-    let mut analysis = LiveAnalysis::new(config.sample_rate_hz);
-    let mut last_publish = Instant::now();
-    let mut patterns = LivePatterns::new(0.0);
-    let mut song = SongClock::new(config.sample_rate_hz);
-    let name = worker_thread_name(config.activation);
-
+    let mut worker = WorkerLoop::new(config, capture);
     loop {
         let stopping = stop.load(Ordering::Acquire);
-        if analysis.try_start(&song, &mut publisher) {
-            patterns.set_offset_s(analysis.offset_s());
-        }
-        let n = capture.pop_frames(&mut scratch);
-        // After the frames: each block's mark went in before it.
-        capture.pop_song_marks(|mark| song.note(mark));
-        if let Some(r) = recorder.as_mut() {
-            r.set_dropped_frames(capture.counters().dropped_frames());
-            // Also with nothing new, so the switch takes effect while the host is stopped.
-            r.process(&scratch[..n * channels]);
-        }
-        if n > 0 {
-            mix_to_mono(&scratch[..n * channels], channels, &mut mono);
-            analysis.feed(&mono, &song, &mut publisher);
-            meter.add(&mono);
-            if let Some(hash) = hash.as_mut() {
-                hash.update_samples(&mono);
-            }
-            received += n as u64;
-        }
-        if let Some(e) = analysis.engine() {
-            // Also with nothing new: a search that ends while the host is stopped still shows.
-            patterns.poll(e, &name, &publisher);
-        }
-        let drained = n == 0;
-        let now = Instant::now();
-        let elapsed = now.duration_since(last_publish);
-        if elapsed >= PUBLISH_INTERVAL || (stopping && drained) {
-            let rate_hz = (received - received_at_last_publish) as f64 / elapsed.as_secs_f64().max(1e-9);
-            let lanes = lane_periods(analysis.engine(), &patterns.found);
-            let status = status(&config, &capture, meter.take_reading(), received, rate_hz as f32, stopping && drained, lanes);
-            if let Some(r) = recorder.as_mut() {
-                r.set_tempo(status.tempo_bpm, status.beats_per_bar);
-            }
-            publisher.publish(status);
-            wake();
-            last_publish = now;
-            received_at_last_publish = received;
-        }
+        let drained = worker.pass(&mut publisher) == 0;
+        worker.publish_when_due(&mut publisher, &wake, stopping && drained);
         if drained {
             if stopping {
-                if analysis.has_pending() {
+                if worker.analysis.has_pending() {
                     // Stopping before the models were ready: wait for them once, so what was
                     // captured is still analysed (deactivation is not on the audio thread).
                     let _ = crate::inference::runtime();
@@ -424,21 +364,126 @@ fn run(
             std::thread::park_timeout(IDLE_WAIT);
         }
     }
+    worker.finish(&publisher)
+}
 
-    patterns.stop(&publisher);
-    // The engine (ten minutes of history, the models' sessions) goes with the activation; what
-    // it held goes back to the system rather than staying in this thread's heap.
-    let analysed = analysis.finish();
-    crate::memory::release_freed_memory();
-    // The take (if one is being recorded) ends with the activation.
-    if let Some(r) = recorder.as_mut() {
-        r.finish();
+/// What the worker thread holds between its passes over the ring.
+struct WorkerLoop {
+    config: WorkerConfig,
+    capture: CaptureOutput,
+    /// Interleaved frames out of the ring, allocated once.
+    scratch: Vec<f32>,
+    /// The channels' average of a pass: the models listen to it; the take keeps every channel.
+    mono: Vec<f32>,
+    recorder: Option<TakeRecorder>,
+    meter: InputMeter,
+    hash: Option<Fnv1a64>,
+    /// Frames received this activation, and at the last publish.
+    received: u64,
+    received_at_last_publish: u64,
+    last_publish: Instant,
+    analysis: LiveAnalysis,
+    patterns: LivePatterns,
+    song: SongClock,
+    /// The thread's name, which the pattern search's thread is named after.
+    name: String,
+}
+
+impl WorkerLoop {
+    fn new(config: WorkerConfig, capture: CaptureOutput) -> Self {
+        let channels = capture.channels();
+        let recorder = config
+            .takes
+            .clone()
+            .map(|control| TakeRecorder::new(control, config.sample_rate_hz.round().max(1.0) as u32, channels));
+        Self {
+            scratch: vec![0.0_f32; SCRATCH_FRAMES * channels],
+            mono: Vec::with_capacity(SCRATCH_FRAMES),
+            recorder,
+            meter: InputMeter::new(config.sample_rate_hz),
+            hash: config.hash_samples.then(Fnv1a64::new),
+            received: 0,
+            received_at_last_publish: 0,
+            last_publish: Instant::now(),
+            analysis: LiveAnalysis::new(config.sample_rate_hz),
+            patterns: LivePatterns::new(0.0),
+            song: SongClock::new(config.sample_rate_hz),
+            name: worker_thread_name(config.activation),
+            config,
+            capture,
+        }
     }
-    let report = final_report(&config, &capture, meter.take_reading(), received, hash, analysed, &patterns.found);
-    if let Some(path) = &config.report_file {
-        append_report(path, &report);
+
+    /// One pass: starts the analysis once the models are ready, moves what the ring holds to
+    /// the take, the analysis, the meter and the hash, and looks for finished pattern searches.
+    /// Returns the frames moved (0: the ring was empty).
+    fn pass(&mut self, publisher: &mut StatusPublisher) -> usize {
+        if self.analysis.try_start(&self.song, publisher) {
+            self.patterns.set_offset_s(self.analysis.offset_s());
+        }
+        let channels = self.capture.channels();
+        let n = self.capture.pop_frames(&mut self.scratch);
+        // After the frames: each block's mark went in before it.
+        let song = &mut self.song;
+        self.capture.pop_song_marks(|mark| song.note(mark));
+        if let Some(r) = self.recorder.as_mut() {
+            r.set_dropped_frames(self.capture.counters().dropped_frames());
+            // Also with nothing new, so the switch takes effect while the host is stopped.
+            r.process(&self.scratch[..n * channels]);
+        }
+        if n > 0 {
+            mix_to_mono(&self.scratch[..n * channels], channels, &mut self.mono);
+            self.analysis.feed(&self.mono, &self.song, publisher);
+            self.meter.add(&self.mono);
+            if let Some(hash) = self.hash.as_mut() {
+                hash.update_samples(&self.mono);
+            }
+            self.received += n as u64;
+        }
+        if let Some(e) = self.analysis.engine() {
+            // Also with nothing new: a search that ends while the host is stopped still shows.
+            self.patterns.poll(e, &self.name, publisher);
+        }
+        n
     }
-    report
+
+    /// Publishes a status every [`PUBLISH_INTERVAL`], and a last one (`last`: stopping with the
+    /// ring drained), then wakes the reader.
+    fn publish_when_due(&mut self, publisher: &mut StatusPublisher, wake: &Wake, last: bool) {
+        let now = Instant::now();
+        let elapsed = now.duration_since(self.last_publish);
+        if elapsed < PUBLISH_INTERVAL && !last {
+            return;
+        }
+        let rate_hz = (self.received - self.received_at_last_publish) as f64 / elapsed.as_secs_f64().max(1e-9);
+        let lanes = lane_periods(self.analysis.engine(), &self.patterns.found);
+        let status = status(&self.config, &self.capture, self.meter.take_reading(), self.received, rate_hz as f32, last, lanes);
+        if let Some(r) = self.recorder.as_mut() {
+            r.set_tempo(status.tempo_bpm, status.beats_per_bar);
+        }
+        publisher.publish(status);
+        wake();
+        self.last_publish = now;
+        self.received_at_last_publish = self.received;
+    }
+
+    /// Stops the pattern search, lets the engine go, ends the take and reports.
+    fn finish(mut self, publisher: &StatusPublisher) -> WorkerReport {
+        self.patterns.stop(publisher);
+        // The engine (ten minutes of history, the models' sessions) goes with the activation;
+        // what it held goes back to the system rather than staying in this thread's heap.
+        let analysed = self.analysis.finish();
+        crate::memory::release_freed_memory();
+        // The take (if one is being recorded) ends with the activation.
+        if let Some(r) = self.recorder.as_mut() {
+            r.finish();
+        }
+        let report = final_report(&self.config, &self.capture, self.meter.take_reading(), self.received, self.hash, analysed, &self.patterns.found);
+        if let Some(path) = &self.config.report_file {
+            append_report(path, &report);
+        }
+        report
+    }
 }
 
 /// Each lane's main pattern layer (period in seconds, NaN for none, and its strength), lane by
