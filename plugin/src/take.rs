@@ -188,38 +188,44 @@ impl TakeControl {
         if matches!(self.export_state(), ExportState::Running { .. }) {
             return;
         }
+        match self.export_request(folder, replace, highlight_period_s) {
+            Ok(request) => self.spawn_export(request),
+            Err(state) => self.set_export_state(state),
+        }
+    }
+
+    /// What exporting the last take into `folder` asks of the export job, or the state to show
+    /// instead: no take, no folder, a destination to confirm or one that cannot be written.
+    fn export_request(&self, folder: &Path, replace: bool, highlight_period_s: Option<f64>) -> Result<ExportRequest, ExportState> {
         let Some(take) = self.take() else {
-            self.set_export_state(ExportState::Failed { reason: "there is no take to export: record one first".into() });
-            return;
+            return Err(ExportState::Failed { reason: "there is no take to export: record one first".into() });
         };
         if folder.as_os_str().is_empty() {
-            self.set_export_state(ExportState::Failed { reason: "choose a folder to export into".into() });
-            return;
+            return Err(ExportState::Failed { reason: "choose a folder to export into".into() });
         }
         let dest = folder.join(&take.name);
         match job::check_destination(&dest, replace) {
-            Err(ExportError::DestinationExists { .. }) => {
-                self.set_export_state(ExportState::NeedsConfirmation { take, dest });
-                return;
-            }
-            Err(e) => {
-                self.set_export_state(failed_keeping(&take.path, e));
-                return;
-            }
+            Err(ExportError::DestinationExists { .. }) => return Err(ExportState::NeedsConfirmation { take, dest }),
+            Err(e) => return Err(failed_keeping(&take.path, e)),
             Ok(_) => {}
         }
-        let progress = Arc::new(ExportProgress::new());
-        self.set_export_state(ExportState::Running { dest: dest.clone(), progress: progress.clone() });
-        let control = Arc::clone(self);
-        let request = ExportRequest {
+        Ok(ExportRequest {
             input: take.path.clone(),
-            dest: dest.clone(),
+            dest,
             replace,
             source_name: Some(take.name.clone()),
             tempo_bpm: take.tempo_bpm,
             beats_per_bar: f64::from(take.beats_per_bar.max(1)),
             highlight_period_s,
-        };
+        })
+    }
+
+    /// Runs `request` on the export thread: the state is [`ExportState::Running`] until it ends,
+    /// then what came of it.
+    fn spawn_export(self: &Arc<Self>, request: ExportRequest) {
+        let progress = Arc::new(ExportProgress::new());
+        self.set_export_state(ExportState::Running { dest: request.dest.clone(), progress: progress.clone() });
+        let control = Arc::clone(self);
         let spawned = std::thread::Builder::new().name("strata-export".into()).spawn(move || {
             let state = match run_export(&request, &progress) {
                 Ok(summary) => {
