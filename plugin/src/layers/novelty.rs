@@ -966,11 +966,10 @@ fn stretches(score: &[f64], moment_rate: f64) -> Vec<ChangeSpan> {
         if (len as f64) < MIN_STRETCH_S * moment_rate {
             continue;
         }
-        let mean = score[a..=b].iter().sum::<f64>() / len as f64;
         let next = ChangeSpan {
             start_s: (a as f64 + start_pull) / moment_rate,
             end_s: ((b + 1) as f64 - end_pull) / moment_rate,
-            strength: (mean / FULL_Z).clamp(0.0, 1.0),
+            strength: mean_strength(&score[a..=b]),
         };
         match out.last_mut() {
             Some(last) if next.start_s - last.end_s < JOIN_GAP_S => *last = joined(last, &next),
@@ -1029,8 +1028,7 @@ fn split_where_bands_shift(found: Vec<ChangeSpan>, band_z: &[f64], score: &[f64]
         let mut start_s = stretch.start_s;
         for end_s in cuts.into_iter().chain(std::iter::once(stretch.end_s)) {
             let part = &score[moment(start_s)..moment(end_s).max(moment(start_s) + 1).min(n)];
-            let mean = part.iter().sum::<f64>() / part.len().max(1) as f64;
-            out.push(ChangeSpan { start_s, end_s, strength: (mean / FULL_Z).clamp(0.0, 1.0) });
+            out.push(ChangeSpan { start_s, end_s, strength: mean_strength(part) });
             start_s = end_s;
         }
     }
@@ -1059,7 +1057,7 @@ fn short_bursts(score: &[f64], found: &[ChangeSpan], moment_rate: f64) -> Vec<Ch
         let apart = found.iter().all(|c| at_s <= c.start_s - BURST_SEPARATION_S || at_s >= c.end_s + BURST_SEPARATION_S)
             && out.last().is_none_or(|last| at_s - last.start_s > BURST_SEPARATION_S);
         if b + 1 - a >= BURST_MIN_MOMENTS && apart {
-            out.push(ChangeSpan { start_s: at_s, end_s: at_s, strength: (score[peak] / FULL_Z).clamp(0.0, 1.0) });
+            out.push(ChangeSpan { start_s: at_s, end_s: at_s, strength: strength(score[peak]) });
         }
     }
     out
@@ -1082,6 +1080,16 @@ fn runs_above(score: &[f64], bar: f64) -> impl Iterator<Item = (usize, usize)> +
         i += 1;
         Some((first, i - 1))
     })
+}
+
+/// A change's strength from its score (robust z): reaching 1 at [`FULL_Z`].
+fn strength(z: f64) -> f64 {
+    (z / FULL_Z).clamp(0.0, 1.0)
+}
+
+/// A stretch's strength: its scores' mean (0 for none), as [`strength`].
+fn mean_strength(scores: &[f64]) -> f64 {
+    strength(scores.iter().sum::<f64>() / scores.len().max(1) as f64)
 }
 
 /// One stretch from `first` to `second`, its strength their mean weighted by length.
