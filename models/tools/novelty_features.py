@@ -140,26 +140,33 @@ def top_two(band_z: np.ndarray) -> np.ndarray:
     return np.sort(band_z, axis=1)[:, -2:].mean(axis=1)
 
 
-def stretches(score: np.ndarray) -> list[tuple[float, float]]:
-    out: list[tuple[float, float]] = []
-    start_pull, end_pull = START_PULL_S * MOMENT_RATE_HZ, END_PULL_S * MOMENT_RATE_HZ
+def runs_above(score: np.ndarray, bar: float):
+    """Each longest run of `score` above `bar`, as its first and last index, in order."""
     i = 0
     while i < len(score):
-        if score[i] <= Z_ENTER:
+        if score[i] <= bar:
             i += 1
             continue
-        a, b = i, i
-        while a > 0 and score[a - 1] > Z_STAY:
-            a -= 1
-        while b + 1 < len(score) and score[b + 1] > Z_STAY:
-            b += 1
-        if b - a + 1 >= MIN_STRETCH_S * MOMENT_RATE_HZ:
-            start, end = (a + start_pull) / MOMENT_RATE_HZ, (b + 1 - end_pull) / MOMENT_RATE_HZ
-            if out and start - out[-1][1] < JOIN_GAP_S:
-                out[-1] = (out[-1][0], end)
-            else:
-                out.append((start, end))
-        i = b + 1
+        first = i
+        while i + 1 < len(score) and score[i + 1] > bar:
+            i += 1
+        yield first, i
+        i += 1
+
+
+def stretches(score: np.ndarray) -> list[tuple[float, float]]:
+    """Runs above Z_STAY that pass Z_ENTER, at least MIN_STRETCH_S long, edges pulled in, joined
+    where less than JOIN_GAP_S lies between them."""
+    out: list[tuple[float, float]] = []
+    start_pull, end_pull = START_PULL_S * MOMENT_RATE_HZ, END_PULL_S * MOMENT_RATE_HZ
+    for a, b in runs_above(score, Z_STAY):
+        if b - a + 1 < MIN_STRETCH_S * MOMENT_RATE_HZ or not (score[a : b + 1] > Z_ENTER).any():
+            continue
+        start, end = (a + start_pull) / MOMENT_RATE_HZ, (b + 1 - end_pull) / MOMENT_RATE_HZ
+        if out and start - out[-1][1] < JOIN_GAP_S:
+            out[-1] = (out[-1][0], end)
+        else:
+            out.append((start, end))
     return out
 
 
@@ -167,19 +174,11 @@ def bursts(score: np.ndarray, found: list[tuple[float, float]]) -> list[float]:
     """The peaks (seconds) of runs of at least two moments over Z_BURST, at least
     BURST_SEPARATION_S from every stretch in `found` and from the burst before."""
     out: list[float] = []
-    i = 0
-    while i < len(score):
-        if score[i] <= Z_BURST:
-            i += 1
-            continue
-        b = i
-        while b + 1 < len(score) and score[b + 1] > Z_BURST:
-            b += 1
-        at = (i + int(np.argmax(score[i : b + 1])) + 0.5) / MOMENT_RATE_HZ
+    for a, b in runs_above(score, Z_BURST):
+        at = (a + int(np.argmax(score[a : b + 1])) + 0.5) / MOMENT_RATE_HZ
         apart = all(at <= s - BURST_SEPARATION_S or at >= e + BURST_SEPARATION_S for s, e in found)
-        if b + 1 - i >= BURST_MIN_MOMENTS and apart and (not out or at - out[-1] > BURST_SEPARATION_S):
+        if b + 1 - a >= BURST_MIN_MOMENTS and apart and (not out or at - out[-1] > BURST_SEPARATION_S):
             out.append(at)
-        i = b + 1
     return out
 
 
