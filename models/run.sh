@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Rebuilds Strata's shipped models from packages alone: the data (Debian music packages, the lmms
 # demo projects, synthetic pieces), training, evaluation, ONNX export, manifest and fixtures,
-# then the period head.
-# About 16 minutes on this project's 2-core machine (CPU only), seeded and reproducible.
+# then the period head and the change head.
+# About 26 minutes on this project's 2-core machine (CPU only), seeded and reproducible.
 #   models/run.sh            from anywhere; writes into models/
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -21,4 +21,7 @@ cd "$here"
 # The period head learns from the candidates Strata's own layer search weighs, so it needs the
 # CLI (5 to 10 minutes more, and 2.6 GB of temporary pieces; see README.md, "The period head").
 (cd "$here/.." && cargo build --release -p strata --bin strata && cargo xtask fetch-ort)
-exec "$venv/bin/python" -m strata_models.period_head --strata "$here/../target/release/strata"
+"$venv/bin/python" -m strata_models.period_head --strata "$here/../target/release/strata"
+# The change head learns from the change detector's novelty, which its Python replica computes
+# (10 minutes on 2 cores; see README.md, "The change head").
+exec "$venv/bin/python" "$here/tools/change_head.py" --out "$here"

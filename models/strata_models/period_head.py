@@ -50,6 +50,8 @@ CHECK_ROWS = 16
 #: Periods within this relative distance are the same (as in layer_metrics.py).
 SAME_PERIOD = 0.03
 HEAD_FILE = "heads/period_head.json"
+#: The change head's file (`models/tools/change_head.py`), listed beside the period head's.
+CHANGE_HEAD_FILE = "heads/change_head.json"
 MODELS = Path(__file__).resolve().parents[1]
 
 
@@ -75,17 +77,19 @@ def labelled(candidates: list[dict], true_periods: list[float]) -> tuple[np.ndar
     return np.asarray(x, float).reshape(-1, len(candidates[0]["features"]) if candidates else 0), np.asarray(y, bool)
 
 
-def fit(x: np.ndarray, y: np.ndarray) -> dict:
-    """The head's trees, as `plugin/src/layers/period_head.rs` reads them, with rows of `x` and
-    scikit-learn's probabilities for them (`check`), which the Rust side's test reproduces."""
+def fit(x: np.ndarray, y: np.ndarray, trees: int = TREES, leaves: int = LEAVES, learning_rate: float = 0.1) -> dict:
+    """A head's trees, as `plugin/src/layers/heads.rs` reads them, with rows of `x` and
+    scikit-learn's probabilities for them (`check`), which the Rust side's test reproduces. The
+    change head (`models/tools/change_head.py`) is fitted here too, with its own sizes."""
     from sklearn.ensemble import HistGradientBoostingClassifier
 
-    model = HistGradientBoostingClassifier(max_iter=TREES, max_leaf_nodes=LEAVES, random_state=0).fit(x, y)
-    trees = []
+    model = HistGradientBoostingClassifier(max_iter=trees, max_leaf_nodes=leaves, learning_rate=learning_rate,
+                                           random_state=0).fit(x, y)
+    exported = []
     for (predictor,) in model._predictors:
         nodes = predictor.nodes
         leaf = nodes["is_leaf"].astype(bool)
-        trees.append({
+        exported.append({
             "feature": [int(f) if not l else 0 for f, l in zip(nodes["feature_idx"], leaf)],
             "threshold": [float(t) if not l else 0.0 for t, l in zip(nodes["num_threshold"], leaf)],
             "left": [int(c) for c in nodes["left"]],
@@ -95,18 +99,18 @@ def fit(x: np.ndarray, y: np.ndarray) -> dict:
         })
     baseline = float(np.ravel(model._baseline_prediction)[0])
     rows = np.random.default_rng(0).choice(len(x), CHECK_ROWS, replace=False)
-    head = {"baseline": baseline, "trees": trees,
+    head = {"baseline": baseline, "trees": exported,
             "check": [{"features": x[i].tolist(), "probability": float(model.predict_proba(x[i:i + 1])[0, 1])} for i in rows]}
     # The trees walked here as the plugin walks them must give scikit-learn's logits.
-    ours = np.array([baseline + sum(walk(t, row) for t in trees) for row in x[rows]])
+    ours = np.array([baseline + sum(walk(t, row) for t in exported) for row in x[rows]])
     theirs = model.decision_function(x[rows])
     if not np.allclose(ours, theirs, atol=1e-9):
-        raise RuntimeError(f"period_head: the exported trees disagree with scikit-learn ({ours} against {theirs})")
+        raise RuntimeError(f"fit: the exported trees disagree with scikit-learn ({ours} against {theirs})")
     return head
 
 
 def walk(tree: dict, x: np.ndarray) -> float:
-    """The value of the leaf of `tree` that features `x` reach (as `period_head.rs` walks it)."""
+    """The value of the leaf of `tree` that features `x` reach (as `heads.rs` walks it)."""
     node = 0
     while not tree["leaf"][node]:
         node = tree["left"][node] if x[tree["feature"][node]] <= tree["threshold"][node] else tree["right"][node]
@@ -120,12 +124,12 @@ def sha256(path: Path) -> str:
 def list_files(manifest: dict, folder: Path) -> None:
     """Lists every model file of `folder` in `manifest` with its sha256, and names the set by them."""
     files = sorted(folder.glob("onnx/*.onnx"))
-    head = folder / HEAD_FILE
-    if head.exists():
-        files.append(head)
-        manifest["period_head"] = HEAD_FILE
-    else:
-        manifest.pop("period_head", None)
+    for key, relative in (("period_head", HEAD_FILE), ("change_head", CHANGE_HEAD_FILE)):
+        if (folder / relative).exists():
+            files.append(folder / relative)
+            manifest[key] = relative
+        else:
+            manifest.pop(key, None)
     manifest["files"] = {str(f.relative_to(folder)): sha256(f) for f in files}
     manifest["id"] = "strata-" + hashlib.sha256("".join(sha256(f) for f in files).encode()).hexdigest()[:12]
 

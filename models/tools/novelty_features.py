@@ -219,6 +219,81 @@ def away_from_ends(edges: list[float], duration_s: float) -> list[float]:
     return [t for t in edges if ENDS_S <= t <= duration_s - ENDS_S]
 
 
+SECOND_LOOK_MARGIN_S = 5.0
+#: The change head's windows (moments) and its feature count, as `plugin/src/layers/novelty.rs`
+#: computes them (`moment_features` there).
+SCORE_WINDOWS, SHIFT_WINDOWS, LEVEL_WINDOWS = (3, 10, 30), (10, 20), (5, 10, 20)
+POSITION_CAP_S = 10.0
+CHANGE_FEATURES = 2 * (4 + 3 * len(SCORE_WINDOWS)) + len(SHIFT_WINDOWS) + 4 * len(LEVEL_WINDOWS) + 2
+
+
+def looks(audio: np.ndarray, rate: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The detector's per-band novelty at its first and its final look (log-mel bands, then the
+    bass view's; the second look's when the first found stretches) and its moments in dB (each
+    bin's quiet raised to its floor, `POOL_FRAMES` frames pooled), as the engine keeps them."""
+    mono = data.to_model_rate(audio, rate)
+    logmel = features.logmel(mono)
+    db = logmel_db(logmel)
+    bass = bass_view(mono, len(logmel))
+
+    def with_bass(regions=()) -> np.ndarray:
+        mel_z = band_novelty(db, MIN_SPREAD_DB, regions)
+        below = np.zeros((len(mel_z), BASS_BANDS))  # no distance past the bass view's end
+        scored = band_novelty(bass, MIN_SPREAD_DB, regions, BASS_BANDS)[: len(mel_z)]
+        below[: len(scored)] = scored
+        return np.hstack([mel_z, below])
+
+    first = with_bass()
+    found = stretches(top_two(first))
+    final = with_bass([(a - SECOND_LOOK_MARGIN_S, b + SECOND_LOOK_MARGIN_S) for a, b in found]) if found else first
+    n = len(first)
+    moments = db[: n * POOL_FRAMES].reshape(n, POOL_FRAMES, -1).mean(axis=1)
+    return first, final, moments
+
+
+def before_after(x: np.ndarray, w: int) -> tuple[np.ndarray, np.ndarray]:
+    """The mean of `x` (moments first) over the `w` moments before each moment and over it and
+    the `w - 1` after, each over the moments there are (0 before the first)."""
+    n = len(x)
+    sums = np.concatenate([np.zeros((1,) + x.shape[1:]), np.cumsum(x, axis=0)])
+    i = np.arange(n)
+    lo, hi = np.maximum(i - w, 0), np.minimum(i + w, n)
+    shape = (-1,) + (1,) * (x.ndim - 1)
+    return (sums[i] - sums[lo]) / np.maximum(i - lo, 1).reshape(shape), (sums[hi] - sums[i]) / np.maximum(hi - i, 1).reshape(shape)
+
+
+def moment_features(first: np.ndarray, final: np.ndarray, moments: np.ndarray) -> np.ndarray:
+    """The change head's `CHANGE_FEATURES` numbers for each moment: for each look, the most novel
+    band, the mean of the two and of the four most novel and of all bands, and the two-band score
+    over 0.3, 1 and 3 s before and after and their difference; the cosine of each band's mean
+    positive novelty (first look) over 1 and 2 s before and after; the loudness of 16 bands over
+    0.5, 1 and 2 s before and after (the largest change, the sum of the rises and of the falls,
+    and the change of the mean power); and the seconds from the start and to the end, capped."""
+    n = len(first)
+    cols = []
+    for z in (first, final):
+        ranked = np.sort(z, axis=1)
+        score = ranked[:, -2:].mean(axis=1)
+        cols += [ranked[:, -1], score, ranked[:, -4:].mean(axis=1), z.mean(axis=1)]
+        for w in SCORE_WINDOWS:
+            before, after = before_after(score, w)
+            cols += [before, after, after - before]
+    for w in SHIFT_WINDOWS:
+        before, after = before_after(np.clip(first, 0, None), w)
+        norms = np.linalg.norm(before, axis=1) * np.linalg.norm(after, axis=1)
+        cols.append(np.where(norms > 0, (before * after).sum(axis=1) / np.maximum(norms, 1e-300), 1.0))
+    bands = moments.reshape(n, BANDS, -1).mean(axis=2)
+    for w in LEVEL_WINDOWS:
+        before, after = before_after(bands, w)
+        diff = after - before
+        power = lambda x: 10 * np.log10(np.mean(10 ** (x / 10), axis=1) + 1e-12)
+        cols += [np.abs(diff).max(axis=1), np.clip(diff, 0, None).sum(axis=1), np.clip(-diff, 0, None).sum(axis=1),
+                 power(after) - power(before)]
+    t = (np.arange(n) + 0.5) / MOMENT_RATE_HZ
+    cols += [np.minimum(t, POSITION_CAP_S), np.minimum(t[-1] - t, POSITION_CAP_S)] if n else [t, t]
+    return np.stack(cols, axis=1).reshape(n, CHANGE_FEATURES)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("truth", type=Path)

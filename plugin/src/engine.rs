@@ -133,6 +133,7 @@ impl Engine {
                 .collect(),
             band_edges_hz: profile_band_edges_hz(lm.f_min, lm.f_max),
             period_head: models.period_head.clone(),
+            change_head: models.change_head.clone(),
         };
         Ok(Self {
             input_rate,

@@ -164,26 +164,30 @@ fn a_broken_manifest_is_named() {
 }
 
 #[test]
-fn the_period_head_loads_and_a_broken_one_is_named() {
-    let dir = copy_models("head");
-    let manifest_path = dir.join("manifest.json");
-    let mut manifest: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&manifest_path).unwrap()).unwrap();
-    let relative = manifest["period_head"].as_str().expect("the committed models name a period head").to_owned();
-    assert!(load_models(&dir).unwrap().period_head.is_some());
+fn the_heads_load_and_a_broken_one_is_named() {
+    for key in ["period_head", "change_head"] {
+        let dir = copy_models(key);
+        let manifest_path = dir.join("manifest.json");
+        let mut manifest: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&manifest_path).unwrap()).unwrap();
+        let relative = manifest[key].as_str().expect("the committed models name both heads").to_owned();
+        let loaded = load_models(&dir).unwrap();
+        assert!(loaded.period_head.is_some() && loaded.change_head.is_some());
 
-    // Valid JSON of the wrong shape, with a checksum that agrees: refused, naming the file.
-    let bytes = br#"{"baseline": 0.0, "trees": [{"feature": [0], "threshold": [0.0], "left": [], "right": [0], "leaf": [true], "value": [0.0]}]}"#;
-    std::fs::write(dir.join(&relative), bytes).unwrap();
-    use sha2::Digest;
-    manifest["files"][&relative] = format!("{:x}", sha2::Sha256::digest(bytes)).into();
-    std::fs::write(&manifest_path, manifest.to_string()).unwrap();
-    let err = load_models(&dir).unwrap_err();
-    assert!(matches!(err, ModelError::PeriodHead { .. }), "{err}");
-    assert!(err.to_string().contains("period_head.json") && err.to_string().contains("tree 0"), "{err}");
+        // Valid JSON of the wrong shape, with a checksum that agrees: refused, naming the file.
+        let bytes = br#"{"baseline": 0.0, "trees": [{"feature": [0], "threshold": [0.0], "left": [], "right": [0], "leaf": [true], "value": [0.0]}]}"#;
+        std::fs::write(dir.join(&relative), bytes).unwrap();
+        use sha2::Digest;
+        manifest["files"][&relative] = format!("{:x}", sha2::Sha256::digest(bytes)).into();
+        std::fs::write(&manifest_path, manifest.to_string()).unwrap();
+        let err = load_models(&dir).unwrap_err();
+        assert!(matches!(err, ModelError::Head { .. }), "{err}");
+        assert!(err.to_string().contains(&format!("{key}.json")) && err.to_string().contains("tree 0"), "{err}");
 
-    // A manifest that names no head loads, and the rules alone find the layers.
-    manifest.as_object_mut().unwrap().remove("period_head");
-    std::fs::write(&manifest_path, manifest.to_string()).unwrap();
-    assert!(load_models(&dir).unwrap().period_head.is_none());
-    std::fs::remove_dir_all(dir).unwrap();
+        // A manifest that names no such head loads, and the rules alone decide.
+        manifest.as_object_mut().unwrap().remove(key);
+        std::fs::write(&manifest_path, manifest.to_string()).unwrap();
+        let loaded = load_models(&dir).unwrap();
+        assert_eq!((loaded.period_head.is_none(), loaded.change_head.is_none()), (key == "period_head", key == "change_head"));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
 }

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use ort::session::Session;
 
-use crate::layers::period_head::PeriodHead;
+use crate::layers::heads::{ChangeHead, PeriodHead};
 use ort::value::TensorRef;
 use sha2::{Digest, Sha256};
 
@@ -73,10 +73,14 @@ pub struct Manifest {
     pub scales: Vec<ScaleSpec>,
     pub tower: TowerSpec,
     pub change_detection: ChangeDetectionSpec,
-    /// The period head's file (JSON weights, see [`crate::layers::period_head`]), if the models
-    /// have one.
+    /// The period head's file (JSON weights, see [`crate::layers::heads`]), if the models have
+    /// one.
     #[serde(default)]
     pub period_head: Option<String>,
+    /// The change head's file (JSON weights, see [`crate::layers::heads`]), if the models have
+    /// one.
+    #[serde(default)]
+    pub change_head: Option<String>,
     pub files: BTreeMap<String, String>,
 }
 
@@ -97,8 +101,8 @@ pub enum ModelError {
     Unlisted { path: PathBuf },
     #[error("ONNX Runtime could not load model file {path}: {reason}")]
     Session { path: PathBuf, reason: String },
-    #[error("model file {path} is not a usable period head: {reason}")]
-    PeriodHead { path: PathBuf, reason: String },
+    #[error("model file {path} is not a usable head: {reason}")]
+    Head { path: PathBuf, reason: String },
     #[error("running {what} failed: {reason}")]
     Run { what: String, reason: String },
     #[error(transparent)]
@@ -184,6 +188,21 @@ fn verified_bytes(manifest: &Manifest, dir: &Path, relative: &str) -> Result<Vec
     Ok(bytes)
 }
 
+/// The head the manifest names at `relative` (if any), its checksum verified and its trees read
+/// by `read`; a head that cannot be read is an error naming its file.
+fn head<T, E: std::fmt::Display>(
+    manifest: &Manifest,
+    dir: &Path,
+    relative: Option<&str>,
+    read: impl Fn(&str) -> Result<T, E>,
+) -> Result<Option<Arc<T>>, ModelError> {
+    let Some(relative) = relative else { return Ok(None) };
+    let bytes = verified_bytes(manifest, dir, relative)?;
+    let bad = |reason: String| ModelError::Head { path: dir.join(relative), reason };
+    let text = String::from_utf8(bytes).map_err(|e| bad(e.to_string()))?;
+    Ok(Some(Arc::new(read(&text).map_err(|e| bad(e.to_string()))?)))
+}
+
 /// The loaded models, ready to run.
 pub struct ModelSet {
     pub manifest: Manifest,
@@ -192,6 +211,8 @@ pub struct ModelSet {
     pub encoder_backend: Backend,
     /// The learned scorer of candidate periods, if the manifest names one.
     pub period_head: Option<Arc<PeriodHead>>,
+    /// The learned scorer of moments as change edges, if the manifest names one.
+    pub change_head: Option<Arc<ChangeHead>>,
     frontend: Session,
     encoders: Vec<Session>,
     towers: Vec<Session>,
@@ -241,20 +262,14 @@ impl ModelSet {
             .iter()
             .map(|s| session(&s.tower, tower_backend))
             .collect::<Result<Vec<_>, _>>()?;
-        let period_head = match &manifest.period_head {
-            Some(relative) => {
-                let bytes = verified_bytes(&manifest, dir, relative)?;
-                let bad = |reason: String| ModelError::PeriodHead { path: dir.join(relative), reason };
-                let text = String::from_utf8(bytes).map_err(|e| bad(e.to_string()))?;
-                Some(Arc::new(PeriodHead::from_json(&text).map_err(|e| bad(e.to_string()))?))
-            }
-            None => None,
-        };
+        let period_head = head(&manifest, dir, manifest.period_head.as_deref(), PeriodHead::from_json)?;
+        let change_head = head(&manifest, dir, manifest.change_head.as_deref(), ChangeHead::from_json)?;
         Ok(Self {
             manifest,
             dir: dir.to_path_buf(),
             encoder_backend,
             period_head,
+            change_head,
             frontend,
             encoders,
             towers,

@@ -2,8 +2,9 @@
 //! how strongly, and when it changes; the layers the music is built from ([`patterns`]); and
 //! `strata.json`, the stable output format.
 
+pub mod edges;
+pub mod heads;
 pub mod novelty;
-pub mod period_head;
 pub mod patterns;
 
 pub use patterns::{ChangeSpan, Pattern, Span};

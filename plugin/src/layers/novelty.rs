@@ -41,6 +41,10 @@
 //!    inside it. A stretch is split where the bands it is novel in before a moment and after it
 //!    stop being alike ([`split_where_bands_shift`]), and each part is a change of its own.
 //!
+//! 8. With the change head (learned, see [`super::edges`]), every edge then moves to the moment
+//!    the head is surest of near it, a stretch's edge the head finds nothing near is dropped, and
+//!    the moments the head is confident of far from every edge are changes of their own.
+//!
 //! A part coming in or going out is also a change, and one the stretches miss where the part
 //! plays something heard elsewhere (a second chorus): [`level_steps`] finds the moments where a
 //! band's level jumps by [`STEP_DB`] or more, and [`changes`] adds those not already at the edge
@@ -53,6 +57,8 @@
 //! Everything is a function of the frames (and the periods found in them) alone, so a stream and
 //! a whole file agree.
 
+use super::edges::{self, MomentInputs};
+use super::heads::ChangeHead;
 use super::patterns::{robust_z_with_floor, ChangeSpan};
 
 /// Moments per second the frames are pooled into.
@@ -217,15 +223,16 @@ impl BassFrames<'_> {
 /// steps ([`level_steps`]) not at one of their edges and not recurring, in order of their start,
 /// times in seconds from the first frame.
 pub fn changes(frames: &[f32], bins: usize, frame_rate: f64) -> Vec<ChangeSpan> {
-    novelty(frames, bins, None, frame_rate, &[]).changes
+    novelty(frames, bins, None, frame_rate, &[], None).changes
 }
 
 /// The changes of [`changes`], less the steps that the layers of period `periods_s` (seconds)
 /// repeat ([`LevelJumps::echoed`]), with each band's novelty kept so that
 /// [`Novelty::where_heard`] can say in which bands a change was heard. With `bass`, the stretches
-/// are also heard in the bass view's [`BASS_BANDS`] bands.
-pub fn novelty(frames: &[f32], bins: usize, bass: Option<BassFrames>, frame_rate: f64, periods_s: &[f64]) -> Novelty {
-    let Heard { stretches: mut changes, bursts, band_z, moment_rate } = novel_stretches_scored(frames, bins, bass, frame_rate);
+/// are also heard in the bass view's [`BASS_BANDS`] bands. With a change `head`, the edges are
+/// then placed by it ([`super::edges`]).
+pub fn novelty(frames: &[f32], bins: usize, bass: Option<BassFrames>, frame_rate: f64, periods_s: &[f64], head: Option<&ChangeHead>) -> Novelty {
+    let Heard { stretches: mut changes, bursts, band_z, first_band_z, moments, moment_rate } = novel_stretches_scored(frames, bins, bass, frame_rate);
     let jumps = LevelJumps::of(frames, bins, frame_rate);
     let at_edge = |s: &ChangeSpan| {
         changes.iter().any(|c| (s.start_s - c.start_s).abs() <= STEP_AT_EDGE_S || (s.start_s - c.end_s).abs() <= STEP_AT_EDGE_S)
@@ -250,6 +257,11 @@ pub fn novelty(frames: &[f32], bins: usize, bass: Option<BassFrames>, frame_rate
     let layout = Bands::of(bins);
     let bass_bands_of_bin = bass.map(|b| b.bands_of_mel_bins(bins, layout.bands)).unwrap_or_else(|| vec![Vec::new(); bins]);
     let bands = layout.bands + bass.map_or(0, |b| b.layout().bands);
+    if let Some(head) = head {
+        let level_bands: Vec<std::ops::Range<usize>> = (0..layout.bands).map(|k| layout.range(k)).collect();
+        let inputs = MomentInputs { first: &first_band_z, last: &band_z, bands, moments: &moments, bins, level_bands: &level_bands, moment_rate };
+        changes = edges::placed(changes, &edges::probabilities(head, &inputs), moment_rate, held_s);
+    }
     Novelty { changes, band_z, bands, layout, bass_bands_of_bin, moment_rate }
 }
 
@@ -499,6 +511,10 @@ struct Heard {
     bursts: Vec<ChangeSpan>,
     /// Per moment, each band's robust z (moment-major, the log-mel bands then the bass view's).
     band_z: Vec<f64>,
+    /// The same at the first look (equal to `band_z` where the first look found no stretch).
+    first_band_z: Vec<f64>,
+    /// The moments' levels (dB, each bin's quiet raised to its floor), moment-major.
+    moments: Vec<f32>,
     moment_rate: f64,
 }
 
@@ -542,15 +558,15 @@ fn novel_stretches_scored(frames: &[f32], bins: usize, bass: Option<BassFrames>,
         (found, band_z, score)
     };
     let measured = distances(&vec![0; n], None);
-    let (first, band_z, score) = look(&measured);
+    let (first, first_band_z, score) = look(&measured);
     let (stretches, band_z, score) = if first.is_empty() {
-        (first, band_z, score)
+        (first, first_band_z.clone(), score)
     } else {
         look(&distances(&stretch_regions(&first, n, moment_rate), Some(&measured)))
     };
     let stretches = split_where_bands_shift(stretches, &band_z, &score, moment_rate);
     let bursts = short_bursts(&score, &stretches, moment_rate);
-    Heard { stretches, bursts, band_z, moment_rate }
+    Heard { stretches, bursts, band_z, first_band_z, moments, moment_rate }
 }
 
 /// Per moment, which of `found` (widened by [`SECOND_LOOK_MARGIN_S`] either side) it lies in:
@@ -1191,8 +1207,8 @@ mod tests {
         // The bass bins lie among the frequencies of log-mel bins 0 to 4.
         let mel_bin: Vec<usize> = (0..BASS_BINS).map(|b| b / 4).collect();
         let bass = BassFrames { frames: &line, bins: BASS_BINS, lag_frames: lag, mel_bin: &mel_bin };
-        assert_eq!(novelty(&mel, BINS, None, FR, &[]).changes, vec![]);
-        let found = novelty(&mel, BINS, Some(bass), FR, &[]);
+        assert_eq!(novelty(&mel, BINS, None, FR, &[], None).changes, vec![]);
+        let found = novelty(&mel, BINS, Some(bass), FR, &[], None);
         let [c] = found.changes[..] else { panic!("{:?}", found.changes) };
         assert!((c.start_s - 41.3).abs() <= 0.5 && (c.end_s - 52.1).abs() <= 0.5, "{c:?}");
         // Heard in the bass bands, which follow the log-mel ones and hear the lowest log-mel bins.
@@ -1206,12 +1222,28 @@ mod tests {
         // Without a change, the same bass line adds none.
         let line = bass_line(90.0, lag, None);
         let bass = BassFrames { frames: &line, ..bass };
-        assert_eq!(novelty(&mel, BINS, Some(bass), FR, &[]).changes, vec![]);
+        assert_eq!(novelty(&mel, BINS, Some(bass), FR, &[], None).changes, vec![]);
+    }
+
+    #[test]
+    fn the_committed_change_head_leaves_a_clear_change_where_it_is_and_adds_nothing() {
+        let text = include_str!("../../../models/heads/change_head.json");
+        let head = ChangeHead::from_json(text).expect("the committed change head");
+        let frames = piece(90.0, Some((41.3, 52.1)));
+        let without = novelty(&frames, BINS, None, FR, &[], None).changes;
+        let with = novelty(&frames, BINS, None, FR, &[], Some(&head)).changes;
+        let edges = |c: &[ChangeSpan]| c.iter().flat_map(|c| [c.start_s, c.end_s]).collect::<Vec<f64>>();
+        assert_eq!(with.len(), without.len(), "{with:?} against {without:?}");
+        for (a, b) in edges(&with).iter().zip(edges(&without)) {
+            assert!((a - b).abs() <= 0.5, "{with:?} against {without:?}");
+        }
+        let [c] = with[..] else { panic!("{with:?}") };
+        assert!((c.start_s - 41.3).abs() <= 0.5 && (c.end_s - 52.1).abs() <= 0.5, "{c:?}");
     }
 
     #[test]
     fn a_change_is_heard_in_the_bands_that_changed() {
-        let novelty = novelty(&piece(90.0, Some((41.3, 52.1))), BINS, None, FR, &[]);
+        let novelty = novelty(&piece(90.0, Some((41.3, 52.1))), BINS, None, FR, &[], None);
         let [c] = novelty.changes[..] else { panic!("{:?}", novelty.changes) };
         let heard = novelty.where_heard(&c);
         let half = novelty.bands() / 2;
@@ -1403,7 +1435,7 @@ mod tests {
             })
             .collect();
         let instants = |periods: &[f64]| -> Vec<f64> {
-            novelty(&frames, BINS, None, FR, periods).changes.iter().filter(|c| c.start_s == c.end_s).map(|c| c.start_s).collect()
+            novelty(&frames, BINS, None, FR, periods, None).changes.iter().filter(|c| c.start_s == c.end_s).map(|c| c.start_s).collect()
         };
         let near = |found: &[f64], expected: &[f64]| found.len() == expected.len() && found.iter().zip(expected).all(|(f, e)| (f - e).abs() <= 0.2);
         let unknown = instants(&[]);

@@ -20,7 +20,7 @@
 //!    channels repeat. The shortest candidate with at least [`MIN_LAYER_WEIGHT`] (and
 //!    [`MIN_RELATIVE_WEIGHT`] of the round's strongest weight, or [`MIN_RELATIVE_BREADTH`] of its
 //!    channels) is a layer, unless a shorter one is a period by the learned head
-//!    ([`super::period_head`], trained on the synthetic truth): a candidate these rules pass over,
+//!    ([`super::heads`], trained on the synthetic truth): a candidate these rules pass over,
 //!    a quiet layer nested in a louder one's band say, is a layer when the head gives it at least
 //!    [`HEAD_THRESHOLD`], and, after the first round, one they accept is not when the head gives
 //!    it under [`HEAD_VETO`] (a multiple or divisor of a true period, mostly). The head reads the
@@ -49,7 +49,7 @@ use realfft::{ComplexToReal, RealFftPlanner, RealToComplex};
 use serde::{Deserialize, Serialize};
 
 use super::novelty::{self, BassFrames, Novelty};
-use super::period_head::PeriodHead;
+use super::heads::{ChangeHead, PeriodHead};
 use crate::dsp::median;
 
 /// Adjacent log-mel bins analysed together as one channel.
@@ -254,6 +254,9 @@ pub struct PatternConfig {
     /// The learned scorer of candidate periods, when the models have one (the rules alone
     /// decide without it).
     pub period_head: Option<Arc<PeriodHead>>,
+    /// The learned scorer of moments as change edges, when the models have one (the detector's
+    /// rules alone place the changes without it).
+    pub change_head: Option<Arc<ChangeHead>>,
 }
 
 /// Values held oldest first, whose oldest can be dropped: those held are `values[dropped..]`,
@@ -504,7 +507,8 @@ pub fn discover_traced(
         p.confidence = (p.confidence / strongest.max(1e-9)).clamp(0.0, 1.0);
     }
     let periods: Vec<f64> = found.iter().map(|f| f.pattern.period_s).collect();
-    attribute_changes(&mut found, &novelty::novelty(frames, bins, bass, fr, &periods), fr);
+    let heard = novelty::novelty(frames, bins, bass, fr, &periods, config.change_head.as_deref());
+    attribute_changes(&mut found, &heard, fr);
     let mut patterns: Vec<Pattern> = found.into_iter().map(|f| f.pattern).collect();
     patterns.sort_by(|a, b| a.period_s.total_cmp(&b.period_s));
     patterns
@@ -1359,6 +1363,7 @@ mod tests {
             lanes: vec![(0.2, 0.18, 0.4), (1.0, 0.4, 2.0), (2.0, 1.0, 4.0), (5.0, 2.5, 10.0)],
             band_edges_hz: vec![290.0, 620.0, 1060.0, 1650.0, 2440.0, 3500.0, 4900.0, 8000.0],
             period_head: None,
+            change_head: None,
         }
     }
 

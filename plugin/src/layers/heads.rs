@@ -1,16 +1,18 @@
-//! The period head: a learned scorer of the candidate periods the layer sieve weighs each round
-//! (see [`super::patterns`]). The rules of the sieve find most layers; the head, trained on the
-//! synthetic truth, adds the candidates they pass over that look like a layer's period (a quiet
-//! layer nested in a louder one's band, say) and refuses those they accept that look like a
-//! multiple or divisor of one.
+//! The learned heads: small ensembles of gradient-boosted regression trees whose leaves sum to a
+//! logit, trained and written by `models/` (scikit-learn's `HistGradientBoostingClassifier`) as
+//! JSON and listed, with their sha256, in the model folder's manifest.
 //!
-//! It is an ensemble of gradient-boosted regression trees whose leaves sum to a logit, trained
-//! and written by `models/strata_models/period_head.py` (scikit-learn's
-//! `HistGradientBoostingClassifier`) as JSON and listed, with its sha256, in the model folder's
-//! manifest.
+//! - The period head ([`PeriodHead`], `models/strata_models/period_head.py`) scores the candidate
+//!   periods the layer sieve weighs each round (see [`super::patterns`]). The rules of the sieve
+//!   find most layers; the head, trained on the synthetic truth, adds the candidates they pass
+//!   over that look like a layer's period (a quiet layer nested in a louder one's band, say) and
+//!   refuses those they accept that look like a multiple or divisor of one.
+//! - The change head ([`ChangeHead`], `models/tools/change_head.py`) scores each moment of the
+//!   change detector's novelty as a change's edge (see [`super::novelty`]): the detector's edges
+//!   move to where it is surest, and it adds the edges it is confident of that the rules missed.
 //!
 //! ```
-//! use strata::layers::period_head::PeriodHead;
+//! use strata::layers::heads::PeriodHead;
 //! use strata::layers::patterns::CANDIDATE_FEATURES;
 //!
 //! // One tree: feature 2 at or under 1.5 goes left (logit +2), over it right (logit -2).
@@ -29,11 +31,19 @@
 
 use serde::Deserialize;
 
+use super::edges::CHANGE_FEATURES;
 use super::patterns::CANDIDATE_FEATURES;
 
-/// The trees, as `models/` writes them.
+/// The period head: a candidate period's [`CANDIDATE_FEATURES`] numbers to the probability that
+/// it is a layer's period.
+pub type PeriodHead = Trees<CANDIDATE_FEATURES>;
+/// The change head: a moment's [`CHANGE_FEATURES`] numbers to the probability that a change's
+/// edge lies there.
+pub type ChangeHead = Trees<CHANGE_FEATURES>;
+
+/// The trees of a head reading `N` features, as `models/` writes them.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
-pub struct PeriodHead {
+pub struct Trees<const N: usize> {
     /// The logit before any tree: the training set's log odds.
     baseline: f64,
     trees: Vec<Tree>,
@@ -52,26 +62,26 @@ struct Tree {
     value: Vec<f64>,
 }
 
-/// Why a period head could not be read.
+/// Why a head could not be read.
 #[derive(Debug, thiserror::Error)]
-pub enum PeriodHeadError {
-    #[error("not a period head: {0}")]
+pub enum HeadError {
+    #[error("not a head's trees: {0}")]
     Json(#[from] serde_json::Error),
-    #[error("the period head's tree {tree} has {got} {what}, expected {expected}")]
+    #[error("the head's tree {tree} has {got} {what}, expected {expected}")]
     Shape { tree: usize, what: &'static str, got: usize, expected: usize },
-    #[error("the period head's tree {tree}, node {node}: {why}")]
+    #[error("the head's tree {tree}, node {node}: {why}")]
     Node { tree: usize, node: usize, why: String },
 }
 
-impl PeriodHead {
-    /// Reads and checks a head written by `models/strata_models/period_head.py`: every array of
-    /// a tree as long as its nodes, every split on a feature there is, and every child after its
-    /// parent (so a walk from the root always ends at a leaf).
-    pub fn from_json(text: &str) -> Result<Self, PeriodHeadError> {
-        let head: PeriodHead = serde_json::from_str(text)?;
+impl<const N: usize> Trees<N> {
+    /// Reads and checks a head written by `models/`: every array of a tree as long as its nodes,
+    /// every split on one of the `N` features, and every child after its parent (so a walk from
+    /// the root always ends at a leaf).
+    pub fn from_json(text: &str) -> Result<Self, HeadError> {
+        let head: Self = serde_json::from_str(text)?;
         for (t, tree) in head.trees.iter().enumerate() {
             let n = tree.leaf.len();
-            let shape = |what, got| if got == n && n > 0 { Ok(()) } else { Err(PeriodHeadError::Shape { tree: t, what, got, expected: n.max(1) }) };
+            let shape = |what, got| if got == n && n > 0 { Ok(()) } else { Err(HeadError::Shape { tree: t, what, got, expected: n.max(1) }) };
             shape("leaf flags", n)?;
             shape("features", tree.feature.len())?;
             shape("thresholds", tree.threshold.len())?;
@@ -79,9 +89,9 @@ impl PeriodHead {
             shape("right children", tree.right.len())?;
             shape("values", tree.value.len())?;
             for node in (0..n).filter(|&i| !tree.leaf[i]) {
-                let bad = |why: String| Err(PeriodHeadError::Node { tree: t, node, why });
-                if tree.feature[node] >= CANDIDATE_FEATURES {
-                    return bad(format!("splits on feature {}, of {CANDIDATE_FEATURES}", tree.feature[node]));
+                let bad = |why: String| Err(HeadError::Node { tree: t, node, why });
+                if tree.feature[node] >= N {
+                    return bad(format!("splits on feature {}, of {N}", tree.feature[node]));
                 }
                 for child in [tree.left[node], tree.right[node]] {
                     if child <= node || child >= n {
@@ -93,8 +103,8 @@ impl PeriodHead {
         Ok(head)
     }
 
-    /// The probability (0..1) that a candidate with these features is a layer's period.
-    pub fn score(&self, features: &[f64; CANDIDATE_FEATURES]) -> f64 {
+    /// The probability (0..1) the head gives to these features.
+    pub fn score(&self, features: &[f64; N]) -> f64 {
         let logit = self.baseline + self.trees.iter().map(|t| t.value_of(features)).sum::<f64>();
         1.0 / (1.0 + (-logit).exp())
     }
@@ -102,7 +112,7 @@ impl PeriodHead {
 
 impl Tree {
     /// The value of the leaf `features` reach.
-    fn value_of(&self, features: &[f64; CANDIDATE_FEATURES]) -> f64 {
+    fn value_of(&self, features: &[f64]) -> f64 {
         let mut node = 0;
         while !self.leaf[node] {
             node = if features[self.feature[node]] <= self.threshold[node] { self.left[node] } else { self.right[node] };
@@ -150,8 +160,8 @@ mod tests {
         }
     }
 
-    /// The committed head, with the rows `period_head.py` checked it on: scikit-learn's
-    /// probabilities for them, which the trees read here must give too.
+    /// A committed head, with the rows `models/` checked it on: scikit-learn's probabilities for
+    /// them, which the trees read here must give too.
     #[derive(Deserialize)]
     struct Committed {
         check: Vec<Check>,
@@ -163,17 +173,21 @@ mod tests {
         probability: f64,
     }
 
-    #[test]
-    fn the_committed_head_gives_scikit_learns_probabilities() {
-        let text = include_str!("../../../models/heads/period_head.json");
-        let head = PeriodHead::from_json(text).expect("the committed head");
+    fn gives_scikit_learns_probabilities<const N: usize>(text: &str) {
+        let head = Trees::<N>::from_json(text).expect("the committed head");
         let committed: Committed = serde_json::from_str(text).expect("the committed head's check rows");
         assert!(committed.check.len() >= 8);
         for row in &committed.check {
-            let x: [f64; CANDIDATE_FEATURES] = row.features.as_slice().try_into().expect("a row of every feature");
+            let x: [f64; N] = row.features.as_slice().try_into().expect("a row of every feature");
             let p = head.score(&x);
             assert!((p - row.probability).abs() < 1e-9, "{p} against {}", row.probability);
         }
+    }
+
+    #[test]
+    fn the_committed_heads_give_scikit_learns_probabilities() {
+        gives_scikit_learns_probabilities::<CANDIDATE_FEATURES>(include_str!("../../../models/heads/period_head.json"));
+        gives_scikit_learns_probabilities::<CHANGE_FEATURES>(include_str!("../../../models/heads/change_head.json"));
     }
 
     #[test]
