@@ -231,7 +231,7 @@ fn before_after(sums: &[f64], width: usize, n: usize, i: usize, w: usize) -> (Ve
 
 /// The mean power of dB levels, in dB.
 fn mean_power_db(levels: &[f64]) -> f64 {
-    let mean = levels.iter().map(|l| 10f64.powf(l / 10.0)).sum::<f64>() / levels.len().max(1) as f64;
+    let mean = levels.iter().map(|l| (l * std::f64::consts::LN_10 / 10.0).exp()).sum::<f64>() / levels.len().max(1) as f64;
     10.0 * (mean + 1e-12).log10()
 }
 

@@ -41,25 +41,44 @@ pub type PeriodHead = Trees<CANDIDATE_FEATURES>;
 /// edge lies there.
 pub type ChangeHead = Trees<CHANGE_FEATURES>;
 
-/// The trees of a head reading `N` features, as `models/` writes them.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+/// The trees of a head reading `N` features, read from what `models/` writes.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Trees<const N: usize> {
     /// The logit before any tree: the training set's log odds.
     baseline: f64,
-    trees: Vec<Tree>,
+    /// Each tree's nodes, the root first.
+    trees: Vec<Vec<Node>>,
 }
 
-/// One regression tree, its nodes in arrays (the root first). A node that is not a leaf sends a
-/// candidate whose `feature` is at most `threshold` to `left`, any other to `right`; a leaf adds
-/// its `value` to the logit.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-struct Tree {
+/// A head's file: each regression tree's nodes in arrays (the root first). A node that is not a
+/// leaf sends features whose `feature` is at most `threshold` to `left`, any other to `right`;
+/// a leaf adds its `value` to the logit.
+#[derive(Deserialize)]
+struct TreesFile {
+    baseline: f64,
+    trees: Vec<TreeArrays>,
+}
+
+#[derive(Deserialize)]
+struct TreeArrays {
     feature: Vec<usize>,
     threshold: Vec<f64>,
     left: Vec<usize>,
     right: Vec<usize>,
     leaf: Vec<bool>,
     value: Vec<f64>,
+}
+
+/// One node, its fields side by side: a walk from the root reads one node per step (the change
+/// head walks 300 trees at every moment, ten moments a second).
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Node {
+    threshold: f64,
+    value: f64,
+    feature: usize,
+    left: usize,
+    right: usize,
+    leaf: bool,
 }
 
 /// Why a head could not be read.
@@ -78,7 +97,7 @@ impl<const N: usize> Trees<N> {
     /// every split on one of the `N` features, and every child after its parent (so a walk from
     /// the root always ends at a leaf).
     pub fn from_json(text: &str) -> Result<Self, HeadError> {
-        let head: Self = serde_json::from_str(text)?;
+        let head: TreesFile = serde_json::from_str(text)?;
         for (t, tree) in head.trees.iter().enumerate() {
             let n = tree.leaf.len();
             let shape = |what, got| if got == n && n > 0 { Ok(()) } else { Err(HeadError::Shape { tree: t, what, got, expected: n.max(1) }) };
@@ -100,25 +119,32 @@ impl<const N: usize> Trees<N> {
                 }
             }
         }
-        Ok(head)
+        let trees = head
+            .trees
+            .iter()
+            .map(|t| {
+                (0..t.leaf.len())
+                    .map(|i| Node { threshold: t.threshold[i], value: t.value[i], feature: t.feature[i], left: t.left[i], right: t.right[i], leaf: t.leaf[i] })
+                    .collect()
+            })
+            .collect();
+        Ok(Self { baseline: head.baseline, trees })
     }
 
     /// The probability (0..1) the head gives to these features.
     pub fn score(&self, features: &[f64; N]) -> f64 {
-        let logit = self.baseline + self.trees.iter().map(|t| t.value_of(features)).sum::<f64>();
+        let logit = self.baseline + self.trees.iter().map(|t| value_of(t, features)).sum::<f64>();
         1.0 / (1.0 + (-logit).exp())
     }
 }
 
-impl Tree {
-    /// The value of the leaf `features` reach.
-    fn value_of(&self, features: &[f64]) -> f64 {
-        let mut node = 0;
-        while !self.leaf[node] {
-            node = if features[self.feature[node]] <= self.threshold[node] { self.left[node] } else { self.right[node] };
-        }
-        self.value[node]
+/// The value of the leaf of `tree` that `features` reach.
+fn value_of(tree: &[Node], features: &[f64]) -> f64 {
+    let mut node = &tree[0];
+    while !node.leaf {
+        node = &tree[if features[node.feature] <= node.threshold { node.left } else { node.right }];
     }
+    node.value
 }
 
 #[cfg(test)]
