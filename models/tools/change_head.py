@@ -3,7 +3,7 @@ is there, from the change detector's own novelty and loudness (`plugin/src/layer
 
 The detector's stretches, bursts and level steps say where the music stops repeating; their
 edges land late or early where a change fades in or a note starts after the bar line, and a
-change under the detector's thresholds is never reported. The head reads 42 numbers per moment
+change under the detector's thresholds is never reported. The head reads 94 numbers per moment
 (10 a second: `novelty_features.moment_features`, which the engine computes the same way) and is
 trained on the synthetic truth to give the probability that a true change edge lies within
 `LABEL_S` of the moment. The engine moves each edge to the head's most likely moment near it,

@@ -224,7 +224,10 @@ SECOND_LOOK_MARGIN_S = 5.0
 #: computes them (`moment_features` there).
 SCORE_WINDOWS, SHIFT_WINDOWS, LEVEL_WINDOWS = (3, 10, 30), (10, 20), (5, 10, 20)
 POSITION_CAP_S = 10.0
-CHANGE_FEATURES = 2 * (4 + 3 * len(SCORE_WINDOWS)) + len(SHIFT_WINDOWS) + 4 * len(LEVEL_WINDOWS) + 2
+#: The moments before and after whose look features a moment's row repeats (0.5 s either side).
+CONTEXT_OFFSETS = (-5, 5)
+LOOK_FEATURES = 2 * (4 + 3 * len(SCORE_WINDOWS))
+CHANGE_FEATURES = (1 + len(CONTEXT_OFFSETS)) * LOOK_FEATURES + len(SHIFT_WINDOWS) + 4 * len(LEVEL_WINDOWS) + 2
 
 
 def looks(audio: np.ndarray, rate: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -268,7 +271,9 @@ def moment_features(first: np.ndarray, final: np.ndarray, moments: np.ndarray) -
     over 0.3, 1 and 3 s before and after and their difference; the cosine of each band's mean
     positive novelty (first look) over 1 and 2 s before and after; the loudness of 16 bands over
     0.5, 1 and 2 s before and after (the largest change, the sum of the rises and of the falls,
-    and the change of the mean power); and the seconds from the start and to the end, capped."""
+    and the change of the mean power); the seconds from the start and to the end, capped; and the
+    looks' numbers again for the moments `CONTEXT_OFFSETS` away (the first or last moment past
+    the ends)."""
     n = len(first)
     cols = []
     for z in (first, final):
@@ -291,7 +296,9 @@ def moment_features(first: np.ndarray, final: np.ndarray, moments: np.ndarray) -
                  power(after) - power(before)]
     t = (np.arange(n) + 0.5) / MOMENT_RATE_HZ
     cols += [np.minimum(t, POSITION_CAP_S), np.minimum(t[-1] - t, POSITION_CAP_S)] if n else [t, t]
-    return np.stack(cols, axis=1).reshape(n, CHANGE_FEATURES)
+    looks = np.stack(cols[:LOOK_FEATURES], axis=1).reshape(n, LOOK_FEATURES)
+    context = [looks[np.clip(np.arange(n) + offset, 0, max(n - 1, 0))] for offset in CONTEXT_OFFSETS]
+    return np.hstack([np.stack(cols, axis=1).reshape(n, -1), *context]).reshape(n, CHANGE_FEATURES)
 
 
 def main() -> None:
