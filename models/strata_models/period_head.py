@@ -162,35 +162,54 @@ def candidates(strata: Path, models: Path, pieces: list[Path], out: Path) -> tup
     return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--strata", type=Path, required=True, help="the strata binary (release build)")
+def arguments(description: str, name: str) -> argparse.ArgumentParser:
+    """The arguments every head's training takes (the model folder, where the pieces are); the
+    head's own are added to what this returns. `name` says whose errors they are."""
+    ap = argparse.ArgumentParser(prog=name, description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", type=Path, default=MODELS, help="the model folder to write the head into")
     ap.add_argument("--pieces", type=Path, help="where the training pieces are (written there once if missing; "
                     "default: a temporary folder, mixes and truth only)")
-    args = ap.parse_args()
+    return ap
+
+
+def training_pieces(out: Path, root: Path, name: str) -> list[Path]:
+    """The training seeds' pieces under `root` (written there once, mixes and truth only: the
+    stems are not needed, and the evaluation cache would hold 14 GB of them), after checking that
+    `out` is a model folder to list a head in."""
     from .eval_layers import pieces as synthetic_pieces
 
-    if not (args.out / "manifest.json").exists():
-        sys.exit(f"period_head: {args.out} has no manifest.json to list the head in (give a model folder)")
+    if not (out / "manifest.json").exists():
+        sys.exit(f"{name}: {out} has no manifest.json to list the head in (give a model folder)")
+    return sorted(p for seed in TRAIN_SEEDS
+                  for p in synthetic_pieces(seed, PIECES_PER_SEED, root, stems=False).iterdir()
+                  if (p / "truth.json").exists())
+
+
+def write_head(out: Path, relative: str, head: dict, training_key: str, training: dict) -> None:
+    """Writes `head` to `out/relative` and lists it, with its checksum and `training` (under
+    `training_key`), in the folder's manifest."""
+    (out / "heads").mkdir(parents=True, exist_ok=True)
+    (out / relative).write_text(json.dumps(head, separators=(",", ":")) + "\n")
+    manifest = json.loads((out / "manifest.json").read_text())
+    list_files(manifest, out)
+    manifest[training_key] = training
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
+
+
+def main() -> None:
+    ap = arguments(__doc__, "period_head")
+    ap.add_argument("--strata", type=Path, required=True, help="the strata binary (release build)")
+    args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        # Mixes and truth only, in the temporary folder: the stems are not needed, and the
-        # evaluation cache would hold 14 GB of them.
-        pieces = sorted(p for seed in TRAIN_SEEDS
-                        for p in synthetic_pieces(seed, PIECES_PER_SEED, args.pieces or tmp / "pieces", stems=False).iterdir()
-                    if (p / "truth.json").exists())
+        pieces = training_pieces(args.out, args.pieces or tmp / "pieces", "period_head")
         x1, y1 = candidates(args.strata, model_folder(tmp / "rules", None), pieces, tmp / "pass1")
         head = fit(x1, y1)
         x2, y2 = candidates(args.strata, model_folder(tmp / "head", head), pieces, tmp / "pass2")
         head = fit(np.concatenate([x1, x2]), np.concatenate([y1, y2]))
-    (args.out / "heads").mkdir(parents=True, exist_ok=True)
-    (args.out / HEAD_FILE).write_text(json.dumps(head, separators=(",", ":")) + "\n")
-    manifest = json.loads((args.out / "manifest.json").read_text())
-    list_files(manifest, args.out)
-    manifest["period_head_training"] = {"seeds": list(TRAIN_SEEDS), "pieces": len(pieces),
-                                        "candidates": int(len(y1) + len(y2)), "positive": int(y1.sum() + y2.sum())}
-    (args.out / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
+    write_head(args.out, HEAD_FILE, head, "period_head_training",
+               {"seeds": list(TRAIN_SEEDS), "pieces": len(pieces), "candidates": int(len(y1) + len(y2)),
+                "positive": int(y1.sum() + y2.sum())})
     print(f"period head: {len(y1) + len(y2)} candidates from {len(pieces)} pieces -> {args.out / HEAD_FILE}")
 
 

@@ -19,7 +19,6 @@ chose the features, the trees and the engine's thresholds; see models/README.md)
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -75,33 +74,18 @@ def labelled(piece: Path) -> tuple[np.ndarray, np.ndarray]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", type=Path, default=period_head.MODELS, help="the model folder to write the head into")
-    ap.add_argument("--pieces", type=Path, help="where the training pieces are (written there once if missing; "
-                    "default: a temporary folder, mixes and truth only)")
-    args = ap.parse_args()
-    from strata_models.eval_layers import pieces as synthetic_pieces
-
-    if not (args.out / "manifest.json").exists():
-        sys.exit(f"change_head: {args.out} has no manifest.json to list the head in (give a model folder)")
+    args = period_head.arguments(__doc__, "change_head").parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        root = args.pieces or Path(tmp) / "pieces"
-        pieces = sorted(p for seed in TRAIN_SEEDS
-                        for p in synthetic_pieces(seed, PIECES_PER_SEED, root, stems=False).iterdir()
-                        if (p / "truth.json").exists())
+        pieces = period_head.training_pieces(args.out, args.pieces or Path(tmp) / "pieces", "change_head")
         with ProcessPoolExecutor(os.cpu_count() or 1) as pool:
             parts = list(pool.map(labelled, pieces))
     x = np.concatenate([p[0] for p in parts])
     y = np.concatenate([p[1] for p in parts])
     head = period_head.fit(x, y, trees=TREES, leaves=LEAVES, learning_rate=LEARNING_RATE)
     write_fixture(args.out / FIXTURE_FILE)
-    (args.out / "heads").mkdir(parents=True, exist_ok=True)
-    (args.out / HEAD_FILE).write_text(json.dumps(head, separators=(",", ":")) + "\n")
-    manifest = json.loads((args.out / "manifest.json").read_text())
-    period_head.list_files(manifest, args.out)
-    manifest["change_head_training"] = {"seeds": list(TRAIN_SEEDS), "pieces": len(pieces), "moments": int(len(y)),
-                                        "positive": int(y.sum()), "label_s": LABEL_S}
-    (args.out / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
+    period_head.write_head(args.out, HEAD_FILE, head, "change_head_training",
+                           {"seeds": list(TRAIN_SEEDS), "pieces": len(pieces), "moments": int(len(y)),
+                            "positive": int(y.sum()), "label_s": LABEL_S})
     print(f"change head: {len(y)} moments from {len(pieces)} pieces -> {args.out / HEAD_FILE}")
 
 
