@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use strata::capture::capture_ring;
 use strata::take::{ExportState, RecorderState, TakeControl};
-use strata::worker::{status_channel, Worker, WorkerConfig};
+use strata::worker::{status_channel, StatusFeed, Worker, WorkerConfig};
 
 mod common;
 
@@ -48,7 +48,7 @@ fn a_recorded_take_is_the_track_bit_for_bit_and_exports_like_the_cli() {
     while file.read_planar(&mut audio).unwrap() {}
     assert_eq!(audio.len(), 2);
     let (mut input, output) = capture_ring(rate as usize * 60, 2);
-    let (publisher, _feed) = status_channel();
+    let (publisher, mut feed) = status_channel();
     let mut config = WorkerConfig::from_env(1, rate as f32);
     config.takes = Some(control.clone());
     let worker = Worker::spawn(config, output, publisher, Box::new(|| ())).unwrap();
@@ -56,7 +56,7 @@ fn a_recorded_take_is_the_track_bit_for_bit_and_exports_like_the_cli() {
     // Audio before Record is not in the take.
     let lead_in = 4_096;
     assert!(input.push_block(&[&audio[0][..lead_in], &audio[1][..lead_in]]));
-    wait_until("the lead-in to be drained", || worker_has_drained(&control));
+    wait_until("the lead-in to be drained", || worker_has_drained(&mut feed, lead_in));
     control.set_recording(true);
     for start in (lead_in..audio[0].len()).step_by(441) {
         let end = (start + 441).min(audio[0].len());
@@ -127,13 +127,13 @@ fn a_recorded_take_is_the_track_bit_for_bit_and_exports_like_the_cli() {
     std::fs::remove_dir_all(root).unwrap();
 }
 
-/// True once the worker has seen and drained everything pushed so far (the switch is off, so
-/// this only tells the test it may turn Record on without catching the lead-in).
-fn worker_has_drained(control: &TakeControl) -> bool {
-    // The worker passes every block (even empty) to the recorder, which reads the switch; a short
-    // wait covers its 5 ms idle sleep.
-    std::thread::sleep(Duration::from_millis(50));
-    !control.is_recording()
+/// True once the worker says it has received the `frames` pushed so far and left the ring empty:
+/// it passed them to the recorder while the switch was off, so the test may turn Record on
+/// without catching the lead-in. (A fixed wait raced the worker's start, which loads the models
+/// first: with the change head's 0.7 MB to check and read, 50 ms was not always enough on a
+/// loaded machine.)
+fn worker_has_drained(feed: &mut StatusFeed, frames: usize) -> bool {
+    feed.latest().is_some_and(|s| s.received_samples >= frames as u64 && s.ring_fill == 0.0)
 }
 
 #[test]
