@@ -45,7 +45,7 @@
 //! ```
 
 use super::heads::ChangeHead;
-use super::novelty::ENDS_S;
+use super::novelty::{cosine, running_sums, ENDS_S};
 use super::patterns::ChangeSpan;
 
 /// The two-band score's windows (moments) before and after each moment, per look.
@@ -151,9 +151,8 @@ impl MomentFeatures {
                 four.push(mean_of(4));
                 all.push(mean_of(bands));
             }
-            score_sums[look] = running_sums(&at[look][1], 1);
+            score_sums[look] = running_sums(at[look][1].iter().copied(), 1);
         }
-        let positive: Vec<f64> = inputs.first[..n * bands].iter().map(|z| z.max(0.0)).collect();
         let level_bands = inputs.level_bands.len();
         let levels: Vec<f64> = inputs
             .moments
@@ -169,9 +168,9 @@ impl MomentFeatures {
             moment_rate: inputs.moment_rate,
             at,
             score_sums,
-            positive_sums: running_sums(&positive, bands),
+            positive_sums: running_sums(inputs.first[..n * bands].iter().map(|z| z.max(0.0)), bands),
             bands,
-            level_sums: running_sums(&level_rows, level_bands),
+            level_sums: running_sums(level_rows, level_bands),
             level_bands,
         }
     }
@@ -202,9 +201,7 @@ impl MomentFeatures {
         self.looks(i, &mut put);
         for w in SHIFT_WINDOWS {
             let (before, after) = before_after(&self.positive_sums, self.bands, self.n, i, w);
-            let dot: f64 = before.iter().zip(&after).map(|(b, a)| b * a).sum();
-            let norms = before.iter().map(|b| b * b).sum::<f64>().sqrt() * after.iter().map(|a| a * a).sum::<f64>().sqrt();
-            put(if norms > 0.0 { dot / norms } else { 1.0 });
+            put(cosine(&before, &after));
         }
         for w in LEVEL_WINDOWS {
             let (before, after) = before_after(&self.level_sums, self.level_bands, self.n, i, w);
@@ -224,16 +221,6 @@ impl MomentFeatures {
         }
         x
     }
-}
-
-/// Running sums of `values` (`width` per moment, moment-major), one row of zeros first.
-fn running_sums(values: &[f64], width: usize) -> Vec<f64> {
-    let mut sums = vec![0.0; width];
-    for (j, v) in values.iter().enumerate() {
-        let previous = sums[j];
-        sums.push(previous + v);
-    }
-    sums
 }
 
 /// The mean of each of the `width` series over the `w` moments before moment `i` and over it and
@@ -272,20 +259,24 @@ pub fn placed(changes: Vec<ChangeSpan>, probability: &[f64], moment_rate: f64, h
         _ => at,
     };
     let kept = |at: f64| near(at, KEEP_WITHIN_S).any(|i| probability[i] >= KEEP_AT_LEAST) || near(at, KEEP_WITHIN_S).next().is_none();
+    // An instant at `at`, moved, with the strength of `c`.
+    let instant = |c: ChangeSpan, at: f64| {
+        let at = moved(at);
+        ChangeSpan { start_s: at, end_s: at, ..c }
+    };
     let mut out: Vec<ChangeSpan> = changes
         .into_iter()
         .filter_map(|c| {
             if c.end_s <= c.start_s {
-                let at = moved(c.start_s);
-                return Some(ChangeSpan { start_s: at, end_s: at, ..c });
+                return Some(instant(c, c.start_s));
             }
             match (kept(c.start_s), kept(c.end_s)) {
                 (true, true) => {
                     let (start_s, end_s) = (moved(c.start_s), moved(c.end_s));
                     Some(if end_s > start_s { ChangeSpan { start_s, end_s, ..c } } else { ChangeSpan { start_s, end_s: start_s, ..c } })
                 }
-                (true, false) => Some(ChangeSpan { start_s: moved(c.start_s), end_s: moved(c.start_s), ..c }),
-                (false, true) => Some(ChangeSpan { start_s: moved(c.end_s), end_s: moved(c.end_s), ..c }),
+                (true, false) => Some(instant(c, c.start_s)),
+                (false, true) => Some(instant(c, c.end_s)),
                 (false, false) => None,
             }
         })
@@ -351,7 +342,7 @@ mod tests {
 
     #[test]
     fn before_and_after_are_means_over_the_moments_there_are() {
-        let sums = running_sums(&[1.0, 2.0, 3.0, 4.0], 1);
+        let sums = running_sums([1.0, 2.0, 3.0, 4.0], 1);
         assert_eq!(before_after(&sums, 1, 4, 0, 2), (vec![0.0], vec![1.5]));
         assert_eq!(before_after(&sums, 1, 4, 2, 2), (vec![1.5], vec![3.5]));
         assert_eq!(before_after(&sums, 1, 4, 3, 3), (vec![2.0], vec![4.0]));

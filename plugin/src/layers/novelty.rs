@@ -1010,12 +1010,7 @@ fn split_where_bands_shift(found: Vec<ChangeSpan>, band_z: &[f64], score: &[f64]
     }
     let bands = band_z.len() / n;
     // Running sums of each band's novelty, so a window's profile is one subtraction.
-    let mut sums = vec![0.0_f64; (n + 1) * bands];
-    for t in 0..n {
-        for k in 0..bands {
-            sums[(t + 1) * bands + k] = sums[t * bands + k] + band_z[t * bands + k].max(0.0);
-        }
-    }
+    let sums = running_sums(band_z.iter().map(|z| z.max(0.0)), bands);
     let profile = |from: usize, to: usize| -> Vec<f64> { (0..bands).map(|k| sums[to * bands + k] - sums[from * bands + k]).collect() };
     let window = (SHIFT_WINDOW_S * moment_rate).round() as usize;
     let gap = (SHIFT_GAP_S * moment_rate).round() as usize;
@@ -1051,8 +1046,19 @@ fn split_where_bands_shift(found: Vec<ChangeSpan>, band_z: &[f64], score: &[f64]
     out
 }
 
+/// Running sums of `values` (`width` per moment, moment-major), one row of zeros first: the sum
+/// of series `c` over moments `a..b` is `sums[b * width + c] - sums[a * width + c]`.
+pub(super) fn running_sums(values: impl IntoIterator<Item = f64>, width: usize) -> Vec<f64> {
+    let mut sums = vec![0.0; width];
+    for (j, v) in values.into_iter().enumerate() {
+        let previous = sums[j];
+        sums.push(previous + v);
+    }
+    sums
+}
+
 /// The cosine of two profiles; 1 (nothing to tell apart) where either is all zero.
-fn cosine(x: &[f64], y: &[f64]) -> f64 {
+pub(super) fn cosine(x: &[f64], y: &[f64]) -> f64 {
     let dot: f64 = x.iter().zip(y).map(|(a, b)| a * b).sum();
     let norms = x.iter().map(|a| a * a).sum::<f64>().sqrt() * y.iter().map(|b| b * b).sum::<f64>().sqrt();
     if norms > 0.0 {
