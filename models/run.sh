@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Rebuilds Strata's shipped models from packages alone: the data (Debian music packages, the lmms
 # demo projects, synthetic pieces), training, evaluation, ONNX export, manifest and fixtures,
-# then the period head and the change head.
-# About 26 minutes on this project's 2-core machine (CPU only), seeded and reproducible.
+# then the period head, the change head and the attribution head.
+# About 75 minutes on this project's 2-core machine (CPU only), seeded and reproducible.
 #   models/run.sh            from anywhere; writes into models/
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -24,4 +24,8 @@ cd "$here"
 "$venv/bin/python" -m strata_models.period_head --strata "$here/../target/release/strata"
 # The change head learns from the change detector's novelty, which its Python replica computes
 # (10 minutes on 2 cores; see README.md, "The change head").
-exec "$venv/bin/python" "$here/tools/change_head.py" --out "$here"
+"$venv/bin/python" "$here/tools/change_head.py" --out "$here"
+# The attribution head learns which layer each of the engine's changes belongs to, so it comes
+# after the change head and needs the CLI (about 25 minutes more on 2 cores, and 4 GB of
+# temporary pieces; see README.md, "The attribution head").
+exec "$venv/bin/python" "$here/tools/attribution_head.py" --strata "$here/../target/release/strata" --out "$here"

@@ -52,6 +52,8 @@ SAME_PERIOD = 0.03
 HEAD_FILE = "heads/period_head.json"
 #: The change head's file (`models/tools/change_head.py`), listed beside the period head's.
 CHANGE_HEAD_FILE = "heads/change_head.json"
+#: The attribution head's file (`models/tools/attribution_head.py`), listed beside them.
+ATTRIBUTION_HEAD_FILE = "heads/attribution_head.json"
 MODELS = Path(__file__).resolve().parents[1]
 
 
@@ -124,7 +126,8 @@ def sha256(path: Path) -> str:
 def list_files(manifest: dict, folder: Path) -> None:
     """Lists every model file of `folder` in `manifest` with its sha256, and names the set by them."""
     files = sorted(folder.glob("onnx/*.onnx"))
-    for key, relative in (("period_head", HEAD_FILE), ("change_head", CHANGE_HEAD_FILE)):
+    for key, relative in (("period_head", HEAD_FILE), ("change_head", CHANGE_HEAD_FILE),
+                          ("attribution_head", ATTRIBUTION_HEAD_FILE)):
         if (folder / relative).exists():
             files.append(folder / relative)
             manifest[key] = relative
@@ -172,15 +175,15 @@ def arguments(description: str, name: str) -> argparse.ArgumentParser:
     return ap
 
 
-def training_pieces(out: Path, root: Path, name: str) -> list[Path]:
-    """The training seeds' pieces under `root` (written there once, mixes and truth only: the
-    stems are not needed, and the evaluation cache would hold 14 GB of them), after checking that
-    `out` is a model folder to list a head in."""
+def training_pieces(out: Path, root: Path, name: str, seeds: tuple[int, ...] = TRAIN_SEEDS) -> list[Path]:
+    """The pieces of `seeds` (the training seeds unless told) under `root` (written there once,
+    mixes and truth only: the stems are not needed, and the evaluation cache would hold 14 GB of
+    them), after checking that `out` is a model folder to list a head in."""
     from .eval_layers import pieces as synthetic_pieces
 
     if not (out / "manifest.json").exists():
         sys.exit(f"{name}: {out} has no manifest.json to list the head in (give a model folder)")
-    return sorted(p for seed in TRAIN_SEEDS
+    return sorted(p for seed in seeds
                   for p in synthetic_pieces(seed, PIECES_PER_SEED, root, stems=False).iterdir()
                   if (p / "truth.json").exists())
 

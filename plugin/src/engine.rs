@@ -15,7 +15,7 @@ use crate::dsp::bass::BassSpectrum;
 use crate::dsp::logmel::{self, LogMel};
 use crate::dsp::resample::{ResampleError, StreamResampler};
 use crate::inference::models::{ModelError, ModelSet, TowerState};
-use crate::layers::patterns::{BassHistory, CandidateRecord, MelHistory, PatternConfig, PROFILE_BANDS};
+use crate::layers::patterns::{BassHistory, MelHistory, PatternConfig, Trace, PROFILE_BANDS};
 use crate::layers::{self, Analysis, Change, ChangeDetector, Frames, Layer, LayerFrame, Pattern, FORMAT_VERSION};
 
 /// Everything that can stop the engine.
@@ -134,6 +134,7 @@ impl Engine {
             band_edges_hz: profile_band_edges_hz(lm.f_min, lm.f_max),
             period_head: models.period_head.clone(),
             change_head: models.change_head.clone(),
+            attribution_head: models.attribution_head.clone(),
         };
         Ok(Self {
             input_rate,
@@ -361,12 +362,12 @@ impl Engine {
     /// first. Costs a fraction of a second for minutes of audio: call it when needed, not per
     /// block.
     pub fn patterns(&self) -> Vec<Pattern> {
-        self.patterns_traced(&mut Vec::new())
+        self.patterns_traced(&mut Trace::default())
     }
 
-    /// [`Engine::patterns`], also noting every candidate period the search weighed in `trace`
-    /// (what the period head is trained on).
-    pub fn patterns_traced(&self, trace: &mut Vec<CandidateRecord>) -> Vec<Pattern> {
+    /// [`Engine::patterns`], also noting what the search weighed in `trace` (what the period
+    /// and attribution heads are trained on).
+    pub fn patterns_traced(&self, trace: &mut Trace) -> Vec<Pattern> {
         let mut patterns = self.history.patterns_traced(&self.pattern_config, trace);
         confirm_by_surprise(&mut patterns, &self.surprise_peaks());
         patterns
@@ -402,11 +403,11 @@ impl Engine {
 
     /// The analysis so far, as `strata.json` holds it.
     pub fn analysis(&self, source: &str, tempo_bpm: Option<f64>, beats_per_bar: f64) -> Analysis {
-        self.analysis_traced(source, tempo_bpm, beats_per_bar, &mut Vec::new())
+        self.analysis_traced(source, tempo_bpm, beats_per_bar, &mut Trace::default())
     }
 
-    /// [`Engine::analysis`], also noting every candidate period the search weighed in `trace`.
-    pub fn analysis_traced(&self, source: &str, tempo_bpm: Option<f64>, beats_per_bar: f64, trace: &mut Vec<CandidateRecord>) -> Analysis {
+    /// [`Engine::analysis`], also noting what the search weighed in `trace`.
+    pub fn analysis_traced(&self, source: &str, tempo_bpm: Option<f64>, beats_per_bar: f64, trace: &mut Trace) -> Analysis {
         let mut patterns = self.patterns_traced(trace);
         let m = &self.models.manifest;
         let in_beats = |p: f64| tempo_bpm.map(|bpm| p * bpm / 60.0);

@@ -117,10 +117,9 @@ fn highlighted_pixels(png: &Path) -> usize {
     buf[..info.buffer_size()].chunks_exact(3).filter(|px| px == &[0x7C, 0xC8, 0xFF]).count()
 }
 
-/// Runs `strata analyze FILE --out DIR`; expects failure with a one-line message containing
-/// `needle`, and no output files.
 /// `--candidates` writes the period head's training data: every candidate each round of the
-/// layer search weighed, one chosen per round, the chosen ones being the layers reported.
+/// layer search weighed, one chosen per round, the chosen ones being the layers reported; and
+/// the attribution head's: every layer each change could go to, the one it went to chosen.
 #[test]
 fn analyze_writes_the_candidates_the_layer_search_weighed() {
     let out = temp("candidates");
@@ -142,12 +141,43 @@ fn analyze_writes_the_candidates_the_layer_search_weighed() {
     for r in &rows {
         assert_eq!(r["features"].as_array().unwrap().len(), strata::layers::patterns::CANDIDATE_FEATURES);
     }
-    // Without the flag, no such file.
+
+    // Every change was weighed for every layer, and given to the one chosen.
+    let weighed: Vec<serde_json::Value> = std::fs::read_to_string(out.join("attributions.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let given: Vec<(f64, f64, f64)> = json["patterns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|p| p["changes"].as_array().unwrap().iter().map(move |c| (c["start_s"].as_f64().unwrap(), c["end_s"].as_f64().unwrap(), p["period_s"].as_f64().unwrap())))
+        .collect();
+    assert!(!given.is_empty(), "the example has changes");
+    assert_eq!(weighed.len(), given.len() * periods.len());
+    let chosen: Vec<(f64, f64, f64)> = weighed
+        .iter()
+        .filter(|r| r["chosen"] == true)
+        .map(|r| (r["start_s"].as_f64().unwrap(), r["end_s"].as_f64().unwrap(), r["period_s"].as_f64().unwrap()))
+        .collect();
+    assert_eq!(chosen.len(), given.len());
+    for c in &chosen {
+        assert!(given.contains(c), "change {c:?} is not on the layer chosen for it: {given:?}");
+    }
+    for r in &weighed {
+        assert_eq!(r["features"].as_array().unwrap().len(), strata::layers::attribution::ATTRIBUTION_FEATURES);
+    }
+
+    // Without the flag, no such files.
     let plain = temp("no-candidates");
     let o = strata().args(["analyze", "--quiet", "--out"]).arg(&plain).arg(asset()).output().unwrap();
     assert!(o.status.success());
-    assert!(!plain.join("candidates.jsonl").exists());
+    assert!(!plain.join("candidates.jsonl").exists() && !plain.join("attributions.jsonl").exists());
 }
+
+/// Runs `strata analyze FILE --out DIR`; expects failure with a one-line message containing
+/// `needle`, and no output files.
 
 fn assert_refused(file: &Path, out: &Path, needle: &str) {
     let o = strata().args(["analyze", "--quiet", "--out"]).arg(out).arg(file).output().unwrap();

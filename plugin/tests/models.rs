@@ -165,13 +165,14 @@ fn a_broken_manifest_is_named() {
 
 #[test]
 fn the_heads_load_and_a_broken_one_is_named() {
-    for key in ["period_head", "change_head"] {
+    const HEADS: [&str; 3] = ["period_head", "change_head", "attribution_head"];
+    let loaded_heads = |m: &ModelSet| [m.period_head.is_some(), m.change_head.is_some(), m.attribution_head.is_some()];
+    for key in HEADS {
         let dir = copy_models(key);
         let manifest_path = dir.join("manifest.json");
         let mut manifest: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&manifest_path).unwrap()).unwrap();
-        let relative = manifest[key].as_str().expect("the committed models name both heads").to_owned();
-        let loaded = load_models(&dir).unwrap();
-        assert!(loaded.period_head.is_some() && loaded.change_head.is_some());
+        let relative = manifest[key].as_str().expect("the committed models name every head").to_owned();
+        assert_eq!(loaded_heads(&load_models(&dir).unwrap()), [true; 3]);
 
         // Valid JSON of the wrong shape, with a checksum that agrees: refused, naming the file.
         let bytes = br#"{"baseline": 0.0, "trees": [{"feature": [0], "threshold": [0.0], "left": [], "right": [0], "leaf": [true], "value": [0.0]}]}"#;
@@ -186,8 +187,7 @@ fn the_heads_load_and_a_broken_one_is_named() {
         // A manifest that names no such head loads, and the rules alone decide.
         manifest.as_object_mut().unwrap().remove(key);
         std::fs::write(&manifest_path, manifest.to_string()).unwrap();
-        let loaded = load_models(&dir).unwrap();
-        assert_eq!((loaded.period_head.is_none(), loaded.change_head.is_none()), (key == "period_head", key == "change_head"));
+        assert_eq!(loaded_heads(&load_models(&dir).unwrap()), HEADS.map(|h| h != key));
         std::fs::remove_dir_all(dir).unwrap();
     }
 }

@@ -264,7 +264,7 @@ fn copy_ort(ort_dir: &Path, folder: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Copies `manifest.json` and the files it lists (the ONNX models, the period head).
+/// Copies `manifest.json` and the files it lists (the ONNX models, the heads).
 fn copy_models(from: &Path, to: &Path) -> Result<()> {
     let manifest = from.join("manifest.json");
     let text = std::fs::read_to_string(&manifest)

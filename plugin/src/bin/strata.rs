@@ -70,8 +70,10 @@ struct Options {
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
-    /// Also write candidates.jsonl: every candidate period the layer search weighed, with the
-    /// features the period head scores (its training data; see models/README.md).
+    /// Also write candidates.jsonl, every candidate period the layer search weighed with the
+    /// features the period head scores, and attributions.jsonl, every layer each change could
+    /// go to with the features the attribution head scores (their training data; see
+    /// models/README.md).
     #[arg(long)]
     candidates: bool,
     /// Highlight in the picture the pattern layer of this period (seconds, within 3 %), as a
@@ -294,10 +296,16 @@ fn analyze_file(path: &Path, dest: &Path, models: ModelSet, options: &Options, s
     result
 }
 
+/// Writes `records` to `path`, one JSON object a line.
+fn write_jsonl<T: serde::Serialize>(path: &Path, records: &[T]) -> Result<()> {
+    let lines: Vec<String> = records.iter().map(serde_json::to_string).collect::<Result<_, _>>()?;
+    std::fs::write(path, lines.join("\n") + "\n").with_context(|| format!("writing {}", path.display()))
+}
+
 fn analyze_into(path: &Path, dest: &Path, models: ModelSet, options: &Options, show_progress: bool) -> Result<()> {
     let progress = ExportProgress::new();
     let source = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let FileAnalysis { analysis, candidates, .. } = with_progress_bar(&progress, options.quiet || !show_progress, || {
+    let FileAnalysis { analysis, trace, .. } = with_progress_bar(&progress, options.quiet || !show_progress, || {
         analyse_file(path, models, &source, options.tempo, options.beats_per_bar, &progress)
     })?;
     // Written beside their final names and renamed, so nothing half-written is ever in `dest`.
@@ -312,10 +320,9 @@ fn analyze_into(path: &Path, dest: &Path, models: ModelSet, options: &Options, s
         strata::picture::draw(&analysis, options.highlight, &staging.join("strata.png"))?;
         let mut names = vec!["strata.json", "strata.png"];
         if options.candidates {
-            let lines: Vec<String> = candidates.iter().map(serde_json::to_string).collect::<Result<_, _>>()?;
-            std::fs::write(staging.join("candidates.jsonl"), lines.join("\n") + "\n")
-                .with_context(|| format!("writing into {}", staging.display()))?;
-            names.push("candidates.jsonl");
+            write_jsonl(&staging.join("candidates.jsonl"), &trace.candidates)?;
+            write_jsonl(&staging.join("attributions.jsonl"), &trace.attributions)?;
+            names.extend(["candidates.jsonl", "attributions.jsonl"]);
         }
         for name in names {
             std::fs::rename(staging.join(name), dest.join(name))

@@ -31,7 +31,7 @@ use super::stems::{self, BandProfile, StemSplitter};
 use crate::audio_file::{AudioFile, AudioFileError};
 use crate::engine::{Engine, EngineError};
 use crate::inference::ModelSet;
-use crate::layers::patterns::{layer_with_period, CandidateRecord};
+use crate::layers::patterns::{layer_with_period, Trace};
 use crate::layers::{Analysis, Pattern};
 
 /// The largest difference allowed between an input sample and the sum of its stems, as a
@@ -220,9 +220,9 @@ pub struct ExportSummary {
 /// The analysis of a whole file, read as a stream.
 pub struct FileAnalysis {
     pub analysis: Analysis,
-    /// Every candidate period the layer search weighed (`strata analyze --candidates` writes
-    /// them, to train the period head on).
-    pub candidates: Vec<CandidateRecord>,
+    /// What the layer search weighed (`strata analyze --candidates` writes it, to train the
+    /// period and attribution heads on).
+    pub trace: Trace,
     pub sample_rate: u32,
     pub channels: usize,
     pub frames: u64,
@@ -258,10 +258,10 @@ pub fn analyse_file(
     }
     let seconds = frames as f64 / f64::from(file.sample_rate());
     progress.total_s_bits.store(seconds.to_bits(), Ordering::Relaxed);
-    let mut candidates = Vec::new();
+    let mut trace = Trace::default();
     Ok(FileAnalysis {
-        analysis: engine.analysis_traced(source_name, tempo_bpm, beats_per_bar, &mut candidates),
-        candidates,
+        analysis: engine.analysis_traced(source_name, tempo_bpm, beats_per_bar, &mut trace),
+        trace,
         sample_rate: file.sample_rate(),
         channels: file.channels(),
         frames,

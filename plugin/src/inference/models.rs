@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use ort::session::Session;
 
-use crate::layers::heads::{ChangeHead, PeriodHead};
+use crate::layers::heads::{AttributionHead, ChangeHead, PeriodHead};
 use ort::value::TensorRef;
 use sha2::{Digest, Sha256};
 
@@ -81,6 +81,10 @@ pub struct Manifest {
     /// one.
     #[serde(default)]
     pub change_head: Option<String>,
+    /// The attribution head's file (JSON weights, see [`crate::layers::heads`]), if the models
+    /// have one.
+    #[serde(default)]
+    pub attribution_head: Option<String>,
     pub files: BTreeMap<String, String>,
 }
 
@@ -213,6 +217,8 @@ pub struct ModelSet {
     pub period_head: Option<Arc<PeriodHead>>,
     /// The learned scorer of moments as change edges, if the manifest names one.
     pub change_head: Option<Arc<ChangeHead>>,
+    /// The learned judge of which layer a change belongs to, if the manifest names one.
+    pub attribution_head: Option<Arc<AttributionHead>>,
     frontend: Session,
     encoders: Vec<Session>,
     towers: Vec<Session>,
@@ -264,12 +270,14 @@ impl ModelSet {
             .collect::<Result<Vec<_>, _>>()?;
         let period_head = head(&manifest, dir, manifest.period_head.as_deref(), PeriodHead::from_json)?;
         let change_head = head(&manifest, dir, manifest.change_head.as_deref(), ChangeHead::from_json)?;
+        let attribution_head = head(&manifest, dir, manifest.attribution_head.as_deref(), AttributionHead::from_json)?;
         Ok(Self {
             manifest,
             dir: dir.to_path_buf(),
             encoder_backend,
             period_head,
             change_head,
+            attribution_head,
             frontend,
             encoders,
             towers,

@@ -10,6 +10,8 @@
 //! - The change head ([`ChangeHead`], `models/tools/change_head.py`) scores each moment of the
 //!   change detector's novelty as a change's edge (see [`super::novelty`]): the detector's edges
 //!   move to where it is surest, and it adds the edges it is confident of that the rules missed.
+//! - The attribution head ([`AttributionHead`], `models/strata_models/attribution_head.py`) scores
+//!   each layer a change could go to as the one that changed (see [`super::attribution`]).
 //!
 //! ```
 //! use strata::layers::heads::PeriodHead;
@@ -31,6 +33,7 @@
 
 use serde::Deserialize;
 
+use super::attribution::ATTRIBUTION_FEATURES;
 use super::edges::CHANGE_FEATURES;
 use super::patterns::CANDIDATE_FEATURES;
 
@@ -40,6 +43,9 @@ pub type PeriodHead = Trees<CANDIDATE_FEATURES>;
 /// The change head: a moment's [`CHANGE_FEATURES`] numbers to the probability that a change's
 /// edge lies there.
 pub type ChangeHead = Trees<CHANGE_FEATURES>;
+/// The attribution head: a layer's [`ATTRIBUTION_FEATURES`] numbers for a change to the
+/// probability that it is the layer that changed.
+pub type AttributionHead = Trees<ATTRIBUTION_FEATURES>;
 
 /// The trees of a head reading `N` features, read from what `models/` writes.
 #[derive(Debug, Clone, PartialEq)]
@@ -214,6 +220,7 @@ mod tests {
     fn the_committed_heads_give_scikit_learns_probabilities() {
         gives_scikit_learns_probabilities::<CANDIDATE_FEATURES>(include_str!("../../../models/heads/period_head.json"));
         gives_scikit_learns_probabilities::<CHANGE_FEATURES>(include_str!("../../../models/heads/change_head.json"));
+        gives_scikit_learns_probabilities::<ATTRIBUTION_FEATURES>(include_str!("../../../models/heads/attribution_head.json"));
     }
 
     #[test]

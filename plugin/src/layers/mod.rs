@@ -2,6 +2,7 @@
 //! how strongly, and when it changes; the layers the music is built from ([`patterns`]); and
 //! `strata.json`, the stable output format.
 
+pub mod attribution;
 pub mod edges;
 pub mod heads;
 pub mod novelty;

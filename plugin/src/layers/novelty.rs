@@ -339,6 +339,17 @@ impl Novelty {
     }
 }
 
+#[cfg(test)]
+impl Novelty {
+    /// Novelty as a test describes it: the changes, and each of [`BANDS`] bands' novelty at
+    /// each moment ([`MOMENT_RATE_HZ`] a second, moment-major) over `bins` log-mel bins, with no
+    /// bass view.
+    pub(super) fn made_up(changes: Vec<ChangeSpan>, band_z: Vec<f64>, bins: usize) -> Self {
+        let layout = Bands::of(bins);
+        Self { changes, band_z, bands: layout.bands, layout, bass_bands_of_bin: vec![Vec::new(); bins], moment_rate: MOMENT_RATE_HZ }
+    }
+}
+
 /// The moments where one band's mean level over the next [`STEP_WINDOW_S`] differs from that
 /// over the last by [`STEP_DB`] or more, the largest within [`STEP_SEPARATION_S`]: instants
 /// (start equal to end), strength the jump over [`FULL_STEP_DB`].

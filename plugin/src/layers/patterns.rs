@@ -48,8 +48,9 @@ use realfft::num_complex::Complex;
 use realfft::{ComplexToReal, RealFftPlanner, RealToComplex};
 use serde::{Deserialize, Serialize};
 
-use super::novelty::{self, BassFrames, Novelty};
-use super::heads::{ChangeHead, PeriodHead};
+use super::attribution::{self, AttributionRecord, Suspect};
+use super::heads::{AttributionHead, ChangeHead, PeriodHead};
+use super::novelty::{self, BassFrames};
 use crate::dsp::median;
 
 /// Adjacent log-mel bins analysed together as one channel.
@@ -158,28 +159,6 @@ const _: () = assert!(2 * CHANGE_NEIGHBOURS <= median::MAX_ROWS && 2 * MODEL_MAX
 const CHANGE_FRAME_SMOOTHING: usize = 5;
 /// Seconds the signed difference from the model is averaged over.
 const CHANGE_SMOOTHING_S: f64 = 0.5;
-/// How much a layer's stray score (robust z, over a change) adds to the overlap of the change's
-/// bands with the layer's, the best overlap being 1. On development seeds 1, 2, 5 and 6 the F1 of
-/// changes given to the right layer was 0.165 with the stray score alone, 0.267 with the overlap
-/// alone and 0.271 with both (a Python replica: 0.273, 0.291 at 0.1, 0.281 at 0.3).
-const STRAY_WEIGHT: f64 = 0.1;
-/// A layer's changes last at least about one of its periods: a stretch shorter than this many of
-/// a layer's periods is less likely that layer's, and its score for the layer is weighed by
-/// [`SHORT_CHANGE_WEIGHT`]. In a Python replica on development seeds 1, 2, 5 and 6 this raised
-/// the F1 of changes given to the right layer from 0.249 to 0.273 (weights 0.2 and 0.5: 0.271
-/// and 0.263).
-const SHORTEST_CHANGE_PERIODS: f64 = 1.0 / 1.1;
-/// See [`SHORTEST_CHANGE_PERIODS`].
-const SHORT_CHANGE_WEIGHT: f64 = 0.7;
-/// How much a layer's score for a change grows with the log of its period (seconds): where
-/// layers share the bands a change was heard in, the longer is more often the one that changed
-/// (a divisor layer found first in the same channels sounds the change too, and most wrong
-/// attributions went to a shorter layer: 13 of 16 on the development seeds). On development
-/// seeds 1, 2, 5 and 6 the F1 of changes given to the right layer went from 0.287 to 0.310 (0.05:
-/// 0.285, 0.08: 0.319, 0.15: 0.310, 0.2: 0.282); on seeds 7 to 10 from 0.221 to 0.233, and on
-/// the lmms demos from 0.096 to 0.107. A logistic model over ten features of each change and
-/// layer, trained leaving one seed out, did no better (0.294 and 0.219).
-const LONGER_LAYER_WEIGHT: f64 = 0.1;
 /// A layer is active where its channels are within this many dB of their loudest (95th
 /// percentile) level, smoothed over a second.
 const ACTIVE_RANGE_DB: f32 = 25.0;
@@ -257,6 +236,9 @@ pub struct PatternConfig {
     /// The learned scorer of moments as change edges, when the models have one (the detector's
     /// rules alone place the changes without it).
     pub change_head: Option<Arc<ChangeHead>>,
+    /// The learned judge of which layer a change belongs to, when the models have one (the
+    /// rules alone decide without it).
+    pub attribution_head: Option<Arc<AttributionHead>>,
 }
 
 /// Values held oldest first, whose oldest can be dropped: those held are `values[dropped..]`,
@@ -415,16 +397,21 @@ impl MelHistory {
 
     /// The layers in the frames held. Times are from the start of the stream.
     pub fn patterns(&self, config: &PatternConfig) -> Vec<Pattern> {
-        self.patterns_traced(config, &mut Vec::new())
+        self.patterns_traced(config, &mut Trace::default())
     }
 
-    /// [`MelHistory::patterns`], also noting every candidate the search weighed in `trace`.
-    pub fn patterns_traced(&self, config: &PatternConfig, trace: &mut Vec<CandidateRecord>) -> Vec<Pattern> {
+    /// [`MelHistory::patterns`], also noting what the search weighed in `trace`.
+    pub fn patterns_traced(&self, config: &PatternConfig, trace: &mut Trace) -> Vec<Pattern> {
         let offset_s = self.first as f64 / config.frame_rate;
         let bass = self.bass.as_ref().and_then(BassHistory::frames);
+        let noted = trace.attributions.len();
         let mut patterns = discover_traced(self.held(), self.bins, bass, config, trace);
         for p in &mut patterns {
             p.shift_times(offset_s);
+        }
+        for a in &mut trace.attributions[noted..] {
+            a.start_s += offset_s;
+            a.end_s += offset_s;
         }
         patterns
     }
@@ -452,17 +439,18 @@ type CurveShape = [f64; SHAPE_RATIOS.len() + 1];
 
 /// The layers in `frames` (`bins` dB values per frame, oldest first), shortest period first.
 pub fn discover(frames: &[f32], bins: usize, config: &PatternConfig) -> Vec<Pattern> {
-    discover_traced(frames, bins, None, config, &mut Vec::new())
+    discover_traced(frames, bins, None, config, &mut Trace::default())
 }
 
 /// [`discover`], with the changes also heard in the bass view's frames where given (`bass`,
-/// in lockstep with `frames`), noting in `trace` every candidate each round of the sieve weighed.
+/// in lockstep with `frames`), noting in `trace` every candidate each round of the sieve weighed
+/// and every layer each change could go to.
 pub fn discover_traced(
     frames: &[f32],
     bins: usize,
     bass: Option<BassFrames>,
     config: &PatternConfig,
-    trace: &mut Vec<CandidateRecord>,
+    trace: &mut Trace,
 ) -> Vec<Pattern> {
     let t = frames.len() / bins.max(1);
     if t < 4 || bins / BINS_PER_CHANNEL == 0 {
@@ -490,7 +478,7 @@ pub fn discover_traced(
         let sizes: Vec<(f64, usize)> = groups.iter().map(|g| (weight(g), channels(g))).collect();
         let features = candidate_features(&groups, &sizes, &alive, &found, fr);
         let chosen = choose(&sizes, &features, config.period_head.as_deref(), found.is_empty());
-        trace.extend(groups.iter().zip(&features).enumerate().map(|(i, (g, x))| CandidateRecord {
+        trace.candidates.extend(groups.iter().zip(&features).enumerate().map(|(i, (g, x))| CandidateRecord {
             round: found.len(),
             period_s: mean_period(g) / fr,
             chosen: chosen == Some(i),
@@ -508,7 +496,14 @@ pub fn discover_traced(
     }
     let periods: Vec<f64> = found.iter().map(|f| f.pattern.period_s).collect();
     let heard = novelty::novelty(frames, bins, bass, fr, &periods, config.change_head.as_deref());
-    attribute_changes(&mut found, &heard, fr);
+    let suspects: Vec<Suspect> = found
+        .iter()
+        .map(|f| Suspect { period_s: f.pattern.period_s, confidence: f.pattern.confidence, footprint: &f.footprint, strays: &f.strays, active: &f.pattern.active })
+        .collect();
+    let owners = attribution::attribute(&suspects, &heard, fr, config.attribution_head.as_deref(), &mut trace.attributions);
+    for (change, owner) in heard.changes.iter().zip(owners) {
+        found[owner].pattern.changes.push(*change);
+    }
     let mut patterns: Vec<Pattern> = found.into_iter().map(|f| f.pattern).collect();
     patterns.sort_by(|a, b| a.period_s.total_cmp(&b.period_s));
     patterns
@@ -543,6 +538,16 @@ fn choose(sizes: &[(f64, usize)], features: &[[f64; CANDIDATE_FEATURES]], head: 
 
 // A candidate the rules accept and the head refuses is not one the head would take alone.
 const _: () = assert!(HEAD_VETO < HEAD_THRESHOLD);
+
+/// What the layer search weighed, for the heads to be trained on (`strata analyze --candidates`
+/// writes it).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Trace {
+    /// Every candidate period of every round of the sieve (the period head's).
+    pub candidates: Vec<CandidateRecord>,
+    /// Every layer every change could go to (the attribution head's).
+    pub attributions: Vec<AttributionRecord>,
+}
 
 /// One candidate period one round of the sieve weighed: what the period head is trained on.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -1079,57 +1084,6 @@ fn stray_scores(power: &[f32], bins: usize, dims: &[usize], model: &[f32], fr: f
     robust_z(&level)
 }
 
-/// Gives each change to the layer heard where it was heard and that strays there, by
-/// [`attribution_score`]: the cosine between the bands the change was novel in
-/// ([`Novelty::where_heard`]) and the layer's weight in those bands, the layer's stray scores
-/// over the stretch ([`novelty::heard_over`]) and its period. Without layers there is no one to
-/// give it to.
-fn attribute_changes(found: &mut [FoundLayer], novelty: &Novelty, fr: f64) {
-    let bands: Vec<Vec<f64>> = found
-        .iter()
-        .map(|f| {
-            let mut w = vec![0.0; novelty.bands()];
-            for (bin, weight) in f.footprint.iter().enumerate() {
-                for band in novelty.bands_of(bin) {
-                    w[band] += weight;
-                }
-            }
-            let norm = w.iter().map(|x| x * x).sum::<f64>().sqrt().max(1e-12);
-            w.iter().map(|x| x / norm).collect()
-        })
-        .collect();
-    for c in &novelty.changes {
-        let heard = novelty.where_heard(c);
-        let overlaps: Vec<f64> = bands.iter().map(|w| heard.iter().zip(w).map(|(h, w)| h * w).sum()).collect();
-        let best_overlap = overlaps.iter().copied().fold(0.0, f64::max).max(1e-12);
-        let (from_s, to_s) = novelty::heard_over(c);
-        let score = |(f, overlap): (&FoundLayer, &f64)| {
-            let a = ((from_s * fr) as usize).min(f.strays.len());
-            let b = ((to_s * fr).ceil() as usize).clamp(a, f.strays.len());
-            let stray = f.strays[a..b].iter().sum::<f64>() / (b - a).max(1) as f64;
-            attribution_score(overlap / best_overlap, stray, f.pattern.period_s, c)
-        };
-        let best = found.iter().zip(&overlaps).map(score).enumerate().max_by(|x, y| x.1.total_cmp(&y.1));
-        if let Some((i, _)) = best {
-            found[i].pattern.changes.push(*c);
-        }
-    }
-}
-
-/// A layer's score for `change`: `overlap` (the cosine of the bands the change was heard in with
-/// the layer's, relative to the best layer's, 0..1), plus [`STRAY_WEIGHT`] times its mean
-/// `stray` score there, plus [`LONGER_LAYER_WEIGHT`] times the log of its period (seconds),
-/// weighed by [`SHORT_CHANGE_WEIGHT`] where the period outlasts the change.
-fn attribution_score(overlap: f64, stray: f64, period_s: f64, change: &ChangeSpan) -> f64 {
-    let score = overlap + STRAY_WEIGHT * stray + LONGER_LAYER_WEIGHT * period_s.ln();
-    let outlasts = change.end_s > change.start_s && period_s * SHORTEST_CHANGE_PERIODS > change.end_s - change.start_s;
-    if outlasts {
-        score * SHORT_CHANGE_WEIGHT
-    } else {
-        score
-    }
-}
-
 /// The smallest of `x` within `half` either side of each index, into `out` (as long as `x`), by
 /// a monotonic queue: linear in the length whatever the window.
 fn running_min(x: &[f32], half: usize, out: &mut [f32]) {
@@ -1364,6 +1318,7 @@ mod tests {
             band_edges_hz: vec![290.0, 620.0, 1060.0, 1650.0, 2440.0, 3500.0, 4900.0, 8000.0],
             period_head: None,
             change_head: None,
+            attribution_head: None,
         }
     }
 
@@ -1457,8 +1412,9 @@ mod tests {
         let by_rules = discover(&out, BINS, &config());
         assert!(!by_rules.iter().any(is_quiet), "{by_rules:?}");
         let with_head = PatternConfig { period_head: Some(Arc::new(single_channel_head())), ..config() };
-        let mut trace = Vec::new();
+        let mut trace = Trace::default();
         let found = discover_traced(&out, BINS, None, &with_head, &mut trace);
+        let trace = trace.candidates;
         assert!(found.iter().any(is_quiet), "{:?}", found.iter().map(|p| p.period_s).collect::<Vec<_>>());
         // The trace notes each round's candidates, one chosen per round that found a layer.
         for (round, _) in found.iter().enumerate() {
@@ -1490,21 +1446,6 @@ mod tests {
         assert!((c.start_s - 30.0).abs() <= 0.5 && (c.end_s - 38.0).abs() <= 0.5, "{c:?}");
         let others: usize = found.iter().filter(|p| !std::ptr::eq(*p, low)).map(|p| p.changes.len()).sum();
         assert_eq!(others, 0, "{found:#?}");
-    }
-
-    #[test]
-    fn a_change_heard_alike_in_nested_layers_goes_to_the_longer_unless_it_outlasts_the_change() {
-        let eight_s = ChangeSpan { start_s: 40.0, end_s: 48.0, strength: 1.0 };
-        // Heard alike in a bar layer and in its four-bar layer (same bands, same stray).
-        assert!(attribution_score(1.0, 0.5, 8.0, &eight_s) > attribution_score(1.0, 0.5, 2.0, &eight_s));
-        // A layer whose period outlasts the change counts for less than one that fits it.
-        assert!(attribution_score(1.0, 0.5, 16.0, &eight_s) < attribution_score(1.0, 0.5, 4.0, &eight_s));
-        // The period breaks near ties; it does not outweigh a clear difference in where the change
-        // was heard.
-        assert!(attribution_score(1.0, 0.0, 0.5, &eight_s) > attribution_score(0.6, 0.0, 8.0, &eight_s));
-        // An instant (a part coming in) is outlasted by no period.
-        let instant = ChangeSpan { start_s: 40.0, end_s: 40.0, strength: 1.0 };
-        assert!(attribution_score(1.0, 0.0, 30.0, &instant) > attribution_score(1.0, 0.0, 4.0, &instant));
     }
 
     #[test]
