@@ -31,6 +31,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -150,19 +151,30 @@ def model_folder(dest: Path, head: dict | None) -> Path:
     return dest
 
 
-def candidates(strata: Path, models: Path, pieces: list[Path], out: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Analyses every piece with `models` and returns its candidates, labelled."""
+def traced(strata: Path, models: Path, pieces: list[Path], out: Path, trace: str,
+           label: Callable[[list[dict], Path], tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """Analyses every piece with `models` (`strata analyze --candidates`, into `out`) and returns
+    the rows of its `trace` file (`candidates.jsonl`, `attributions.jsonl`) as `label` labels
+    them from the piece's folder, all pieces' together."""
     def one(piece: Path) -> tuple[np.ndarray, np.ndarray]:
         dest = out / piece.parent.name / piece.name
         subprocess.run([str(strata), "analyze", "--quiet", "--candidates", "--models", str(models),
                         "--out", str(dest), str(piece / "mix.wav")], check=True, capture_output=True)
-        rows = [json.loads(line) for line in (dest / "candidates.jsonl").read_text().splitlines() if line]
-        truth = json.loads((piece / "truth.json").read_text())
-        return labelled(rows, [l["period_s"] for l in truth["layers"] if l.get("period_s")])
+        rows = [json.loads(line) for line in (dest / trace).read_text().splitlines() if line]
+        return label(rows, piece)
 
     with ThreadPoolExecutor(os.cpu_count() or 1) as pool:
         parts = [p for p in pool.map(one, pieces) if len(p[1])]
     return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+
+
+def candidates(strata: Path, models: Path, pieces: list[Path], out: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Analyses every piece with `models` and returns its candidates, labelled."""
+    def label(rows: list[dict], piece: Path) -> tuple[np.ndarray, np.ndarray]:
+        truth = json.loads((piece / "truth.json").read_text())
+        return labelled(rows, [l["period_s"] for l in truth["layers"] if l.get("period_s")])
+
+    return traced(strata, models, pieces, out, "candidates.jsonl", label)
 
 
 def arguments(description: str, name: str) -> argparse.ArgumentParser:

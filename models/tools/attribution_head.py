@@ -22,12 +22,8 @@ models/README.md).
 """
 from __future__ import annotations
 
-import json
-import os
-import subprocess
 import sys
 import tempfile
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -69,17 +65,11 @@ def labelled(records: list[dict], bounds: list[tuple[float, float]]) -> tuple[np
 
 def attributions(strata: Path, models: Path, pieces: list[Path], out: Path, metrics) -> tuple[np.ndarray, np.ndarray]:
     """Analyses every piece with `models` and returns its changes' layers, labelled."""
-    def one(piece: Path) -> tuple[np.ndarray, np.ndarray]:
-        dest = out / piece.parent.name / piece.name
-        subprocess.run([str(strata), "analyze", "--quiet", "--candidates", "--models", str(models),
-                        "--out", str(dest), str(piece / "mix.wav")], check=True, capture_output=True)
-        rows = [json.loads(line) for line in (dest / "attributions.jsonl").read_text().splitlines() if line]
+    def label(rows: list[dict], piece: Path) -> tuple[np.ndarray, np.ndarray]:
         _, bounds = metrics.truth_of(str(piece / "truth.json"))
         return labelled(rows, bounds)
 
-    with ThreadPoolExecutor(os.cpu_count() or 1) as pool:
-        parts = [p for p in pool.map(one, pieces) if len(p[1])]
-    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+    return period_head.traced(strata, models, pieces, out, "attributions.jsonl", label)
 
 
 def main() -> None:
