@@ -50,7 +50,7 @@ use serde::{Deserialize, Serialize};
 
 use super::attribution::{self, AttributionRecord, Suspect};
 use super::heads::{AttributionHead, ChangeHead, PeriodHead};
-use super::novelty::{self, BassFrames};
+use super::novelty::{self, BassFrames, Novelty};
 use crate::dsp::median;
 
 /// Adjacent log-mel bins analysed together as one channel.
@@ -496,17 +496,23 @@ pub fn discover_traced(
     }
     let periods: Vec<f64> = found.iter().map(|f| f.pattern.period_s).collect();
     let heard = novelty::novelty(frames, bins, bass, fr, &periods, config.change_head.as_deref());
+    give_out_changes(&mut found, &heard, config, &mut trace.attributions);
+    let mut patterns: Vec<Pattern> = found.into_iter().map(|f| f.pattern).collect();
+    patterns.sort_by(|a, b| a.period_s.total_cmp(&b.period_s));
+    patterns
+}
+
+/// Gives each of `heard`'s changes to the layer [`attribution::attribute`] chooses, noting every
+/// layer weighed in `trace`.
+fn give_out_changes(found: &mut [FoundLayer], heard: &Novelty, config: &PatternConfig, trace: &mut Vec<AttributionRecord>) {
     let suspects: Vec<Suspect> = found
         .iter()
         .map(|f| Suspect { period_s: f.pattern.period_s, confidence: f.pattern.confidence, footprint: &f.footprint, strays: &f.strays, active: &f.pattern.active })
         .collect();
-    let owners = attribution::attribute(&suspects, &heard, fr, config.attribution_head.as_deref(), &mut trace.attributions);
+    let owners = attribution::attribute(&suspects, heard, config.frame_rate, config.attribution_head.as_deref(), trace);
     for (change, owner) in heard.changes.iter().zip(owners) {
         found[owner].pattern.changes.push(*change);
     }
-    let mut patterns: Vec<Pattern> = found.into_iter().map(|f| f.pattern).collect();
-    patterns.sort_by(|a, b| a.period_s.total_cmp(&b.period_s));
-    patterns
 }
 
 /// Which of a round's candidates (shortest period first) is the next layer: the shortest that
