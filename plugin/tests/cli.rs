@@ -178,7 +178,6 @@ fn analyze_writes_the_candidates_the_layer_search_weighed() {
 
 /// Runs `strata analyze FILE --out DIR`; expects failure with a one-line message containing
 /// `needle`, and no output files.
-
 fn assert_refused(file: &Path, out: &Path, needle: &str) {
     let o = strata().args(["analyze", "--quiet", "--out"]).arg(out).arg(file).output().unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
