@@ -7,7 +7,7 @@
 //! - by the rules, to the layer with the best [`attribution_score`]: the cosine between the bands
 //!   the change was heard in and the layer's, its stray score over the change and the log of its
 //!   period;
-//! - with the attribution head ([`AttributionHead`], `models/strata_models/attribution_head.py`),
+//! - with the attribution head ([`AttributionHead`], `models/tools/attribution_head.py`),
 //!   to the layer it gives the highest probability of being the one that changed, from
 //!   [`ATTRIBUTION_FEATURES`] numbers per layer and change (those the rules weigh, how each layer
 //!   ranks on them against the others, whether it starts or stops playing there). The rules give
@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 
 use super::heads::AttributionHead;
 use super::novelty::{self, Novelty};
-use super::patterns::{ChangeSpan, Span};
+use super::patterns::{ChangeSpan, Span, SAME_PERIOD};
 
 /// How much a layer's stray score (robust z, over a change) adds to the overlap of the change's
 /// bands with the layer's, the best overlap being 1. On development seeds 1, 2, 5 and 6 the F1 of
@@ -57,8 +57,6 @@ const SHARES_BANDS: f64 = 0.7;
 const AROUND_START_S: f64 = 2.0;
 /// How long after and before a change's start (seconds) the head reads the layer's stray score.
 const STRAY_AROUND_S: f64 = 1.0;
-/// Periods within this relative distance are the same layer's.
-const SAME_PERIOD: f64 = 0.03;
 
 /// Numbers the attribution head reads for one layer and one change (see [`features`]).
 pub const ATTRIBUTION_FEATURES: usize = 23;
@@ -109,8 +107,9 @@ pub fn attribute(layers: &[Suspect], novelty: &Novelty, fr: f64, head: Option<&A
             let heard = novelty.where_heard(c);
             let overlaps: Vec<f64> = bands.iter().map(|w| heard.iter().zip(w).map(|(h, w)| h * w).sum()).collect();
             let x = features(layers, &overlaps, c, fr);
-            let score = |i: usize| head.map_or(x[i][RULE_SCORE], |h| h.score(&x[i]));
-            let chosen = (0..layers.len()).max_by(|&a, &b| score(a).total_cmp(&score(b))).unwrap_or(0);
+            // Each layer scored once (the comparisons would walk the head's trees again).
+            let scores: Vec<f64> = x.iter().map(|x| head.map_or(x[RULE_SCORE], |h| h.score(x))).collect();
+            let chosen = (0..layers.len()).max_by(|&a, &b| scores[a].total_cmp(&scores[b])).unwrap_or(0);
             trace.extend(layers.iter().zip(&x).enumerate().map(|(i, (l, x))| AttributionRecord {
                 change: k,
                 start_s: c.start_s,

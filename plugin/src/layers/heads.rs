@@ -10,7 +10,7 @@
 //! - The change head ([`ChangeHead`], `models/tools/change_head.py`) scores each moment of the
 //!   change detector's novelty as a change's edge (see [`super::novelty`]): the detector's edges
 //!   move to where it is surest, and it adds the edges it is confident of that the rules missed.
-//! - The attribution head ([`AttributionHead`], `models/strata_models/attribution_head.py`) scores
+//! - The attribution head ([`AttributionHead`], `models/tools/attribution_head.py`) scores
 //!   each layer a change could go to as the one that changed (see [`super::attribution`]).
 //!
 //! ```
